@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both create .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint types unit test-embedded bench check-examples clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/errands demo
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+types: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+check-examples: $(VENV)/.installed-dev
+	$(BIN)/errands check examples src/errands/demo
+
+# The whole suite: Redis-backed tests use 127.0.0.1:6379 when it answers, else an embedded Valkey.
+test: lint types check-examples
+	$(BIN)/python -m pytest -q
+
+# The Redis-backed tests again, against the embedded Valkey whatever runs on 6379.
+test-embedded: $(VENV)/.installed-dev
+	ERRANDS_TEST_SERVER=embedded $(BIN)/python -m pytest -q -m redis
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,330 @@
+"""`App`: configuration, the task registry and the broker. No I/O at construction."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypedDict, TypeVar, overload
+
+from typing_extensions import Unpack
+
+from errands.broker.base import Broker, BrokerSettings
+from errands.context import TaskContext
+from errands.errors import ConfigurationError, TaskNotFound
+from errands.result import AsyncResult, seconds
+from errands.retry import RetryPolicy
+from errands.task import CallOptions, Signature, Task, TaskOptions, build_job, check_limits
+
+__all__ = ["DEFAULT_BROKER_URL", "App", "TaskOptionsKw"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_BROKER_URL = "redis://localhost:6379/0"
+
+
+class TaskOptionsKw(TypedDict, total=False):
+    """The keyword options of `App.task` (Celery's names, errands' safe defaults)."""
+
+    name: str
+    queue: str
+    priority: int
+    max_retries: int
+    autoretry_for: tuple[type[BaseException], ...]
+    dont_autoretry_for: tuple[type[BaseException], ...]
+    retry_backoff: bool | float
+    retry_backoff_max: float
+    retry_jitter: bool
+    soft_time_limit: float | timedelta
+    time_limit: float | timedelta
+    ignore_result: bool
+    result_ttl: float | timedelta
+    idempotency_ttl: float | timedelta
+    max_stalls: int
+
+
+class TaskDecorator(Protocol):
+    """What ``@app.task(...)`` returns for a plain task."""
+
+    @overload
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+class BoundTaskDecorator(Protocol):
+    """What ``@app.task(bind=True, ...)`` returns: the function takes a TaskContext first."""
+
+    @overload
+    def __call__(
+        self, fn: Callable[Concatenate[TaskContext, P], Coroutine[Any, Any, R]], /
+    ) -> Task[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[Concatenate[TaskContext, P], R], /) -> Task[P, R]: ...
+
+
+class App:
+    """An errands application: where tasks are registered and jobs are sent.
+
+    Args:
+        broker_url: the Redis URL; ``ERRANDS_BROKER_URL`` when None, else
+            ``redis://localhost:6379/0``. Nothing connects until first use.
+        namespace: the first part of every Redis key, so apps can share a database.
+        broker: a ready broker instead of a URL (e.g. ``errands.testing.MemoryBroker()``).
+        default_queue: the queue of tasks that do not name one.
+        max_retries: the default retry limit of tasks (finite always).
+        soft_time_limit: the default soft time limit of tasks, in seconds.
+        time_limit: the default hard time limit of tasks, in seconds.
+        result_ttl: how long results are kept, by default.
+        idempotency_ttl: how long an idempotency key holds, by default.
+        max_payload_bytes: the largest encoded job (arguments included).
+        lease: how long a worker holds a job between heartbeats before it is given back.
+        max_stalls: lease expiries a job survives before it is declared poison.
+        dead_max_count: the dead-letter set keeps at most this many jobs per queue.
+        dead_max_age: dead jobs older than this are dropped.
+    """
+
+    def __init__(
+        self,
+        broker_url: str | None = None,
+        *,
+        namespace: str = "errands",
+        broker: Broker | None = None,
+        default_queue: str = "default",
+        max_retries: int = 3,
+        soft_time_limit: float | timedelta = 300.0,
+        time_limit: float | timedelta = 360.0,
+        result_ttl: float | timedelta = timedelta(days=1),
+        idempotency_ttl: float | timedelta = timedelta(days=1),
+        max_payload_bytes: int = 256 * 1024,
+        lease: float | timedelta = 30.0,
+        max_stalls: int = 1,
+        dead_max_count: int = 10_000,
+        dead_max_age: float | timedelta = timedelta(days=7),
+    ) -> None:
+        if broker_url is not None and broker is not None:
+            raise ConfigurationError("give broker_url or broker, not both")
+        self.broker_url = broker_url or os.environ.get("ERRANDS_BROKER_URL") or DEFAULT_BROKER_URL
+        self.namespace = namespace
+        self.default_queue = default_queue
+        self.max_retries = max_retries
+        self.soft_time_limit = seconds(soft_time_limit)
+        self.time_limit = seconds(time_limit)
+        check_limits(self.soft_time_limit, self.time_limit)
+        self.result_ttl = seconds(result_ttl)
+        self.idempotency_ttl = seconds(idempotency_ttl)
+        self.max_payload_bytes = max_payload_bytes
+        self.lease = seconds(lease)
+        if self.lease < 1:
+            raise ConfigurationError(f"lease must be at least 1 second, not {self.lease}")
+        self.max_stalls = max_stalls
+        self.broker_settings = BrokerSettings(
+            dead_max_count=dead_max_count, dead_max_age_ms=int(seconds(dead_max_age) * 1000)
+        )
+        self._broker = broker
+        self.tasks: dict[str, Task[..., Any]] = {}
+        RetryPolicy(max_retries=max_retries)  # refuse max_retries=None here, not at first task
+
+    def __repr__(self) -> str:
+        return f"<App namespace={self.namespace!r} tasks={len(self.tasks)}>"
+
+    @property
+    def broker(self) -> Broker:
+        """The broker, created on first use (no I/O until then)."""
+        if self._broker is None:
+            from errands.broker.redis import RedisBroker  # noqa: PLC0415 - keep import light
+
+            self._broker = RedisBroker(
+                self.broker_url, namespace=self.namespace, settings=self.broker_settings
+            )
+        return self._broker
+
+    # Registration --------------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, Coroutine[Any, Any, R]]) -> Task[P, R]: ...
+    @overload
+    def task(self, fn: Callable[P, R]) -> Task[P, R]: ...
+    @overload
+    def task(
+        self, *, bind: Literal[True], **options: Unpack[TaskOptionsKw]
+    ) -> BoundTaskDecorator: ...
+    @overload
+    def task(
+        self, *, bind: Literal[False] = False, **options: Unpack[TaskOptionsKw]
+    ) -> TaskDecorator: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        bind: bool = False,
+        **options: Any,
+    ) -> Any:
+        """Register a function as a task: ``@app.task`` or ``@app.task(queue=..., ...)``.
+
+        Options (Celery's names; every default is the safe one): name, queue, priority (0-9,
+        higher first), max_retries (finite; default 3), autoretry_for (default: any Exception),
+        dont_autoretry_for, retry_backoff (True = 1 s base, or a base in seconds; False = none),
+        retry_backoff_max (600 s), retry_jitter (True), soft_time_limit, time_limit (the app's
+        finite defaults), bind (pass a TaskContext first), ignore_result, result_ttl,
+        idempotency_ttl, max_stalls.
+        """
+
+        def register(function: Callable[..., Any]) -> Task[..., Any]:
+            task_options = self._task_options(function, bind=bind, **options)
+            if task_options.name in self.tasks:
+                raise ConfigurationError(
+                    f"a task named {task_options.name!r} is already registered: give one of them "
+                    "another name with @app.task(name=...)"
+                )
+            task: Task[..., Any] = Task(self, function, task_options)
+            self.tasks[task_options.name] = task
+            return task
+
+        return register if fn is None else register(fn)
+
+    def _task_options(
+        self, function: Callable[..., Any], *, bind: bool, **options: Any
+    ) -> TaskOptions:
+        unknown = set(options) - set(TaskOptionsKw.__annotations__)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown task option(s) {', '.join(sorted(unknown))}; the options are "
+                f"{', '.join(TaskOptionsKw.__annotations__)}, bind"
+            )
+        backoff = options.get("retry_backoff", True)
+        backoff_s = 0.0 if backoff is False else 1.0 if backoff is True else float(backoff)
+        retry = RetryPolicy(
+            max_retries=options.get("max_retries", self.max_retries),
+            autoretry_for=tuple(options.get("autoretry_for", (Exception,))),
+            dont_autoretry_for=tuple(options.get("dont_autoretry_for", ())),
+            backoff_s=backoff_s,
+            backoff_max_s=float(options.get("retry_backoff_max", 600.0)),
+            jitter=bool(options.get("retry_jitter", True)),
+        )
+        soft = options.get("soft_time_limit")
+        hard = options.get("time_limit")
+        soft_s = seconds(soft) if soft is not None else None
+        hard_s = seconds(hard) if hard is not None else None
+        if soft_s is None:
+            soft_s = min(self.soft_time_limit, hard_s * 0.9) if hard_s else self.soft_time_limit
+        if hard_s is None:
+            hard_s = max(self.time_limit, soft_s * 1.2)
+        default_name = f"{function.__module__}.{function.__qualname__}"
+        return TaskOptions(
+            name=options.get("name", default_name),
+            queue=options.get("queue", self.default_queue),
+            priority=options.get("priority", 0),
+            retry=retry,
+            soft_time_limit=soft_s,
+            time_limit=hard_s,
+            bind=bind,
+            ignore_result=options.get("ignore_result", False),
+            result_ttl=seconds(options.get("result_ttl", self.result_ttl)),
+            idempotency_ttl=seconds(options.get("idempotency_ttl", self.idempotency_ttl)),
+            max_stalls=options.get("max_stalls", self.max_stalls),
+        )
+
+    def get_task(self, name: str) -> Task[..., Any]:
+        """The task registered under `name`; `TaskNotFound` says which names exist."""
+        try:
+            return self.tasks[name]
+        except KeyError:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise TaskNotFound(
+                f"no task named {name!r} is registered on this app (registered: {known}): import "
+                "the module that defines it before starting the worker, or fix the name"
+            ) from None
+
+    # Sending by name -----------------------------------------------------------------------
+
+    def _options_for(self, name: str, queue: str | None) -> TaskOptions:
+        task = self.tasks.get(name)
+        if task is not None:
+            return task.options
+        return TaskOptions(
+            name=name,
+            queue=queue or self.default_queue,
+            priority=0,
+            retry=RetryPolicy(max_retries=self.max_retries),
+            soft_time_limit=self.soft_time_limit,
+            time_limit=self.time_limit,
+            result_ttl=self.result_ttl,
+            idempotency_ttl=self.idempotency_ttl,
+            max_stalls=self.max_stalls,
+        )
+
+    def send_task(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **call_options: Any,
+    ) -> AsyncResult[Any]:
+        """Send a job by task name, for producers that do not import the task's code.
+
+        The worker applies the task's own retry policy; call options are those of
+        `Task.apply_async`.
+        """
+        options = CallOptions(**call_options)
+        queue, job = build_job(
+            self._options_for(name, options.queue),
+            args,
+            kwargs or {},
+            options,
+            self.max_payload_bytes,
+        )
+        done = self.broker.enqueue(queue, [job])[0]
+        return AsyncResult(self, done.id, queue)
+
+    async def asend_task(
+        self,
+        name: str,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **call_options: Any,
+    ) -> AsyncResult[Any]:
+        """Async twin of `send_task`."""
+        options = CallOptions(**call_options)
+        queue, job = build_job(
+            self._options_for(name, options.queue),
+            args,
+            kwargs or {},
+            options,
+            self.max_payload_bytes,
+        )
+        done = (await self.broker.aenqueue(queue, [job]))[0]
+        return AsyncResult(self, done.id, queue)
+
+    def enqueue_many(self, signatures: Iterable[Signature[R]]) -> list[AsyncResult[R]]:
+        """Send many jobs with one broker call per queue (the bulk path: 10-100x faster).
+
+        Returns the handles in the order of `signatures`.
+        """
+        by_queue: dict[str, list[tuple[int, Any]]] = {}
+        count = 0
+        for index, sig in enumerate(signatures):
+            queue, job = build_job(
+                sig.task.options, sig.args, sig.kwargs, sig.options, self.max_payload_bytes
+            )
+            by_queue.setdefault(queue, []).append((index, job))
+            count += 1
+        handles: list[AsyncResult[R] | None] = [None] * count
+        for queue, items in by_queue.items():
+            for start in range(0, len(items), 1000):
+                chunk = items[start : start + 1000]
+                done = self.broker.enqueue(queue, [job for _, job in chunk])
+                for (index, _), answer in zip(chunk, done, strict=True):
+                    handles[index] = AsyncResult(self, answer.id, queue)
+        return [h for h in handles if h is not None]
+
+    def result(self, job_id: str, queue: str | None = None) -> AsyncResult[Any]:
+        """A handle on a job sent earlier (by id and queue)."""
+        return AsyncResult(self, job_id, queue or self.default_queue)
+
+    def close(self) -> None:
+        """Close the broker's blocking connections."""
+        if self._broker is not None:
+            self._broker.close()

@@ -1,0 +1,404 @@
+"""`RedisBroker`: executes the calls of `calls.py` on Redis, blocking or async.
+
+Connections open on first use, never in the constructor. The library is loaded with
+``FUNCTION LOAD REPLACE`` the first time a call finds it missing, then the call is sent again
+(nothing ran, so that is safe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import msgspec
+import redis
+import redis.asyncio as aredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from errands.broker.base import BrokerSettings
+from errands.broker.redis import calls
+from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
+from errands.broker.redis.library import library_source
+from errands.broker.types import (
+    AckCode,
+    CancelCode,
+    Enqueued,
+    Fetched,
+    HeartbeatReply,
+    JobState,
+    Lease,
+    MaintenanceReport,
+    NewJob,
+    Outcome,
+    QueueInfo,
+)
+from errands.errors import BrokerTooOld, BrokerUnavailable
+
+__all__ = ["RedisBroker"]
+
+T = TypeVar("T")
+
+# Blocking reads (BZPOPMIN, pub/sub waits) stay well under this, so a dead connection is noticed.
+_SOCKET_TIMEOUT_S = 30.0
+_MAX_BLOCK_S = 5.0
+
+
+class _Outcome(msgspec.Struct):
+    state: str
+    attempts: int = 0
+
+
+_outcome_decoder = msgspec.json.Decoder(_Outcome)
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class RedisBroker:
+    """A broker on Redis 7+ (or Valkey 7.2+), every state change one Redis Function call.
+
+    Args:
+        url: a redis:// or rediss:// or unix:// URL.
+        namespace: the first part of every key, so several apps can share one database.
+        settings: bounds enforced in Redis (dead-letter cap, per-call limits).
+    """
+
+    def __init__(
+        self, url: str, *, namespace: str = "errands", settings: BrokerSettings | None = None
+    ) -> None:
+        self.url = url
+        self.namespace = namespace
+        self.settings = settings or BrokerSettings()
+        self._sync: redis.Redis | None = None
+        self._async: aredis.Redis | None = None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._keys: dict[str, QueueKeys] = {}
+        self._registered: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"RedisBroker({redact(self.url)!r}, namespace={self.namespace!r})"
+
+    # Plumbing -------------------------------------------------------------------------------
+
+    def keys(self, queue: str) -> QueueKeys:
+        """The keys of `queue` (cached)."""
+        found = self._keys.get(queue)
+        if found is None:
+            found = self._keys[queue] = QueueKeys(self.namespace, check_queue_name(queue))
+        return found
+
+    @property
+    def client(self) -> redis.Redis:
+        """The blocking client, created on first use."""
+        if self._sync is None:
+            self._sync = redis.Redis.from_url(
+                self.url, socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=5.0
+            )
+        return self._sync
+
+    @property
+    def aclient(self) -> aredis.Redis:
+        """The async client of the running event loop, created on first use."""
+        loop = asyncio.get_running_loop()
+        if self._async is None or self._async_loop is not loop:
+            self._async = aredis.Redis.from_url(
+                self.url, socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=5.0
+            )
+            self._async_loop = loop
+        return self._async
+
+    def _unavailable(self, error: Exception) -> BrokerUnavailable:
+        return BrokerUnavailable(
+            f"cannot reach Redis at {redact(self.url)} ({error}): start Redis there, or point "
+            "errands elsewhere with App(broker_url=...) or ERRANDS_BROKER_URL; for a local "
+            "server with no install, run `errands dev`"
+        )
+
+    @staticmethod
+    def _too_old(error: ResponseError) -> BrokerTooOld | None:
+        text = str(error).lower()
+        if "unknown command" in text and ("function" in text or "fcall" in text):
+            return BrokerTooOld(
+                "this Redis has no Functions (FUNCTION, FCALL): errands needs Redis 7.0 or newer, "
+                "or Valkey 7.2 or newer; upgrade the server"
+            )
+        return None
+
+    @staticmethod
+    def _missing_library(error: ResponseError) -> bool:
+        return "function not found" in str(error).lower()
+
+    def load_library(self) -> None:
+        """Load (or replace) the errands Functions library on the server."""
+        try:
+            self.client.execute_command("FUNCTION", "LOAD", "REPLACE", library_source())
+        except ResponseError as error:
+            raise self._too_old(error) or error from None
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+
+    async def aload_library(self) -> None:
+        """Async twin of `load_library`."""
+        try:
+            await self.aclient.execute_command("FUNCTION", "LOAD", "REPLACE", library_source())
+        except ResponseError as error:
+            raise self._too_old(error) or error from None
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+
+    def run(self, call: calls.Call[T]) -> T:
+        """Execute one call, loading the library first if the server lacks it."""
+        try:
+            try:
+                reply = self.client.execute_command(*call.command())
+            except ResponseError as error:
+                if not self._missing_library(error):
+                    raise self._too_old(error) or error from None
+                self.load_library()
+                reply = self.client.execute_command(*call.command())
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+        return call.parse(reply)
+
+    async def arun(self, call: calls.Call[T]) -> T:
+        """Async twin of `run`."""
+        try:
+            try:
+                reply = await self.aclient.execute_command(*call.command())
+            except ResponseError as error:
+                if not self._missing_library(error):
+                    raise self._too_old(error) or error from None
+                await self.aload_library()
+                reply = await self.aclient.execute_command(*call.command())
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+        return call.parse(reply)
+
+    async def arun_pipelined(self, first: calls.Call[Any], second: calls.Call[T]) -> tuple[Any, T]:
+        """Send two calls in one round trip (not a transaction: each is atomic on its own)."""
+        try:
+            pipe = self.aclient.pipeline(transaction=False)
+            pipe.execute_command(*first.command())
+            pipe.execute_command(*second.command())
+            replies = await pipe.execute(raise_on_error=False)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+        if any(isinstance(r, ResponseError) and self._missing_library(r) for r in replies):
+            # Neither call ran: load the library and send them again, one after the other.
+            await self.aload_library()
+            return await self.arun(first), await self.arun(second)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return first.parse(replies[0]), second.parse(replies[1])
+
+    def _register(self, queue: str) -> None:
+        if queue not in self._registered:
+            self.client.sadd(queues_registry_key(self.namespace), queue)
+            self._registered.add(queue)
+
+    async def _aregister(self, queue: str) -> None:
+        if queue not in self._registered:
+            await self.aclient.sadd(queues_registry_key(self.namespace), queue)
+            self._registered.add(queue)
+
+    # Producer side ----------------------------------------------------------------------------
+
+    def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """Add jobs to `queue` in one call; see `Broker.enqueue`."""
+        result = self.run(calls.enqueue(self.keys(queue), jobs))
+        self._register(queue)
+        return result
+
+    async def aenqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """Async twin of `enqueue`."""
+        result = await self.arun(calls.enqueue(self.keys(queue), jobs))
+        await self._aregister(queue)
+        return result
+
+    def job_state(self, queue: str, job_id: str) -> JobState:
+        """Read a job's state and, once finished, its outcome."""
+        return self.run(calls.result(self.keys(queue), job_id))
+
+    async def ajob_state(self, queue: str, job_id: str) -> JobState:
+        """Async twin of `job_state`."""
+        return await self.arun(calls.result(self.keys(queue), job_id))
+
+    @staticmethod
+    def _from_message(message: dict[str, Any] | None) -> JobState | None:
+        if not message or message.get("type") != "message":
+            return None
+        data: bytes = message["data"]
+        outcome = _outcome_decoder.decode(data)
+        return JobState(outcome.state, data, outcome.attempts)
+
+    def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+        """Block until the job finishes or `timeout_s` passes.
+
+        Subscribes first, then reads, then waits: an ack between the read and the wait still
+        wakes us, and nothing polls.
+        """
+        deadline = time.monotonic() + timeout_s
+        try:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self.keys(queue).result_channel(job_id))
+                state = self.job_state(queue, job_id)
+                while not state.finished:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    message = pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
+                    state = self._from_message(message) or state
+            finally:
+                pubsub.close()
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+        return state
+
+    async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+        """Async twin of `wait_result`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            pubsub = self.aclient.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.keys(queue).result_channel(job_id))
+                state = await self.ajob_state(queue, job_id)
+                while not state.finished:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    message = await pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
+                    state = self._from_message(message) or state
+            finally:
+                await pubsub.aclose()
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+        return state
+
+    def cancel(self, queue: str, job_id: str) -> CancelCode:
+        """Cancel one job; see `Broker.cancel`."""
+        return self.run(calls.cancel(self.keys(queue), job_id))
+
+    async def acancel(self, queue: str, job_id: str) -> CancelCode:
+        """Async twin of `cancel`."""
+        return await self.arun(calls.cancel(self.keys(queue), job_id))
+
+    def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
+        """Move dead jobs back to ready; see `Broker.redrive`."""
+        return self.run(calls.redrive(self.keys(queue), job_ids, limit))
+
+    def purge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
+        """Delete dead jobs for good; see `Broker.purge`."""
+        return self.run(calls.purge(self.keys(queue), job_ids, limit))
+
+    def dead_jobs(self, queue: str, limit: int = 100) -> list[tuple[str, float, bytes | None]]:
+        """The oldest dead jobs: (id, time of death in seconds, payload)."""
+        keys = self.keys(queue)
+        try:
+            entries: list[tuple[bytes, float]] = self.client.zrange(  # type: ignore[assignment]
+                keys.prefix + "dead", 0, limit - 1, withscores=True
+            )
+            ids = [member.decode() for member, _ in entries]
+            payloads: list[bytes | None] = (
+                self.client.hmget(keys.prefix + "jobs", ids) if ids else []  # type: ignore[assignment]
+            )
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+        return [
+            (job_id, score / 1000.0, payload)
+            for job_id, (_, score), payload in zip(ids, entries, payloads, strict=True)
+        ]
+
+    def info(self, queue: str) -> QueueInfo:
+        """Counts per state, counters and workers of one queue."""
+        return self.run(calls.info(self.keys(queue)))
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        """Pause or resume a queue: a paused queue hands out no job."""
+        try:
+            self.client.hset(self.keys(queue).cfg, "paused", "1" if paused else "0")
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+
+    def known_queues(self) -> list[str]:
+        """Every queue producers or workers have used, sorted."""
+        try:
+            members: set[bytes] = self.client.smembers(  # type: ignore[assignment]
+                queues_registry_key(self.namespace)
+            )
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+        return sorted(m.decode() for m in members)
+
+    def close(self) -> None:
+        """Close the blocking connections."""
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+
+    # Worker side ------------------------------------------------------------------------------
+
+    async def fetch(self, queue: str, n: int, lease_ms: int, worker_id: str) -> Fetched:
+        """Lease up to `n` jobs; see `Broker.fetch`."""
+        return await self.arun(calls.fetch(self.keys(queue), self.settings, n, lease_ms, worker_id))
+
+    async def ack(self, queue: str, outcomes: Sequence[Outcome]) -> list[AckCode]:
+        """Settle finished jobs; see `Broker.ack`."""
+        return await self.arun(calls.ack(self.keys(queue), self.settings, outcomes))
+
+    async def ack_and_fetch(
+        self, queue: str, outcomes: Sequence[Outcome], n: int, lease_ms: int, worker_id: str
+    ) -> tuple[list[AckCode], Fetched]:
+        """Ack then fetch in one round trip."""
+        keys = self.keys(queue)
+        return await self.arun_pipelined(
+            calls.ack(keys, self.settings, outcomes),
+            calls.fetch(keys, self.settings, n, lease_ms, worker_id),
+        )
+
+    async def heartbeat(
+        self, queue: str, worker_id: str, worker_info: bytes, leases: Sequence[Lease], lease_ms: int
+    ) -> HeartbeatReply:
+        """Renew every lease the worker holds in `queue`."""
+        await self._aregister(queue)
+        return await self.arun(
+            calls.heartbeat(self.keys(queue), worker_id, worker_info, leases, lease_ms)
+        )
+
+    async def release(self, queue: str, leases: Sequence[Lease]) -> int:
+        """Give jobs back without spending an attempt."""
+        return await self.arun(calls.release(self.keys(queue), leases))
+
+    async def maintain(self, queue: str, owner: str, lock_ms: int) -> MaintenanceReport | None:
+        """Bounded housekeeping under the queue's maintenance lock."""
+        return await self.arun(calls.maintain(self.keys(queue), self.settings, owner, lock_ms))
+
+    async def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
+        """Block on the queues' wake tokens (BZPOPMIN) for at most `timeout_s` (capped at 5 s)."""
+        wake_keys = [self.keys(q).wake for q in queues]
+        timeout = max(0.001, min(timeout_s, _MAX_BLOCK_S))
+        try:
+            reply = await self.aclient.bzpopmin(wake_keys, timeout=timeout)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+        return reply is not None
+
+    async def aclose(self) -> None:
+        """Close the async connections."""
+        if self._async is not None:
+            await self._async.aclose()
+            self._async = None
+            self._async_loop = None

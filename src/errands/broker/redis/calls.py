@@ -1,0 +1,214 @@
+"""Pure builders and parsers for each Redis Function call: written once, used sync and async.
+
+A `Call` holds the FCALL arguments and how to read the reply; `RedisBroker` only executes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from errands.broker.base import BrokerSettings
+from errands.broker.redis.keys import QueueKeys
+from errands.broker.types import (
+    AckCode,
+    CancelCode,
+    Delivery,
+    Enqueued,
+    Fetched,
+    HeartbeatReply,
+    JobState,
+    Lease,
+    MaintenanceReport,
+    NewJob,
+    Outcome,
+    QueueInfo,
+)
+
+__all__ = ["LIBRARY_NAME", "Call"]
+
+T = TypeVar("T")
+Arg = str | bytes | int | float
+
+#: The library and its function names carry the version of the data model: an incompatible
+#: change loads as errands_v2 beside it, so old and new workers never run each other's code.
+LIBRARY_NAME = "errands_v1"
+_FN = "errands_v1_"
+_MODES = {"window": "w", "until_finished": "u"}
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One FCALL: function name, KEYS, ARGV, and the parser of its reply."""
+
+    function: str
+    keys: tuple[str, ...]
+    args: tuple[Arg, ...]
+    parse: Callable[[Any], T]
+    read_only: bool = False
+
+    def command(self) -> tuple[Arg, ...]:
+        """The command to send (FCALL or FCALL_RO)."""
+        verb = "FCALL_RO" if self.read_only else "FCALL"
+        return (verb, self.function, len(self.keys), *self.keys, *self.args)
+
+
+def enqueue(keys: QueueKeys, jobs: Sequence[NewJob]) -> Call[list[Enqueued]]:
+    """Build the enqueue call for a batch of jobs."""
+    args: list[Arg] = [keys.result_channel_prefix, len(jobs)]
+    for job in jobs:
+        args += (
+            job.id,
+            job.payload,
+            job.priority,
+            job.delay_ms,
+            job.idempotency_key or "",
+            job.idempotency_ttl_ms,
+            _MODES[job.idempotency_mode],
+            job.max_attempts,
+            job.result_ttl_ms,
+            1 if job.ignore_result else 0,
+            job.max_stalls,
+        )
+
+    def parse(reply: list[Any]) -> list[Enqueued]:
+        return [Enqueued(_s(reply[i]), reply[i + 1] == 1) for i in range(0, len(reply), 2)]
+
+    return Call(_FN + "enqueue", keys.all, tuple(args), parse)
+
+
+def _parse_fetched(reply: list[Any]) -> Fetched:
+    flat, next_due, paused = reply
+    jobs = [
+        Delivery(_s(flat[i]), flat[i + 1], int(flat[i + 2]), _s(flat[i + 3]))
+        for i in range(0, len(flat), 4)
+    ]
+    return Fetched(jobs, None if next_due < 0 else int(next_due), paused == 1)
+
+
+def fetch(
+    keys: QueueKeys, settings: BrokerSettings, n: int, lease_ms: int, worker_id: str
+) -> Call[Fetched]:
+    """Build the fetch call: lease up to `n` jobs for `lease_ms`."""
+    args: tuple[Arg, ...] = (
+        keys.result_channel_prefix,
+        n,
+        lease_ms,
+        worker_id,
+        settings.promote_limit,
+        settings.reap_limit,
+        settings.dead_max_count,
+    )
+    return Call(_FN + "fetch", keys.all, args, _parse_fetched)
+
+
+def ack(
+    keys: QueueKeys, settings: BrokerSettings, outcomes: Sequence[Outcome]
+) -> Call[list[AckCode]]:
+    """Build the ack call for a batch of outcomes."""
+    args: list[Arg] = [keys.result_channel_prefix, settings.dead_max_count, len(outcomes)]
+    for o in outcomes:
+        args += (o.id, o.token, o.kind, o.outcome, o.retry_delay_ms)
+
+    def parse(reply: list[Any]) -> list[AckCode]:
+        return [AckCode(int(code)) for code in reply]
+
+    return Call(_FN + "ack", keys.all, tuple(args), parse)
+
+
+def heartbeat(
+    keys: QueueKeys, worker_id: str, worker_info: bytes, leases: Sequence[Lease], lease_ms: int
+) -> Call[HeartbeatReply]:
+    """Build the heartbeat call renewing `leases`."""
+    args: list[Arg] = [lease_ms, worker_id, worker_info, len(leases)]
+    for lease in leases:
+        args += (lease.id, lease.token)
+
+    def parse(reply: list[Any]) -> HeartbeatReply:
+        return HeartbeatReply([_s(i) for i in reply[0]], [_s(i) for i in reply[1]])
+
+    return Call(_FN + "heartbeat", keys.all, tuple(args), parse)
+
+
+def release(keys: QueueKeys, leases: Sequence[Lease]) -> Call[int]:
+    """Build the release call giving `leases` back."""
+    args: list[Arg] = [len(leases)]
+    for lease in leases:
+        args += (lease.id, lease.token)
+    return Call(_FN + "release", keys.all, tuple(args), int)
+
+
+def cancel(keys: QueueKeys, job_id: str) -> Call[CancelCode]:
+    """Build the cancel call for one job."""
+    return Call(
+        _FN + "cancel",
+        keys.all,
+        (keys.result_channel_prefix, job_id),
+        lambda reply: CancelCode(int(reply)),
+    )
+
+
+def redrive(keys: QueueKeys, job_ids: Sequence[str], limit: int) -> Call[list[str]]:
+    """Build the redrive call (given dead jobs, else the oldest `limit`)."""
+    return Call(_FN + "redrive", keys.all, (limit, *job_ids), lambda reply: [_s(i) for i in reply])
+
+
+def purge(keys: QueueKeys, job_ids: Sequence[str], limit: int) -> Call[int]:
+    """Build the purge call (given dead jobs, else the oldest `limit`)."""
+    return Call(_FN + "purge", keys.all, (limit, *job_ids), int)
+
+
+def maintain(
+    keys: QueueKeys, settings: BrokerSettings, owner: str, lock_ms: int
+) -> Call[MaintenanceReport | None]:
+    """Build the maintenance call."""
+    args: tuple[Arg, ...] = (
+        keys.result_channel_prefix,
+        owner,
+        lock_ms,
+        settings.maintenance_limit,
+        settings.dead_max_count,
+        settings.dead_max_age_ms,
+        settings.worker_silence_ms,
+    )
+
+    def parse(reply: list[Any]) -> MaintenanceReport | None:
+        if int(reply[0]) < 0:
+            return None
+        return MaintenanceReport(*(int(x) for x in reply))
+
+    return Call(_FN + "maintain", keys.all, args, parse)
+
+
+def result(keys: QueueKeys, job_id: str) -> Call[JobState]:
+    """Build the read of one job's state and outcome."""
+
+    def parse(reply: list[Any]) -> JobState:
+        state, outcome, attempts = reply
+        return JobState(_s(state), outcome or None, int(attempts))
+
+    return Call(_FN + "result", keys.all, (job_id,), parse, read_only=True)
+
+
+def info(keys: QueueKeys) -> Call[QueueInfo]:
+    """Build the read of a queue's counts, counters and workers."""
+
+    def parse(reply: list[Any]) -> QueueInfo:
+        ready, delayed, active, dead, paused, stats, workers = reply
+        return QueueInfo(
+            queue=keys.queue,
+            ready=int(ready),
+            delayed=int(delayed),
+            active=int(active),
+            dead=int(dead),
+            paused=bool(paused),
+            stats={_s(stats[i]): int(stats[i + 1]) for i in range(0, len(stats), 2)},
+            workers={_s(workers[i]): workers[i + 1] for i in range(0, len(workers), 2)},
+        )
+
+    return Call(_FN + "info", keys.all, (), parse, read_only=True)

@@ -1,0 +1,52 @@
+-- errands_v1_ack: settle a batch of jobs a worker ran.
+-- KEYS: the queue's standard key list (00_shared.lua).
+-- ARGV: [1] result channel prefix, [2] dead-set cap, [3] n, then n records of 5 fields:
+--   id, lease token, kind ('ok' | 'retry' | 'fail'), outcome JSON, retry delay ms.
+-- Returns: an array of n codes: 1 succeeded (result stored, job deleted), 2 scheduled for retry,
+--   3 dead (no attempts left, or not retryable), 4 cancelled (a retry of a job asked to stop),
+--   0 refused: the token is stale (the lease expired and the job was given to another worker).
+-- Invariants: an acknowledged job leaves active in the same step as it enters delayed, dead or
+--   finished; a retry is granted only while attempts < max attempts, whatever the worker says.
+local FIELDS = 5
+
+local function ack(KEYS, ARGV)
+  local K = key_table(KEYS)
+  local now = now_ms()
+  local prefix, cap, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+  local codes = {}
+  local done, retried = 0, 0
+  for i = 0, n - 1 do
+    local b = 3 + i * FIELDS
+    local id, token, kind, outcome = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+    local m = get_meta(K, id)
+    if not m or m.s ~= 'active' or tostring(m.d) ~= token then
+      codes[#codes + 1] = 0
+    else
+      redis.call('ZREM', K.active, id)
+      if kind == 'ok' then
+        finish(K, id, m, outcome, now, prefix)
+        done = done + 1
+        codes[#codes + 1] = 1
+      elseif kind == 'retry' and redis.call('SISMEMBER', K.cancel, id) == 1 then
+        finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now, prefix)
+        redis.call('HINCRBY', K.stats, 'cancelled', 1)
+        codes[#codes + 1] = 4
+      elseif kind == 'retry' and m.a < m.m then
+        m.s = 'scheduled'
+        m.w = nil
+        put_meta(K, id, m)
+        redis.call('ZADD', K.delayed, now + tonumber(ARGV[b + 5]), id)
+        retried = retried + 1
+        codes[#codes + 1] = 2
+      else
+        to_dead(K, id, m, outcome, now, prefix, cap)
+        codes[#codes + 1] = 3
+      end
+    end
+  end
+  if done > 0 then redis.call('HINCRBY', K.stats, 'succeeded', done) end
+  if retried > 0 then redis.call('HINCRBY', K.stats, 'retried', retried) end
+  return codes
+end
+
+redis.register_function('errands_v1_ack', ack)

@@ -1,0 +1,32 @@
+-- errands_v1_cancel: cancel one job, wherever it is.
+-- KEYS: the queue's standard key list (00_shared.lua).
+-- ARGV: [1] result channel prefix, [2] job id.
+-- Returns: 1 cancelled while queued or scheduled (it will never run), 2 running: a stop was
+--   requested (the worker sees it at its next heartbeat; the task can poll ctx.is_cancelled()),
+--   3 removed from the dead set, 0 unknown or already finished.
+-- Invariants: a cancelled queued job leaves ready/delayed and gets a 'cancelled' result at once.
+local function cancel(KEYS, ARGV)
+  local K = key_table(KEYS)
+  local now = now_ms()
+  local prefix, id = ARGV[1], ARGV[2]
+  local m = get_meta(K, id)
+  if not m then return 0 end
+  if m.s == 'active' then
+    redis.call('SADD', K.cancel, id)
+    return 2
+  end
+  local code = 1
+  if m.s == 'queued' then
+    redis.call('ZREM', K.ready, id)
+  elseif m.s == 'scheduled' then
+    redis.call('ZREM', K.delayed, id)
+  else
+    redis.call('ZREM', K.dead, id)
+    code = 3
+  end
+  finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now, prefix)
+  redis.call('HINCRBY', K.stats, 'cancelled', 1)
+  return code
+end
+
+redis.register_function('errands_v1_cancel', cancel)

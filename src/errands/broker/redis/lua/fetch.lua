@@ -1,0 +1,54 @@
+-- errands_v1_fetch: hand up to n jobs to a worker under a fresh lease.
+-- KEYS: the queue's standard key list (00_shared.lua).
+-- ARGV: [1] result channel prefix, [2] n (<= 1000), [3] lease ms, [4] worker id,
+--   [5] promote limit (due delayed jobs moved per call), [6] reap limit (expired leases per call),
+--   [7] dead-set cap.
+-- Returns: {jobs, next_due_ms, paused} where jobs is a flat array of 4-tuples {id, payload,
+--   attempt, token}, next_due_ms is how long until the next delayed job is due (-1: none) and
+--   paused is 1 when the queue is paused (no job handed out). The attempt is 1 on the first run.
+-- Invariants: a fetched job is in active only, its meta says active with the new token;
+--   when nothing is ready the wake tokens are cleared, so an idle worker blocks instead of spinning.
+local function fetch(KEYS, ARGV)
+  local K = key_table(KEYS)
+  local now = now_ms()
+  local prefix = ARGV[1]
+  local n = math.min(tonumber(ARGV[2]), MAX_BATCH)
+  local lease, worker = tonumber(ARGV[3]), ARGV[4]
+  promote_due(K, now, tonumber(ARGV[5]))
+  reap_expired(K, now, tonumber(ARGV[6]), prefix, tonumber(ARGV[7]))
+  if redis.call('HGET', K.cfg, 'paused') == '1' then
+    return {{}, -1, 1}
+  end
+  local jobs = {}
+  local popped = redis.call('ZPOPMIN', K.ready, n)
+  local deadline = now + lease
+  local active_args = {}
+  for i = 1, #popped, 2 do
+    local id = popped[i]
+    local m = get_meta(K, id)
+    if m then
+      m.a = m.a + 1
+      m.d = m.d + 1
+      m.s = 'active'
+      m.w = worker
+      put_meta(K, id, m)
+      active_args[#active_args + 1] = deadline
+      active_args[#active_args + 1] = id
+      jobs[#jobs + 1] = id
+      jobs[#jobs + 1] = redis.call('HGET', K.jobs, id)
+      jobs[#jobs + 1] = m.a
+      jobs[#jobs + 1] = tostring(m.d)
+    end
+  end
+  if #active_args > 0 then
+    redis.call('ZADD', K.active, unpack(active_args))
+  else
+    redis.call('DEL', K.wake)
+  end
+  local next_due = -1
+  local first = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
+  if #first > 0 then next_due = math.max(tonumber(first[2]) - now, 0) end
+  return {jobs, next_due, 0}
+end
+
+redis.register_function('errands_v1_fetch', fetch)

@@ -1,0 +1,25 @@
+-- errands_v1_purge: delete dead jobs for good.
+-- KEYS: the queue's standard key list (00_shared.lua).
+-- ARGV: [1] limit, then job ids; with no ids, the oldest `limit` dead jobs.
+-- Returns: how many were deleted. Their result records stay until they expire.
+local function purge(KEYS, ARGV)
+  local K = key_table(KEYS)
+  local limit = math.min(tonumber(ARGV[1]), MAX_BATCH)
+  local ids = {}
+  if #ARGV > 1 then
+    for i = 2, math.min(#ARGV, limit + 1) do ids[#ids + 1] = ARGV[i] end
+  else
+    ids = redis.call('ZRANGE', K.dead, 0, limit - 1)
+  end
+  local deleted = 0
+  for _, id in ipairs(ids) do
+    if redis.call('ZREM', K.dead, id) == 1 then
+      redis.call('HDEL', K.jobs, id)
+      redis.call('HDEL', K.meta, id)
+      deleted = deleted + 1
+    end
+  end
+  return deleted
+end
+
+redis.register_function('errands_v1_purge', purge)

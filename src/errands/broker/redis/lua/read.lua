@@ -1,0 +1,39 @@
+-- errands_v1_result and errands_v1_info: read-only views (flag no-writes, so replicas may serve).
+-- KEYS: the queue's standard key list (00_shared.lua).
+--
+-- errands_v1_result ARGV: [1] job id.
+-- Returns: {state, outcome JSON or false, attempts}; state is the finished outcome's state when a
+--   result is stored (and not expired), else the job's state (queued, scheduled, active, dead),
+--   else 'unknown' (never existed, or finished and its result expired or was ignored).
+--
+-- errands_v1_info ARGV: none.
+-- Returns: {ready, delayed, active, dead, paused (0|1), stats as a flat field/value array,
+--   workers as a flat id/info array}.
+local function result(KEYS, ARGV)
+  local K = key_table(KEYS)
+  local id = ARGV[1]
+  local outcome = redis.call('HGET', K.results, id)
+  local m = get_meta(K, id)
+  if outcome then
+    local expiry = tonumber(redis.call('ZSCORE', K.results_x, id) or 0)
+    if expiry > now_ms() then
+      local state = cjson.decode(outcome).state
+      return {state, outcome, m and m.a or 0}
+    end
+  end
+  if m then return {m.s, false, m.a} end
+  return {'unknown', false, 0}
+end
+
+local function info(KEYS, ARGV)
+  local K = key_table(KEYS)
+  return {
+    redis.call('ZCARD', K.ready), redis.call('ZCARD', K.delayed),
+    redis.call('ZCARD', K.active), redis.call('ZCARD', K.dead),
+    redis.call('HGET', K.cfg, 'paused') == '1' and 1 or 0,
+    redis.call('HGETALL', K.stats), redis.call('HGETALL', K.workers),
+  }
+end
+
+redis.register_function{function_name = 'errands_v1_result', callback = result, flags = {'no-writes'}}
+redis.register_function{function_name = 'errands_v1_info', callback = info, flags = {'no-writes'}}

@@ -1,0 +1,34 @@
+-- errands_v1_redrive: move dead jobs back to ready with a fresh set of attempts.
+-- KEYS: the queue's standard key list (00_shared.lua).
+-- ARGV: [1] limit, then job ids; with no ids, the oldest `limit` dead jobs.
+-- Returns: the ids moved back.
+-- Invariants: a redriven job has no result record (waiters see it pending again) and is in
+--   ready only; its idempotency record is not revived.
+local function redrive(KEYS, ARGV)
+  local K = key_table(KEYS)
+  local limit = math.min(tonumber(ARGV[1]), MAX_BATCH)
+  local ids = {}
+  if #ARGV > 1 then
+    for i = 2, math.min(#ARGV, limit + 1) do ids[#ids + 1] = ARGV[i] end
+  else
+    ids = redis.call('ZRANGE', K.dead, 0, limit - 1)
+  end
+  local moved = {}
+  for _, id in ipairs(ids) do
+    local m = get_meta(K, id)
+    if m and m.s == 'dead' then
+      redis.call('ZREM', K.dead, id)
+      redis.call('HDEL', K.results, id)
+      redis.call('ZREM', K.results_x, id)
+      m.a = 0
+      m.st = 0
+      m.ik = nil
+      to_ready(K, id, m, ready_score(K, m.p))
+      moved[#moved + 1] = id
+    end
+  end
+  arm_wake(K, #moved)
+  return moved
+end
+
+redis.register_function('errands_v1_redrive', redrive)

@@ -1,0 +1,146 @@
+"""The records that cross the Broker protocol; plain data, the same for every broker."""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "AckCode",
+    "CancelCode",
+    "Delivery",
+    "Enqueued",
+    "Fetched",
+    "HeartbeatReply",
+    "JobState",
+    "Lease",
+    "MaintenanceReport",
+    "NewJob",
+    "Outcome",
+    "QueueInfo",
+]
+
+IdempotencyMode = Literal["window", "until_finished"]
+OutcomeKind = Literal["ok", "retry", "fail"]
+
+
+class NewJob(msgspec.Struct, frozen=True):
+    """A job to enqueue: its encoded payload and the settings the broker enforces."""
+
+    id: str
+    payload: bytes
+    priority: int = 0
+    delay_ms: int = 0
+    idempotency_key: str | None = None
+    idempotency_ttl_ms: int = 86_400_000
+    idempotency_mode: IdempotencyMode = "window"
+    max_attempts: int = 4
+    result_ttl_ms: int = 86_400_000
+    ignore_result: bool = False
+    max_stalls: int = 1
+
+
+class Enqueued(msgspec.Struct, frozen=True):
+    """The answer to one enqueued job: its id, and False when it was a duplicate."""
+
+    id: str
+    created: bool
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    """A job handed to a worker under a lease; `token` must come back with the ack."""
+
+    id: str
+    payload: bytes
+    attempt: int
+    token: str
+
+
+class Fetched(msgspec.Struct, frozen=True):
+    """What a fetch returned, and when the next delayed job is due (None: none is)."""
+
+    jobs: list[Delivery]
+    next_due_ms: int | None
+    paused: bool = False
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """How a job ended, for the ack: `outcome` is the JSON result record."""
+
+    id: str
+    token: str
+    kind: OutcomeKind
+    outcome: bytes
+    retry_delay_ms: int = 0
+
+
+class AckCode(enum.IntEnum):
+    """What the broker did with one outcome."""
+
+    STALE = 0
+    SUCCEEDED = 1
+    RETRYING = 2
+    DEAD = 3
+    CANCELLED = 4
+
+
+class CancelCode(enum.IntEnum):
+    """What a cancel did."""
+
+    NOT_FOUND = 0
+    CANCELLED = 1
+    REQUESTED = 2
+    REMOVED_FROM_DEAD = 3
+
+
+class Lease(msgspec.Struct, frozen=True):
+    """A job a worker holds, named by its id and lease token."""
+
+    id: str
+    token: str
+
+
+class HeartbeatReply(msgspec.Struct, frozen=True):
+    """Leases the worker lost (stop those jobs, do not ack) and jobs asked to stop."""
+
+    lost: list[str]
+    cancelled: list[str]
+
+
+class JobState(msgspec.Struct, frozen=True):
+    """A job's state; `outcome` is its result record once it finished."""
+
+    state: str
+    outcome: bytes | None
+    attempts: int
+
+    @property
+    def finished(self) -> bool:
+        """True when the job will not run again (unless redriven from the dead set)."""
+        return self.outcome is not None
+
+
+class QueueInfo(msgspec.Struct, frozen=True):
+    """Counts and counters of one queue."""
+
+    queue: str
+    ready: int
+    delayed: int
+    active: int
+    dead: int
+    paused: bool
+    stats: dict[str, int]
+    workers: dict[str, bytes]
+
+
+class MaintenanceReport(msgspec.Struct, frozen=True):
+    """What one maintenance pass did."""
+
+    promoted: int
+    reaped: int
+    results_expired: int
+    idempotency_expired: int
+    dead_trimmed: int
+    workers_dropped: int

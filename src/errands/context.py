@@ -1,0 +1,94 @@
+"""The context of a running job (what `bind=True` passes first) and `current_task()`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from errands.errors import Retry
+
+__all__ = ["TaskContext", "current_task"]
+
+_current: ContextVar[TaskContext | None] = ContextVar("errands_current_task", default=None)
+
+
+def current_task() -> TaskContext | None:
+    """The context of the job running in this thread or asyncio task, or None outside one."""
+    return _current.get()
+
+
+class _JobLogAdapter(logging.LoggerAdapter[logging.Logger]):
+    """A logger whose records carry the job's id, task name and attempt."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        extra = dict(self.extra or {})
+        extra.update(kwargs.get("extra") or {})
+        kwargs["extra"] = extra
+        return msg, kwargs
+
+
+def _never_cancelled() -> bool:
+    return False
+
+
+@dataclass(slots=True)
+class TaskContext:
+    """What a bound task (``bind=True``) receives first, and what `current_task()` returns.
+
+    Attributes:
+        id: the job id.
+        task: the task name.
+        attempt: 1 on the first run, 2 on the first retry, ...
+        max_retries: retries allowed after the first run.
+        queue: the queue the job came from.
+        priority: 0-9, higher runs first.
+        deadline: the wall-clock time (seconds since the epoch) of the soft time limit.
+        log: a logger whose records carry ``errands_job_id``, ``errands_task`` and
+            ``errands_attempt``.
+    """
+
+    id: str
+    task: str
+    attempt: int
+    max_retries: int
+    queue: str
+    priority: int = 0
+    deadline: float | None = None
+    log: logging.LoggerAdapter[logging.Logger] = field(init=False)
+    _cancelled: Callable[[], bool] = field(default=_never_cancelled, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log = _JobLogAdapter(
+            logging.getLogger(f"errands.task.{self.task}"),
+            {"errands_job_id": self.id, "errands_task": self.task, "errands_attempt": self.attempt},
+        )
+
+    @property
+    def retries_left(self) -> int:
+        """How many more attempts this job may have after this one."""
+        return max(self.max_retries + 1 - self.attempt, 0)
+
+    def retry(self, countdown: float | None = None, exc: BaseException | None = None) -> NoReturn:
+        """Stop this attempt and run the job again later, within max_retries.
+
+        Args:
+            countdown: seconds before the next attempt; the task's backoff when None.
+            exc: the error to record if no attempt is left.
+        """
+        raise Retry(countdown=countdown, exc=exc)
+
+    def is_cancelled(self) -> bool:
+        """True once someone asked this job to stop (`AsyncResult.cancel()`): wind down."""
+        return self._cancelled()
+
+    def activate(self) -> Any:
+        """Make this the current task; returns the token for `deactivate`."""
+        return _current.set(self)
+
+    @staticmethod
+    def deactivate(token: Any) -> None:
+        """Undo `activate`."""
+        _current.reset(token)

@@ -1,0 +1,119 @@
+"""One exception hierarchy, rooted at `ErrandsError`; every message says what to do next."""
+
+from __future__ import annotations
+
+import builtins
+
+__all__ = [
+    "ArgumentError",
+    "BrokerTooOld",
+    "BrokerUnavailable",
+    "ConfigurationError",
+    "ErrandsError",
+    "JobCancelled",
+    "JobFailed",
+    "JobNotFound",
+    "JobStalled",
+    "ResultTimeoutError",
+    "Retry",
+    "SoftTimeLimitExceeded",
+    "TaskNotFound",
+    "TimeLimitExceeded",
+    "WaitInsideTaskError",
+    "WorkerLost",
+]
+
+
+class ErrandsError(Exception):
+    """The root of every error errands raises on purpose."""
+
+
+class ConfigurationError(ErrandsError, ValueError):
+    """An option has a value errands refuses (a negative limit, an unknown queue name...)."""
+
+
+class ArgumentError(ErrandsError, TypeError):
+    """A task argument or result is not a JSON value, or the payload is too large.
+
+    The message names the path of the bad value, e.g. ``args[1]["when"] is a datetime``.
+    """
+
+
+class BrokerUnavailable(ErrandsError, ConnectionError):
+    """Redis cannot be reached at the configured URL."""
+
+
+class BrokerTooOld(ErrandsError):
+    """The Redis server is older than 7.0 and has no Functions."""
+
+
+class TaskNotFound(ErrandsError, LookupError):
+    """No task of that name is registered on the app."""
+
+
+class JobNotFound(ErrandsError, LookupError):
+    """The job id is unknown: it never existed, or its result expired."""
+
+
+class ResultTimeoutError(ErrandsError, builtins.TimeoutError):
+    """A wait for a job's result ran out of time; the job may still finish later."""
+
+
+class WaitInsideTaskError(ErrandsError, RuntimeError):
+    """`get()` was called inside a running task: it would block a worker slot."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "AsyncResult.get() inside a task would block a worker slot and can deadlock the pool: "
+            "use errands.chain(...) to run a task after another, errands.group(...) to run tasks "
+            "in parallel, or errands.chord(...) to run a callback when a group has finished"
+        )
+
+
+class JobFailed(ErrandsError):
+    """The job ended in failure; `get()` raises this with the task's error and traceback."""
+
+    def __init__(self, job_id: str, error_type: str, message: str, traceback: str | None) -> None:
+        self.job_id = job_id
+        self.error_type = error_type
+        self.error_message = message
+        self.remote_traceback = traceback
+        super().__init__(f"job {job_id} failed: {error_type}: {message}")
+
+
+class JobCancelled(ErrandsError):
+    """The job was cancelled before it finished."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} was cancelled")
+
+
+class Retry(ErrandsError):
+    """Raise inside a task to run it again later, within its max_retries.
+
+    Args:
+        countdown: seconds to wait before the next attempt; the task's backoff when None.
+        exc: the error that caused the retry, kept as the job's error if no attempt is left.
+    """
+
+    def __init__(self, countdown: float | None = None, exc: BaseException | None = None) -> None:
+        self.countdown = countdown
+        self.exc = exc
+        super().__init__(f"retry requested{f' in {countdown}s' if countdown is not None else ''}")
+
+
+class SoftTimeLimitExceeded(ErrandsError):
+    """Raised inside a task at its soft time limit, so it can clean up before the hard one."""
+
+
+class TimeLimitExceeded(ErrandsError):
+    """The task ran past its hard time limit and its process was killed."""
+
+
+class WorkerLost(ErrandsError):
+    """The process running the task died (a crash, os._exit, an OOM kill)."""
+
+
+class JobStalled(ErrandsError):
+    """The job's lease expired more than max_stalls times: it may be killing workers."""

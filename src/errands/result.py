@@ -1,0 +1,160 @@
+"""`AsyncResult`: a handle on a job: its state, its result, cancel; and the outcome record.
+
+`get()` inside a running task raises `WaitInsideTaskError`: waiting there blocks a worker slot
+and can deadlock a pool; chains, groups and chords replace it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import msgspec
+
+from errands.broker.types import CancelCode, JobState
+from errands.context import current_task
+from errands.errors import (
+    JobCancelled,
+    JobFailed,
+    JobNotFound,
+    ResultTimeoutError,
+    WaitInsideTaskError,
+)
+
+if TYPE_CHECKING:
+    from errands.app import App
+
+__all__ = ["AsyncResult", "ErrorInfo", "OutcomeRecord", "seconds"]
+
+R = TypeVar("R")
+
+#: States a job can be in, as `AsyncResult.state` reports them.
+PENDING_STATES = frozenset({"queued", "scheduled", "active", "dead"})
+
+
+class ErrorInfo(msgspec.Struct, omit_defaults=True):
+    """An error as stored with a failed job."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class OutcomeRecord(msgspec.Struct, omit_defaults=True):
+    """How a job ended, as stored in Redis and published to waiters."""
+
+    state: str
+    result: Any = None
+    error: ErrorInfo | None = None
+    attempts: int = 0
+    finished_at: float | None = None
+
+
+_outcome_decoder = msgspec.json.Decoder(OutcomeRecord)
+
+
+def seconds(value: float | timedelta) -> float:
+    """A duration given as seconds or a timedelta, in seconds."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class AsyncResult(Generic[R]):
+    """A handle on one job.
+
+    Args:
+        app: the app whose broker holds the job.
+        id: the job id.
+        queue: the queue the job was sent to.
+    """
+
+    __slots__ = ("app", "id", "queue")
+
+    def __init__(self, app: App, id: str, queue: str) -> None:  # noqa: A002 - the natural name
+        self.app = app
+        self.id = id
+        self.queue = queue
+
+    def __repr__(self) -> str:
+        return f"<AsyncResult {self.id} queue={self.queue!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncResult) and (other.id, other.queue) == (self.id, self.queue)
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.queue))
+
+    @property
+    def state(self) -> str:
+        """queued, scheduled, active, succeeded, failed, dead, cancelled, or unknown."""
+        return self.app.broker.job_state(self.queue, self.id).state
+
+    async def astate(self) -> str:
+        """Async twin of `state`."""
+        return (await self.app.broker.ajob_state(self.queue, self.id)).state
+
+    def ready(self) -> bool:
+        """True once the job has finished (succeeded, failed or cancelled)."""
+        return self.app.broker.job_state(self.queue, self.id).finished
+
+    def get(self, timeout: float | timedelta = 30.0) -> R:
+        """Wait for the job's result, at most `timeout` (seconds or a timedelta).
+
+        Raises:
+            WaitInsideTaskError: called inside a running task; use chain, group or chord.
+            ResultTimeoutError: the job did not finish in time (it may still finish later).
+            JobFailed: the job failed for good; the error carries the task's error and traceback.
+            JobCancelled: the job was cancelled.
+            JobNotFound: no such job, or its result expired or was not kept (ignore_result).
+        """
+        if current_task() is not None:
+            raise WaitInsideTaskError
+        state = self.app.broker.wait_result(self.queue, self.id, seconds(timeout))
+        return self._value(state, timeout)
+
+    async def aget(self, timeout: float | timedelta = 30.0) -> R:  # noqa: ASYNC109 - twin of get
+        """Async twin of `get`."""
+        if current_task() is not None:
+            raise WaitInsideTaskError
+        state = await self.app.broker.await_result(self.queue, self.id, seconds(timeout))
+        return self._value(state, timeout)
+
+    def _value(self, state: JobState, timeout: float | timedelta) -> R:
+        if state.outcome is None:
+            if state.state == "unknown":
+                raise JobNotFound(
+                    f"no job {self.id} in queue {self.queue!r}: it never existed, or it finished "
+                    "and its result expired or was not kept (ignore_result=True)"
+                )
+            raise ResultTimeoutError(
+                f"job {self.id} is still {state.state} after {seconds(timeout):g}s: wait longer, "
+                "or check `errands status` for why it has not run"
+            )
+        outcome = _outcome_decoder.decode(state.outcome)
+        if outcome.state == "succeeded":
+            value: R = outcome.result
+            return value
+        if outcome.state == "cancelled":
+            raise JobCancelled(self.id)
+        error = outcome.error or ErrorInfo("unknown", "no error was recorded")
+        raise JobFailed(self.id, error.type, error.message, error.traceback)
+
+    def outcome(self) -> OutcomeRecord | None:
+        """The stored outcome once the job finished, else None."""
+        state = self.app.broker.job_state(self.queue, self.id)
+        return None if state.outcome is None else _outcome_decoder.decode(state.outcome)
+
+    def cancel(self) -> CancelCode:
+        """Cancel the job: a queued one never runs; a running one is asked to stop.
+
+        A running task sees the request through ``ctx.is_cancelled()``; one that fails after
+        the request is not retried.
+        """
+        return self.app.broker.cancel(self.queue, self.id)
+
+    async def acancel(self) -> CancelCode:
+        """Async twin of `cancel`."""
+        return await self.app.broker.acancel(self.queue, self.id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The id and queue, enough to rebuild the handle with `App.result(id, queue)`."""
+        return {"id": self.id, "queue": self.queue}

@@ -1,0 +1,322 @@
+"""Tasks: a function registered on an app, its options, `delay` / `apply_async`, and `.s()`.
+
+`Task` is generic over the function's parameters and return type, so mypy checks the arguments
+of `delay` and `.s()` and the type `get()` returns.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
+
+from errands.broker.types import NewJob
+from errands.errors import ConfigurationError
+from errands.message import JobRecord, check_arguments, encode_record
+from errands.result import AsyncResult, seconds
+from errands.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from errands.app import App
+
+__all__ = ["CallOptions", "Signature", "Task", "TaskOptions", "check_limits", "check_priority"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+IdempotencyMode = Literal["window", "until_finished"]
+
+
+def check_priority(priority: int) -> int:
+    """Return `priority` if it is an int from 0 to 9, else raise `ConfigurationError`."""
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 9:
+        raise ConfigurationError(
+            f"priority must be an int from 0 to 9 (9 runs first), not {priority!r}"
+        )
+    return priority
+
+
+def check_limits(soft: float | None, hard: float | None) -> None:
+    """Refuse time limits that are not positive, or a soft limit not below the hard one."""
+    for name, value in (("soft_time_limit", soft), ("time_limit", hard)):
+        if value is not None and not value > 0:
+            raise ConfigurationError(
+                f"{name} must be a positive number of seconds, not {value!r}: time limits are "
+                "finite in errands; give a larger number for a long task"
+            )
+    if soft is not None and hard is not None and soft >= hard:
+        raise ConfigurationError(
+            f"soft_time_limit ({soft}s) must be below time_limit ({hard}s), so the task can clean "
+            "up before it is killed"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """Everything the app knows about a task besides its function.
+
+    Attributes:
+        name: the registered name (module.function by default).
+        queue: the queue its jobs go to unless a call says otherwise.
+        priority: 0-9, higher runs first inside a queue.
+        retry: the retry policy (limit, which errors, backoff with jitter).
+        soft_time_limit: seconds before `SoftTimeLimitExceeded` is raised inside the task.
+        time_limit: seconds before the process running it is killed.
+        bind: pass a `TaskContext` as the first argument.
+        ignore_result: do not store the result (nobody will `get()` it).
+        result_ttl: seconds a result is kept.
+        idempotency_ttl: seconds an idempotency key holds, by default.
+        max_stalls: lease expiries (dead workers) tolerated before the job is declared poison.
+    """
+
+    name: str
+    queue: str
+    priority: int
+    retry: RetryPolicy
+    soft_time_limit: float
+    time_limit: float
+    bind: bool = False
+    ignore_result: bool = False
+    result_ttl: float = 86_400.0
+    idempotency_ttl: float = 86_400.0
+    max_stalls: int = 1
+
+    def __post_init__(self) -> None:
+        check_priority(self.priority)
+        check_limits(self.soft_time_limit, self.time_limit)
+        if self.result_ttl <= 0 or self.idempotency_ttl <= 0:
+            raise ConfigurationError("result_ttl and idempotency_ttl must be positive seconds")
+        if isinstance(self.max_stalls, bool) or not isinstance(self.max_stalls, int):
+            raise ConfigurationError(f"max_stalls must be an int >= 0, not {self.max_stalls!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """Options of one call (`apply_async`), never mixed with the task's own arguments.
+
+    Attributes:
+        countdown: seconds (or a timedelta) to wait before the job may run.
+        eta: the earliest time the job may run (an aware datetime).
+        priority: overrides the task's priority.
+        queue: overrides the task's queue.
+        idempotency_key: a second job with the same key inside its window is not enqueued;
+            the call returns the first job instead.
+        idempotency_ttl: the key's window in seconds (the app's default when None).
+        idempotency_mode: "window" holds the key for the ttl; "until_finished" releases it
+            when the job ends (the ttl still bounds it).
+        job_id: a job id of your own; a second enqueue of a known id is a no-op.
+        soft_time_limit: overrides the task's soft limit for this job.
+        time_limit: overrides the task's hard limit for this job.
+    """
+
+    countdown: float | timedelta | None = None
+    eta: datetime | None = None
+    priority: int | None = None
+    queue: str | None = None
+    idempotency_key: str | None = None
+    idempotency_ttl: float | timedelta | None = None
+    idempotency_mode: IdempotencyMode = "window"
+    job_id: str | None = None
+    soft_time_limit: float | None = None
+    time_limit: float | None = None
+
+
+def _delay_ms(options: CallOptions) -> int:
+    if options.countdown is not None and options.eta is not None:
+        raise ConfigurationError("give countdown or eta, not both")
+    if options.countdown is not None:
+        return max(0, int(seconds(options.countdown) * 1000))
+    if options.eta is not None:
+        if options.eta.tzinfo is None:
+            raise ConfigurationError(
+                "eta must be an aware datetime: pass datetime.now(timezone.utc) + ..., "
+                "not a naive one"
+            )
+        return max(0, int((options.eta.timestamp() - time.time()) * 1000))
+    return 0
+
+
+def build_job(
+    task: TaskOptions,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    options: CallOptions,
+    max_payload_bytes: int,
+    links: list[dict[str, Any]] | None = None,
+) -> tuple[str, NewJob]:
+    """Check the arguments and options of one call and build the job to enqueue.
+
+    Returns:
+        The queue name and the job.
+    """
+    if options.idempotency_mode not in ("window", "until_finished"):
+        raise ConfigurationError(
+            "idempotency_mode must be 'window' or 'until_finished', "
+            f"not {options.idempotency_mode!r}"
+        )
+    if not isinstance(args, (list, tuple)):
+        raise ConfigurationError(
+            f"args must be a list or tuple of arguments, not {type(args).__name__}"
+        )
+    check_arguments(args, kwargs)
+    soft = options.soft_time_limit if options.soft_time_limit is not None else task.soft_time_limit
+    hard = options.time_limit if options.time_limit is not None else task.time_limit
+    check_limits(soft, hard)
+    priority = check_priority(options.priority if options.priority is not None else task.priority)
+    queue = options.queue or task.queue
+    job_id = options.job_id or uuid.uuid4().hex
+    record = JobRecord(
+        id=job_id,
+        task=task.name,
+        queue=queue,
+        args=list(args),
+        kwargs=dict(kwargs),
+        priority=priority,
+        enqueued_at=time.time(),
+        soft_time_limit=options.soft_time_limit,
+        time_limit=options.time_limit,
+        links=links,
+    )
+    ttl = options.idempotency_ttl if options.idempotency_ttl is not None else task.idempotency_ttl
+    job = NewJob(
+        id=job_id,
+        payload=encode_record(record, max_payload_bytes),
+        priority=priority,
+        delay_ms=_delay_ms(options),
+        idempotency_key=options.idempotency_key,
+        idempotency_ttl_ms=int(seconds(ttl) * 1000),
+        idempotency_mode=options.idempotency_mode,
+        max_attempts=task.retry.max_attempts,
+        result_ttl_ms=int(task.result_ttl * 1000),
+        ignore_result=task.ignore_result,
+        max_stalls=task.max_stalls,
+    )
+    return queue, job
+
+
+class Signature(Generic[R]):
+    """A task call with its arguments, not sent yet: the unit of chains, groups and chords.
+
+    Args:
+        task: the task to call.
+        args: positional arguments.
+        kwargs: keyword arguments.
+        options: call options (`CallOptions` fields).
+    """
+
+    __slots__ = ("args", "kwargs", "options", "task")
+
+    def __init__(
+        self,
+        task: Task[..., R],
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        options: CallOptions | None = None,
+    ) -> None:
+        self.task = task
+        self.args = tuple(args)
+        self.kwargs = dict(kwargs)
+        self.options = options or CallOptions()
+
+    def __repr__(self) -> str:
+        parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        return f"{self.task.name}.s({', '.join(parts)})"
+
+    def set(self, **options: Any) -> Signature[R]:
+        """A copy with call options changed (countdown, priority, queue, idempotency_key...)."""
+        return Signature(self.task, self.args, self.kwargs, replace(self.options, **options))
+
+    def delay(self) -> AsyncResult[R]:
+        """Send this call."""
+        return self.task.apply_async(self.args, self.kwargs, options=self.options)
+
+    async def adelay(self) -> AsyncResult[R]:
+        """Async twin of `delay`."""
+        return await self.task.aapply_async(self.args, self.kwargs, options=self.options)
+
+
+class Task(Generic[P, R]):
+    """A function registered on an app; call `delay` to run it on a worker.
+
+    Args:
+        app: the app it belongs to.
+        fn: the function (sync or async; with a `TaskContext` first parameter when bound).
+        options: its options, already checked.
+    """
+
+    def __init__(self, app: App, fn: Callable[..., Any], options: TaskOptions) -> None:
+        self.app = app
+        self.fn = fn
+        self.options = options
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    @property
+    def name(self) -> str:
+        """The registered name."""
+        return self.options.name
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name} queue={self.options.queue!r}>"
+
+    def _prepare(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any] | None, options: CallOptions
+    ) -> tuple[str, NewJob]:
+        return build_job(self.options, args, kwargs or {}, options, self.app.max_payload_bytes)
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """Send a job with these arguments; they must be JSON values."""
+        return self.apply_async(args, kwargs)
+
+    async def adelay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """Async twin of `delay`."""
+        return await self.aapply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        options: CallOptions | None = None,
+        **call_options: Any,
+    ) -> AsyncResult[R]:
+        """Send a job with call options.
+
+        Call options are the fields of `CallOptions`: countdown, eta, priority, queue,
+        idempotency_key, idempotency_ttl, idempotency_mode, job_id, soft_time_limit, time_limit.
+        """
+        queue, job = self._prepare(args, kwargs, _merge(options, call_options))
+        done = self.app.broker.enqueue(queue, [job])[0]
+        return AsyncResult(self.app, done.id, queue)
+
+    async def aapply_async(
+        self,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        options: CallOptions | None = None,
+        **call_options: Any,
+    ) -> AsyncResult[R]:
+        """Async twin of `apply_async`."""
+        queue, job = self._prepare(args, kwargs, _merge(options, call_options))
+        done = (await self.app.broker.aenqueue(queue, [job]))[0]
+        return AsyncResult(self.app, done.id, queue)
+
+    def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature[R]:
+        """A signature: this task with these arguments, to send later or in a workflow."""
+        return Signature(self, args, kwargs)
+
+
+def _merge(options: CallOptions | None, call_options: Mapping[str, Any]) -> CallOptions:
+    base = options or CallOptions()
+    if not call_options:
+        return base
+    unknown = set(call_options) - set(CallOptions.__dataclass_fields__)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown call option(s) {', '.join(sorted(unknown))}: task arguments go in args= and "
+            f"kwargs=; call options are {', '.join(CallOptions.__dataclass_fields__)}"
+        )
+    return replace(base, **call_options)

@@ -1,0 +1,73 @@
+"""The producer API against real Redis: delay, apply_async, idempotency, results, errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import cast
+
+import pytest
+
+from errands import App, ArgumentError, BrokerUnavailable, ConfigurationError, ResultTimeoutError
+
+
+def test_delay_queues_a_job_that_reports_queued(app: App) -> None:
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    result = add.delay(1, 2)
+    assert result.state == "queued"
+    assert app.broker.info("default").ready == 1
+
+
+def test_a_datetime_argument_is_refused_with_its_path(app: App) -> None:
+    @app.task
+    def remind(user: int, when: object) -> None: ...
+
+    with pytest.raises(ArgumentError, match=r'args\[1\]\["when"\] is a datetime: pass an ISO 8601'):
+        remind.delay(1, {"when": dt.datetime.now(dt.UTC)})
+    assert app.broker.info("default").ready == 0
+
+
+def test_the_same_idempotency_key_returns_the_first_job(app: App) -> None:
+    @app.task
+    def welcome(user: int) -> None: ...
+
+    first = welcome.apply_async((42,), idempotency_key="welcome:42")
+    second = welcome.apply_async((42,), idempotency_key="welcome:42")
+    assert second.id == first.id
+    assert app.broker.info("default").ready == 1
+
+
+def test_countdown_schedules_the_job(app: App) -> None:
+    @app.task
+    def later() -> None: ...
+
+    assert later.apply_async(countdown=60).state == "scheduled"
+
+
+def test_get_times_out_with_a_clear_error_when_nobody_runs_the_job(app: App) -> None:
+    @app.task
+    def slow() -> None: ...
+
+    with pytest.raises(ResultTimeoutError, match=re.escape("still queued after 0.2s")):
+        slow.delay().get(timeout=0.2)
+
+
+def test_an_unreachable_redis_says_how_to_fix_it() -> None:
+    app = App("redis://127.0.0.1:1/0")
+
+    @app.task
+    def noop() -> None: ...
+
+    with pytest.raises(
+        BrokerUnavailable, match=re.escape("cannot reach Redis at redis://127.0.0.1:1/0")
+    ):
+        noop.delay()
+
+
+def test_max_retries_none_is_refused() -> None:
+    app = App()
+    with pytest.raises(ConfigurationError, match="retry forever"):
+        app.task(max_retries=cast("int", None))
