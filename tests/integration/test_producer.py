@@ -70,4 +70,4 @@ def test_an_unreachable_redis_says_how_to_fix_it() -> None:
 def test_max_retries_none_is_refused() -> None:
     app = App()
     with pytest.raises(ConfigurationError, match="retry forever"):
-        app.task(max_retries=cast("int", None))
+        app.task(max_retries=cast("int", None))(lambda: None)
