@@ -1,0 +1,204 @@
+"""A child process: runs the jobs its supervisor sends, on its main thread or its event loop.
+
+Started by the supervisor as ``python -m errands.worker.child APP READ_FD WRITE_FD``. Sync jobs
+run one at a time on the main thread, where SIGALRM raises `SoftTimeLimitExceeded` at the soft
+limit; async jobs run concurrently on an event loop in a second thread and are cancelled at theirs.
+A writer thread sends outcomes as they come, so quick jobs batch up without waiting on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import signal
+import sys
+import threading
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from types import FrameType
+
+from errands.errors import SoftTimeLimitExceeded
+from errands.loading import load_app
+from errands.worker.execution import Executor, Prepared
+from errands.worker.protocol import (
+    Cancel,
+    Done,
+    Dropped,
+    Finished,
+    FrameReader,
+    Job,
+    Ready,
+    Run,
+    Stop,
+    decode_to_child,
+    encode,
+)
+
+__all__ = ["Child", "main"]
+
+
+class _SignalSoftLimit:
+    """Arms SIGALRM for the soft limit of the sync job on the main thread."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.limit_s = 0.0
+        signal.signal(signal.SIGALRM, self._fire)
+
+    def _fire(self, _signum: int, _frame: FrameType | None) -> None:
+        # Only inside the task: an alarm that lands after it returned must not hit errands code.
+        if self.armed:
+            self.armed = False
+            raise SoftTimeLimitExceeded(f"soft time limit of {self.limit_s:g}s exceeded")
+
+    @contextmanager
+    def __call__(self, seconds: float) -> Iterator[None]:
+        self.limit_s = seconds
+        self.armed = True
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            self.armed = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+class Child:
+    """The loop of one child process.
+
+    Args:
+        app_spec: ``module:app`` to import.
+        read_fd: frames from the supervisor.
+        write_fd: frames to the supervisor.
+    """
+
+    def __init__(self, app_spec: str, read_fd: int, write_fd: int) -> None:
+        self.app = load_app(app_spec)
+        self._reader = FrameReader(read_fd)
+        self._write_fd = write_fd
+        self._cancelled: set[str] = set()
+        self._executor = Executor(self.app, self._cancelled.__contains__)
+        self._inbox: queue.SimpleQueue[Run | Stop | None] = queue.SimpleQueue()
+        self._outbox: list[Finished] = []
+        self._out_ready = threading.Condition()
+        self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._async_running = 0
+        self._async_idle = threading.Condition()
+
+    # Threads -----------------------------------------------------------------------------------
+
+    def _read_forever(self) -> None:
+        while True:
+            body = self._reader.read()
+            if body is None:
+                # The supervisor is gone: its leases will expire and the jobs go to others.
+                os._exit(0)
+            message = decode_to_child(body)
+            if isinstance(message, Cancel):
+                self._cancelled.update(message.ids)
+            else:
+                self._inbox.put(message)
+
+    def _write_forever(self) -> None:
+        while True:
+            with self._out_ready:
+                while not self._outbox and not self._closing:
+                    self._out_ready.wait()
+                batch, self._outbox = self._outbox, []
+                closing = self._closing
+            if batch:
+                self._send(Done(batch))
+            if closing and not batch:
+                return
+
+    def _send(self, message: Done | Dropped | Ready) -> None:
+        data = memoryview(encode(message))
+        while data:
+            written = os.write(self._write_fd, data)
+            data = data[written:]
+
+    def _finished(self, outcome: Finished) -> None:
+        with self._out_ready:
+            self._outbox.append(outcome)
+            self._out_ready.notify()
+        self._cancelled.discard(outcome.id)
+
+    # Async jobs -----------------------------------------------------------------------------------
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="errands-async", daemon=True).start()
+            self._loop = loop
+        return self._loop
+
+    def _start_async(self, prepared: Prepared) -> None:
+        with self._async_idle:
+            self._async_running += 1
+        future = asyncio.run_coroutine_threadsafe(
+            self._executor.run_async(prepared), self._event_loop()
+        )
+        future.add_done_callback(self._async_done)
+
+    def _async_done(self, future: Future[Finished]) -> None:
+        self._finished(future.result())
+        with self._async_idle:
+            self._async_running -= 1
+            self._async_idle.notify_all()
+
+    # Main loop ------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until told to stop (or until the supervisor disappears)."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
+        soft_limit = _SignalSoftLimit()
+        threading.Thread(target=self._read_forever, name="errands-reader", daemon=True).start()
+        writer = threading.Thread(target=self._write_forever, name="errands-writer", daemon=True)
+        writer.start()
+        self._send(Ready(os.getpid()))
+        pending: deque[Job] = deque()
+        while True:
+            message = self._inbox.get() if not pending else self._next_nowait()
+            if isinstance(message, Stop):
+                self._send(Dropped([job.id for job in pending]))
+                break
+            if isinstance(message, Run):
+                pending.extend(message.jobs)
+            if pending:
+                self._run_one(pending.popleft(), soft_limit)
+        with self._async_idle:
+            while self._async_running:
+                self._async_idle.wait()
+        with self._out_ready:
+            self._closing = True
+            self._out_ready.notify()
+        writer.join()
+
+    def _next_nowait(self) -> Run | Stop | None:
+        try:
+            return self._inbox.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _run_one(self, job: Job, soft_limit: _SignalSoftLimit) -> None:
+        prepared = self._executor.prepare(job)
+        if isinstance(prepared, Finished):
+            self._finished(prepared)
+        elif prepared.is_async:
+            self._start_async(prepared)
+        else:
+            self._finished(self._executor.run_sync(prepared, soft_limit))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: ``python -m errands.worker.child APP READ_FD WRITE_FD``."""
+    app_spec, read_fd, write_fd = (argv if argv is not None else sys.argv[1:])[:3]
+    Child(app_spec, int(read_fd), int(write_fd)).run()
+
+
+if __name__ == "__main__":
+    main()

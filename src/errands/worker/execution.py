@@ -1,0 +1,208 @@
+"""Running one job: decode it, find its task, call it with a context, and say how it ended.
+
+Shared by every pool: the child processes, the in-process pools (solo, async) and
+`errands.testing`. It decides retry or failure with the task's policy; the broker still refuses a
+retry past the job's max attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from errands.context import TaskContext
+from errands.errors import ArgumentError, Retry, SoftTimeLimitExceeded, TaskNotFound
+from errands.message import JobRecord, check_json, decode_record
+from errands.result import ErrorInfo, OutcomeRecord
+from errands.task import Task, TaskOptions
+from errands.worker.protocol import Finished, Job
+
+if TYPE_CHECKING:
+    from errands.app import App
+
+__all__ = ["Executor", "Prepared", "error_name"]
+
+_MAX_TRACEBACK = 16_000
+_encoder = msgspec.json.Encoder()
+
+SoftLimit = Callable[[float], AbstractContextManager[None]]
+
+
+def error_name(error: BaseException) -> str:
+    """The qualified name of an error's type (builtins stay short: ``ValueError``)."""
+    kind = type(error)
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _no_soft_limit(_seconds: float) -> AbstractContextManager[None]:
+    return nullcontext()
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A decoded job, ready to run."""
+
+    job: Job
+    record: JobRecord
+    task: Task[..., Any]
+    context: TaskContext
+    soft_limit_s: float
+    hard_limit_s: float
+
+    @property
+    def is_async(self) -> bool:
+        """True for an ``async def`` task."""
+        return inspect.iscoroutinefunction(self.task.fn)
+
+
+class Executor:
+    """Runs jobs of one app.
+
+    Args:
+        app: the app whose tasks run here.
+        is_cancelled: tells whether a job id was asked to stop.
+    """
+
+    def __init__(self, app: App, is_cancelled: Callable[[str], bool]) -> None:
+        self.app = app
+        self._is_cancelled = is_cancelled
+        self._signatures: dict[str, inspect.Signature] = {}
+
+    # Outcomes ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def succeeded(job_id: str, attempt: int, value: Any) -> Finished:
+        """The outcome of a job that returned `value` (refused if it is not a JSON value)."""
+        try:
+            check_json(value, "the result")
+        except ArgumentError as error:
+            return Executor.failed(job_id, attempt, None, error, retry=False)
+        record = OutcomeRecord("succeeded", value, attempts=attempt, finished_at=time.time())
+        return Finished(job_id, "ok", _encoder.encode(record))
+
+    @staticmethod
+    def failed(
+        job_id: str,
+        attempt: int,
+        options: TaskOptions | None,
+        error: BaseException,
+        *,
+        retry: bool | None = None,
+        tb: str | None = None,
+    ) -> Finished:
+        """The outcome of a job that raised `error`: retry (with a delay) or fail.
+
+        Args:
+            job_id: the job.
+            attempt: the attempt that failed.
+            options: the task's options (None: the task is unknown, never retried).
+            error: what was raised (or what happened: TimeLimitExceeded, WorkerLost).
+            retry: force the decision; the task's policy decides when None.
+            tb: the traceback text; the current exception's when None.
+        """
+        recorded = error.exc if isinstance(error, Retry) and error.exc is not None else error
+        text = tb if tb is not None else traceback.format_exc()
+        info = ErrorInfo(error_name(recorded), str(recorded), text[-_MAX_TRACEBACK:] or None)
+        record = OutcomeRecord("failed", error=info, attempts=attempt, finished_at=time.time())
+        payload = _encoder.encode(record)
+        policy = options.retry if options is not None else None
+        wants_retry = retry if retry is not None else bool(policy and policy.retryable(error))
+        if policy is not None and wants_retry and attempt <= policy.max_retries:
+            delay_ms = int(policy.delay_s(attempt, error) * 1000)
+            return Finished(job_id, "retry", payload, delay_ms)
+        return Finished(job_id, "fail", payload)
+
+    # Preparing ---------------------------------------------------------------------------------
+
+    def prepare(self, job: Job) -> Prepared | Finished:
+        """Decode a job and bind its arguments; a job that cannot run gets its failure now."""
+        try:
+            record = decode_record(job.payload)
+        except msgspec.DecodeError as error:
+            return self.failed(job.id, job.attempt, None, error, retry=False, tb="")
+        try:
+            task = self.app.get_task(record.task)
+        except TaskNotFound as error:
+            return self.failed(job.id, job.attempt, None, error, retry=False, tb="")
+        options = task.options
+        soft = record.soft_time_limit or options.soft_time_limit
+        hard = record.time_limit or options.time_limit
+        context = TaskContext(
+            id=job.id,
+            task=task.name,
+            attempt=job.attempt,
+            max_retries=options.retry.max_retries,
+            queue=record.queue,
+            priority=record.priority,
+            deadline=time.time() + soft,
+            _cancelled=lambda: self._is_cancelled(job.id),
+        )
+        args = [context, *record.args] if options.bind else record.args
+        try:
+            self._signature(task).bind(*args, **record.kwargs)
+        except TypeError as error:
+            mismatch = ArgumentError(
+                f"the arguments of job {job.id} do not fit task {task.name!r}: {error}; "
+                "a producer and this worker may run different versions of the task"
+            )
+            return self.failed(job.id, job.attempt, options, mismatch, retry=False, tb="")
+        return Prepared(job, record, task, context, soft, hard)
+
+    def _signature(self, task: Task[..., Any]) -> inspect.Signature:
+        found = self._signatures.get(task.name)
+        if found is None:
+            found = self._signatures[task.name] = inspect.signature(task.fn)
+        return found
+
+    @staticmethod
+    def _call_args(prepared: Prepared) -> list[Any]:
+        if prepared.task.options.bind:
+            return [prepared.context, *prepared.record.args]
+        return prepared.record.args
+
+    # Running -----------------------------------------------------------------------------------
+
+    def run_sync(self, prepared: Prepared, soft_limit: SoftLimit = _no_soft_limit) -> Finished:
+        """Run a sync task here, its soft limit armed by `soft_limit`."""
+        job = prepared.job
+        token = prepared.context.activate()
+        try:
+            with soft_limit(prepared.soft_limit_s):
+                value = prepared.task.fn(*self._call_args(prepared), **prepared.record.kwargs)
+        except Exception as error:  # noqa: BLE001 - every task error becomes an outcome
+            return self.failed(job.id, job.attempt, prepared.task.options, error)
+        finally:
+            TaskContext.deactivate(token)
+        return self.succeeded(job.id, job.attempt, value)
+
+    async def run_async(self, prepared: Prepared) -> Finished:
+        """Run an async task on the running loop; its soft limit cancels it."""
+        job = prepared.job
+        token = prepared.context.activate()
+        try:
+            coroutine = prepared.task.fn(*self._call_args(prepared), **prepared.record.kwargs)
+            limit = asyncio.timeout(prepared.soft_limit_s)
+            try:
+                async with limit:
+                    value = await coroutine
+            except TimeoutError:
+                if not limit.expired():
+                    raise  # the task's own timeout, not ours
+                raise SoftTimeLimitExceeded(
+                    f"soft time limit of {prepared.soft_limit_s:g}s exceeded"
+                ) from None
+        except Exception as error:  # noqa: BLE001 - every task error becomes an outcome
+            return self.failed(job.id, job.attempt, prepared.task.options, error)
+        finally:
+            TaskContext.deactivate(token)
+        return self.succeeded(job.id, job.attempt, value)

@@ -1,0 +1,75 @@
+"""What the supervisor needs from a pool of executors, whatever runs the jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from errands.worker.protocol import Finished, Job
+
+__all__ = ["Assigned", "Pool", "PoolEvents"]
+
+
+@dataclass(frozen=True, slots=True)
+class Assigned:
+    """A job given to a pool, with what the supervisor read from its envelope."""
+
+    job: Job
+    task: str
+    hard_limit_s: float
+    is_async: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PoolEvents:
+    """How a pool reports back to the supervisor.
+
+    Attributes:
+        finished: jobs that ended (including those a pool failed: time limit, lost child).
+        give_back: jobs the pool will not run (not started when it stopped, or held by a child
+            that was killed for another job's hard limit): released without spending an attempt.
+    """
+
+    finished: Callable[[Sequence[Finished]], None]
+    give_back: Callable[[Sequence[str]], None]
+
+
+class Pool(Protocol):
+    """Runs jobs for the supervisor."""
+
+    def free_slots(self) -> int:
+        """How many more jobs to fetch now (free slots plus prefetch)."""
+        ...
+
+    async def start(self) -> None:
+        """Start executors; return when they can take jobs."""
+        ...
+
+    def submit(self, jobs: Sequence[Assigned]) -> None:
+        """Start (or queue) these jobs."""
+        ...
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Tell the running jobs that they were asked to stop."""
+        ...
+
+    async def enforce_limits(self) -> None:
+        """Deal with jobs past their hard time limit and with executors that died."""
+        ...
+
+    def stop(self) -> None:
+        """Stop starting jobs: give back the queued ones; running ones finish."""
+        ...
+
+    async def kill(self) -> None:
+        """End everything now: give back every job still held."""
+        ...
+
+    def idle(self) -> bool:
+        """True when no job is running or queued in the pool."""
+        ...
+
+    async def close(self) -> None:
+        """Wait for executors to exit after `stop` or `kill`."""
+        ...

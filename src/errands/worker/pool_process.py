@@ -1,0 +1,378 @@
+"""The process pool: N child processes run user code; the supervisor watches their time.
+
+A child that runs past a job's hard time limit is killed with SIGKILL and replaced; that job is
+charged a `TimeLimitExceeded` attempt, the other jobs the child held are given back uncharged.
+A child that dies on its own (segfault, os._exit, OOM kill) charges `WorkerLost` to the jobs it
+was running. Either way the job follows its retry policy and is never silently acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from errands.errors import ConfigurationError, TimeLimitExceeded, WorkerLost
+from errands.task import TaskOptions
+from errands.worker.execution import Executor
+from errands.worker.pool import Assigned, PoolEvents
+from errands.worker.protocol import (
+    Cancel,
+    Done,
+    Dropped,
+    Ready,
+    Run,
+    Stop,
+    body_length,
+    decode_from_child,
+    encode,
+    header_size,
+)
+
+if TYPE_CHECKING:
+    from errands.app import App
+
+__all__ = ["ProcessPool"]
+
+log = logging.getLogger("errands.worker")
+
+_START_TIMEOUT_S = 60.0
+
+
+@dataclass(slots=True)
+class _Slot:
+    assigned: Assigned
+    options: TaskOptions | None
+    since: float  # monotonic: when it was sent (async) or believed to start (sync head)
+
+
+@dataclass(eq=False)
+class _Child:
+    index: int
+    proc: asyncio.subprocess.Process
+    writer: asyncio.WriteTransport
+    reader: asyncio.StreamReader
+    sync_jobs: deque[_Slot] = field(default_factory=deque)
+    async_jobs: dict[str, _Slot] = field(default_factory=dict)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    exited: asyncio.Event = field(default_factory=asyncio.Event)
+    kill_reason: tuple[str, str] | None = None  # ("time_limit", job id) or ("shutdown", "")
+    stopping: bool = False
+
+    def send(self, message: Run | Cancel | Stop) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(encode(message))
+
+    def holds(self, job_id: str) -> bool:
+        return job_id in self.async_jobs or any(s.assigned.job.id == job_id for s in self.sync_jobs)
+
+
+class ProcessPool:
+    """Child processes that run the jobs.
+
+    Args:
+        app: the app (for task options: retry policy of killed jobs).
+        app_spec: ``module:app``, imported by each child.
+        events: where outcomes and given-back jobs go.
+        concurrency: the number of children.
+        prefetch: sync jobs queued per child beyond the running one; None adapts it to the
+            job duration (many for quick jobs, none for jobs over a second).
+        async_per_child: async jobs run concurrently per child.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        app_spec: str,
+        events: PoolEvents,
+        *,
+        concurrency: int,
+        prefetch: int | None = None,
+        async_per_child: int = 100,
+    ) -> None:
+        self.app = app
+        self.app_spec = app_spec
+        self.events = events
+        self.concurrency = concurrency
+        self.prefetch = prefetch
+        self.async_per_child = async_per_child
+        self.children: list[_Child] = []
+        self._stopping = False
+        self._mean_job_s = 0.001
+        self._has_async = any(asyncio.iscoroutinefunction(task.fn) for task in app.tasks.values())
+        self._exit_tasks: set[asyncio.Task[None]] = set()
+        self._restarts = 0
+
+    # Starting -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every child and wait until each has imported the app."""
+        self.children = [await self._spawn(i) for i in range(self.concurrency)]
+        await self._await_ready(self.children)
+
+    async def _await_ready(self, children: Sequence[_Child]) -> None:
+        waits = [asyncio.ensure_future(c.ready.wait()) for c in children]
+        exits = [asyncio.ensure_future(c.exited.wait()) for c in children]
+        try:
+            async with asyncio.timeout(_START_TIMEOUT_S):
+                while not all(c.ready.is_set() for c in children):
+                    await asyncio.wait(waits + exits, return_when=asyncio.FIRST_COMPLETED)
+                    if any(c.exited.is_set() and not c.ready.is_set() for c in children):
+                        raise ConfigurationError(
+                            f"a worker child exited while importing {self.app_spec!r}: its error "
+                            "is printed above; fix it and start the worker again"
+                        )
+        finally:
+            for waiter in waits + exits:
+                waiter.cancel()
+
+    async def _spawn(self, index: int) -> _Child:
+        loop = asyncio.get_running_loop()
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "errands.worker.child",
+            self.app_spec,
+            str(to_child_r),
+            str(from_child_w),
+            pass_fds=(to_child_r, from_child_w),
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it decides
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        reader = asyncio.StreamReader(limit=2**26)
+        await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(from_child_r, "rb", 0)
+        )
+        transport, _ = await loop.connect_write_pipe(
+            asyncio.Protocol, os.fdopen(to_child_w, "wb", 0)
+        )
+        child = _Child(index, proc, transport, reader)
+        task = asyncio.create_task(self._serve(child), name=f"errands-child-{index}")
+        self._exit_tasks.add(task)
+        task.add_done_callback(self._exit_tasks.discard)
+        return child
+
+    # Reading a child ------------------------------------------------------------------------------
+
+    async def _serve(self, child: _Child) -> None:
+        try:
+            while True:
+                header = await child.reader.readexactly(header_size())
+                body = await child.reader.readexactly(body_length(header))
+                self._on_message(child, decode_from_child(body))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        await child.proc.wait()
+        child.writer.close()
+        self._on_exit(child)
+        child.exited.set()
+
+    def _on_message(self, child: _Child, message: Ready | Done | Dropped) -> None:
+        if isinstance(message, Ready):
+            child.ready.set()
+        elif isinstance(message, Done):
+            now = time.monotonic()
+            for result in message.results:
+                self._forget(child, result.id, now)
+            self.events.finished(message.results)
+        else:
+            for job_id in message.ids:
+                self._forget(child, job_id, time.monotonic())
+            self.events.give_back(message.ids)
+
+    def _forget(self, child: _Child, job_id: str, now: float) -> None:
+        if child.async_jobs.pop(job_id, None) is not None:
+            return
+        if child.sync_jobs and child.sync_jobs[0].assigned.job.id == job_id:
+            head = child.sync_jobs.popleft()
+            self._mean_job_s += 0.05 * (max(now - head.since, 0.0) - self._mean_job_s)
+            if child.sync_jobs:
+                child.sync_jobs[0].since = now  # the next one starts now
+            return
+        child.sync_jobs = deque(s for s in child.sync_jobs if s.assigned.job.id != job_id)
+
+    def _on_exit(self, child: _Child) -> None:
+        """Settle every job the child held, then replace it unless the pool is stopping."""
+        reason = child.kill_reason
+        code = child.proc.returncode
+        charged: list[tuple[_Slot, BaseException]] = []
+        released: list[str] = []
+        running = list(child.async_jobs.values())
+        queued = list(child.sync_jobs)
+        if queued:
+            running.append(queued.pop(0))
+        if reason is not None and reason[0] == "time_limit":
+            for slot in running + queued:
+                if slot.assigned.job.id == reason[1]:
+                    error = TimeLimitExceeded(
+                        f"the job ran past its hard time limit of {slot.assigned.hard_limit_s:g}s "
+                        "and its process was killed"
+                    )
+                    charged.append((slot, error))
+                else:
+                    released.append(slot.assigned.job.id)
+        elif reason is not None:  # shutdown: nothing is charged
+            released = [slot.assigned.job.id for slot in running + queued]
+        else:
+            how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            lost = WorkerLost(f"the process running this job died ({how})")
+            charged = [(slot, lost) for slot in running]
+            released = [slot.assigned.job.id for slot in queued]
+            if running or code:
+                log.error(
+                    "worker child %s died (%s) running %d job(s)", child.index, how, len(running)
+                )
+        outcomes = [
+            Executor.failed(s.assigned.job.id, s.assigned.job.attempt, s.options, e, tb="")
+            for s, e in charged
+        ]
+        child.sync_jobs.clear()
+        child.async_jobs.clear()
+        if outcomes:
+            self.events.finished(outcomes)
+        if released:
+            self.events.give_back(released)
+        if not self._stopping and child in self.children:
+            replacement = asyncio.ensure_future(self._replace(child))
+            replacement.add_done_callback(lambda _: None)
+
+    async def _replace(self, child: _Child) -> None:
+        self._restarts += 1
+        fresh = await self._spawn(child.index)
+        self.children[self.children.index(child)] = fresh
+        try:
+            await self._await_ready([fresh])
+        except ConfigurationError:
+            log.exception("a replacement worker child could not start")
+
+    # Feeding -------------------------------------------------------------------------------------
+
+    def _sync_depth(self) -> int:
+        if self.prefetch is not None:
+            return 1 + self.prefetch
+        mean = self._mean_job_s
+        if mean > 1.0:
+            return 1
+        return 1 + max(1, min(100, int(0.005 / max(mean, 1e-6))))
+
+    def _live(self) -> list[_Child]:
+        return [
+            c
+            for c in self.children
+            if c.ready.is_set() and not c.exited.is_set() and not c.kill_reason
+        ]
+
+    def free_slots(self) -> int:
+        """Free sync slots (with prefetch) plus free async slots, over live children."""
+        if self._stopping:
+            return 0
+        depth = self._sync_depth()
+        free = 0
+        for child in self._live():
+            free += max(depth - len(child.sync_jobs), 0)
+            if self._has_async:
+                free += max(self.async_per_child - len(child.async_jobs), 0)
+        return free
+
+    def submit(self, jobs: Sequence[Assigned]) -> None:
+        """Send jobs to the least loaded children, one message per child."""
+        live = self._live()
+        if not live:
+            self.events.give_back([a.job.id for a in jobs])
+            return
+        batches: dict[int, list[Assigned]] = {}
+        now = time.monotonic()
+        for assigned in jobs:
+            task = self.app.tasks.get(assigned.task)
+            slot = _Slot(assigned, task.options if task else None, now)
+            if assigned.is_async:
+                child = min(live, key=lambda c: len(c.async_jobs))
+                child.async_jobs[assigned.job.id] = slot
+            else:
+                child = min(live, key=lambda c: len(c.sync_jobs))
+                if not child.sync_jobs:
+                    slot.since = now
+                child.sync_jobs.append(slot)
+            batches.setdefault(child.index, []).append(assigned)
+        by_index = {c.index: c for c in live}
+        for index, batch in batches.items():
+            by_index[index].send(Run([a.job for a in batch]))
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Pass cancel requests to the children running those jobs."""
+        for child in self._live():
+            mine = [job_id for job_id in job_ids if child.holds(job_id)]
+            if mine:
+                child.send(Cancel(mine))
+
+    # Limits and shutdown -------------------------------------------------------------------------
+
+    async def enforce_limits(self) -> None:
+        """Kill each child whose running job is past its hard time limit."""
+        now = time.monotonic()
+        for child in list(self.children):
+            if child.kill_reason or child.exited.is_set():
+                continue
+            overdue = [
+                s for s in child.async_jobs.values() if now - s.since > s.assigned.hard_limit_s
+            ]
+            if child.sync_jobs:
+                head = child.sync_jobs[0]
+                if now - head.since > head.assigned.hard_limit_s:
+                    overdue.append(head)
+            if overdue:
+                victim = overdue[0].assigned
+                log.warning(
+                    "job %s ran past its hard time limit of %gs: killing its child process",
+                    victim.job.id,
+                    victim.hard_limit_s,
+                )
+                child.kill_reason = ("time_limit", victim.job.id)
+                _kill(child)
+
+    def stop(self) -> None:
+        """Children finish their running jobs and give back the queued ones."""
+        self._stopping = True
+        for child in self.children:
+            if not child.exited.is_set():
+                child.stopping = True
+                child.send(Stop())
+
+    async def kill(self) -> None:
+        """Kill every child; every job they held is given back uncharged."""
+        self._stopping = True
+        for child in self.children:
+            if not child.exited.is_set():
+                child.kill_reason = child.kill_reason or ("shutdown", "")
+                _kill(child)
+        await self.close()
+
+    def idle(self) -> bool:
+        """True when no child holds a job."""
+        return all(not c.sync_jobs and not c.async_jobs for c in self.children)
+
+    async def close(self) -> None:
+        """Wait until every child has exited."""
+        for child in self.children:
+            await child.exited.wait()
+
+    @property
+    def restarts(self) -> int:
+        """Children started to replace dead or killed ones."""
+        return self._restarts
+
+
+def _kill(child: _Child) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        child.proc.send_signal(signal.SIGKILL)

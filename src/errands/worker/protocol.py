@@ -1,0 +1,145 @@
+"""Messages between the supervisor and its children: length-prefixed msgpack frames on pipes.
+
+The supervisor sends `Run` (several jobs per message when there is a backlog), `Cancel` and
+`Stop`; a child answers `Ready` once, `Done` with outcomes, and `Dropped` with the jobs it had not
+started when it was told to stop. Payloads stay raw bytes: the child decodes the arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import Literal
+
+import msgspec
+
+__all__ = [
+    "Cancel",
+    "Done",
+    "Dropped",
+    "Finished",
+    "FrameReader",
+    "Job",
+    "Ready",
+    "Run",
+    "Stop",
+    "decode_from_child",
+    "decode_to_child",
+    "encode",
+]
+
+_HEADER = struct.Struct("!I")
+
+
+class Job(msgspec.Struct, array_like=True, frozen=True):
+    """One job for a child: id, raw payload, attempt (1 on the first run)."""
+
+    id: str
+    payload: bytes
+    attempt: int
+
+
+class Run(msgspec.Struct, tag="run", array_like=True):
+    """Run these jobs, in order (sync ones one at a time; async ones concurrently)."""
+
+    jobs: list[Job]
+
+
+class Cancel(msgspec.Struct, tag="cancel", array_like=True):
+    """These jobs were asked to stop: `ctx.is_cancelled()` turns True for them."""
+
+    ids: list[str]
+
+
+class Stop(msgspec.Struct, tag="stop", array_like=True):
+    """Finish what is running, report what was not started (`Dropped`), then exit."""
+
+
+class Finished(msgspec.Struct, array_like=True, frozen=True):
+    """How one job ended: ok / retry / fail, the outcome record, and the retry delay."""
+
+    id: str
+    kind: Literal["ok", "retry", "fail"]
+    outcome: bytes
+    retry_delay_ms: int = 0
+
+
+class Ready(msgspec.Struct, tag="ready", array_like=True):
+    """The child imported the app and waits for work."""
+
+    pid: int
+
+
+class Done(msgspec.Struct, tag="done", array_like=True):
+    """Outcomes of finished jobs, and the id of the sync job that starts next ('' if none)."""
+
+    results: list[Finished]
+    started: str = ""
+
+
+class Dropped(msgspec.Struct, tag="dropped", array_like=True):
+    """Jobs the child will not start (it was told to stop): give them back."""
+
+    ids: list[str]
+
+
+ToChild = Run | Cancel | Stop
+FromChild = Ready | Done | Dropped
+
+_encoder = msgspec.msgpack.Encoder()
+_to_child: msgspec.msgpack.Decoder[ToChild] = msgspec.msgpack.Decoder(ToChild)
+_from_child: msgspec.msgpack.Decoder[FromChild] = msgspec.msgpack.Decoder(FromChild)
+
+
+def encode(message: ToChild | FromChild) -> bytes:
+    """One frame: a 4-byte big-endian length, then the msgpack body."""
+    body = _encoder.encode(message)
+    return _HEADER.pack(len(body)) + body
+
+
+def decode_to_child(body: bytes) -> ToChild:
+    """Decode a frame body the supervisor sent."""
+    return _to_child.decode(body)
+
+
+def decode_from_child(body: bytes) -> FromChild:
+    """Decode a frame body a child sent."""
+    return _from_child.decode(body)
+
+
+class FrameReader:
+    """Blocking frame reads from a file descriptor (the child side)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = bytearray()
+
+    def _fill(self, size: int) -> bool:
+        while len(self._buffer) < size:
+            chunk = os.read(self._fd, max(65536, size - len(self._buffer)))
+            if not chunk:
+                return False
+            self._buffer += chunk
+        return True
+
+    def read(self) -> bytes | None:
+        """The next frame body, or None at end of file (the supervisor is gone)."""
+        if not self._fill(_HEADER.size):
+            return None
+        (length,) = _HEADER.unpack_from(self._buffer)
+        if not self._fill(_HEADER.size + length):
+            return None
+        body = bytes(self._buffer[_HEADER.size : _HEADER.size + length])
+        del self._buffer[: _HEADER.size + length]
+        return body
+
+
+def header_size() -> int:
+    """Bytes in a frame header."""
+    return _HEADER.size
+
+
+def body_length(header: bytes) -> int:
+    """The body length a frame header announces."""
+    (length,) = _HEADER.unpack(header)
+    return int(length)

@@ -1,0 +1,408 @@
+"""The supervisor: all Redis I/O of a worker, on one asyncio loop; user code runs in its pool.
+
+One loop exchanges with Redis: it acknowledges finished jobs and fetches as many new ones as the
+pool has room for, in one round trip per queue (ack pipelined with fetch); when there is nothing
+to do it blocks on the queues' wake tokens. Beside it: a heartbeat that renews every lease it
+holds every lease/3, a maintenance pass, and a watch on hard time limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import msgspec
+
+from errands.broker.types import AckCode, Delivery, Lease, Outcome
+from errands.errors import BrokerUnavailable
+from errands.message import decode_envelope
+from errands.worker.pool import Assigned, Pool, PoolEvents
+from errands.worker.protocol import Finished, Job
+from errands.worker.queues import QueueSelection
+
+if TYPE_CHECKING:
+    from errands.app import App
+
+__all__ = ["Supervisor", "WorkerConfig"]
+
+log = logging.getLogger("errands.worker")
+
+PoolKind = Literal["process", "solo", "async"]
+_CALL_TIMEOUT_S = 20.0  # the watchdog: no Redis call may hang longer than this
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How a worker runs.
+
+    Attributes:
+        queues: the queues it serves, strict or weighted.
+        concurrency: child processes (process pool) or jobs at once (async pool).
+        pool: "process", "solo" or "async".
+        prefetch: sync jobs queued per child beyond the running one (None: adaptive).
+        grace_period_s: how long running jobs may finish after the first SIGTERM.
+        lease_s: a job's lease; renewed every lease/3 while it runs.
+        maintenance_every_s: how often to run the bounded maintenance pass.
+        limits_every_s: how often hard time limits are checked.
+    """
+
+    queues: QueueSelection
+    concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
+    pool: PoolKind = "process"
+    prefetch: int | None = None
+    grace_period_s: float = 30.0
+    lease_s: float = 30.0
+    maintenance_every_s: float = 5.0
+    limits_every_s: float = 0.05
+
+
+@dataclass(slots=True)
+class _Held:
+    queue: str
+    token: str
+
+
+class Supervisor:
+    """Runs a worker until it is told to stop.
+
+    Args:
+        app: the app whose tasks run.
+        config: the worker's settings.
+        app_spec: ``module:app``, for child processes to import (process pool only).
+    """
+
+    def __init__(self, app: App, config: WorkerConfig, app_spec: str | None = None) -> None:
+        self.app = app
+        self.config = config
+        self.broker = app.broker
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._held: dict[str, _Held] = {}
+        self._acks: dict[str, list[Outcome]] = {}
+        self._releases: dict[str, list[Lease]] = {}
+        self._activity = asyncio.Event()
+        self._stopping = False
+        self._stop_deadline: float | None = None
+        self._killed = False
+        self._next_due_s: float | None = None
+        self.processed = 0
+        events = PoolEvents(self._on_finished, self._on_give_back)
+        self.pool: Pool
+        if config.pool == "process":
+            if app_spec is None:
+                raise ValueError("the process pool needs the app's import path (module:app)")
+            from errands.worker.pool_process import ProcessPool  # noqa: PLC0415
+
+            self.pool = ProcessPool(
+                app, app_spec, events, concurrency=config.concurrency, prefetch=config.prefetch
+            )
+        else:
+            from errands.worker.pool_inprocess import InProcessPool  # noqa: PLC0415
+
+            concurrency = 1 if config.pool == "solo" else config.concurrency
+            self.pool = InProcessPool(app, events, concurrency=concurrency)
+
+    @property
+    def lease_ms(self) -> int:
+        """The lease in milliseconds."""
+        return int(self.config.lease_s * 1000)
+
+    # Pool events ------------------------------------------------------------------------------
+
+    def _on_finished(self, results: Sequence[Finished]) -> None:
+        for result in results:
+            held = self._held.pop(result.id, None)
+            if held is None:
+                continue  # its lease was lost or it was given back: another worker owns it
+            self._acks.setdefault(held.queue, []).append(
+                Outcome(result.id, held.token, result.kind, result.outcome, result.retry_delay_ms)
+            )
+        self._activity.set()
+
+    def _on_give_back(self, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
+            held = self._held.pop(job_id, None)
+            if held is not None:
+                self._releases.setdefault(held.queue, []).append(Lease(job_id, held.token))
+        self._activity.set()
+
+    # Signals ----------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """First call: stop fetching and let running jobs finish. Second call: stop now."""
+        if not self._stopping:
+            log.info(
+                "worker %s stopping: running jobs may finish within %gs (signal again to stop now)",
+                self.worker_id,
+                self.config.grace_period_s,
+            )
+            self._stopping = True
+            self._stop_deadline = time.monotonic() + self.config.grace_period_s
+            self.pool.stop()
+        else:
+            log.warning("worker %s stopping now: giving back every job", self.worker_id)
+            self._stop_deadline = time.monotonic()
+        self._activity.set()
+
+    # Main --------------------------------------------------------------------------------------
+
+    async def run(self, ready: Callable[[], None] | None = None) -> None:
+        """Serve the queues until stopped; returns when every job is acked or given back."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        await self._with_retries(self._first_contact, "connect")
+        await self.pool.start()
+        log.info(
+            "worker %s serving %s with %s pool of %d",
+            self.worker_id,
+            ",".join(self.config.queues.names),
+            self.config.pool,
+            self.config.concurrency,
+        )
+        if ready is not None:
+            ready()
+        background = [
+            asyncio.create_task(self._heartbeat_loop(), name="errands-heartbeat"),
+            asyncio.create_task(self._maintenance_loop(), name="errands-maintenance"),
+            asyncio.create_task(self._limits_loop(), name="errands-limits"),
+        ]
+        try:
+            await self._exchange_loop()
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self.pool.close()
+            await self._flush_final()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+        log.info("worker %s stopped after %d jobs", self.worker_id, self.processed)
+
+    async def _first_contact(self) -> None:
+        for queue in self.config.queues.names:
+            await self.broker.heartbeat(queue, self.worker_id, self._info(), [], self.lease_ms)
+
+    def _info(self) -> bytes:
+        return msgspec.json.encode(
+            {
+                "seen": int(time.time() * 1000),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "queues": list(self.config.queues.names),
+                "pool": self.config.pool,
+                "concurrency": self.config.concurrency,
+                "held": len(self._held),
+                "processed": self.processed,
+            }
+        )
+
+    async def _with_retries(self, call: Callable[[], Awaitable[None]], what: str) -> None:
+        """Run a Redis step; while Redis is unreachable, log and retry with backoff."""
+        delay = 0.1
+        while True:
+            try:
+                async with asyncio.timeout(_CALL_TIMEOUT_S):
+                    await call()
+                return
+            except (BrokerUnavailable, TimeoutError) as error:
+                if self._killed:
+                    return
+                log.warning("%s failed (%s); retrying in %.1fs", what, error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # The exchange loop -------------------------------------------------------------------------
+
+    def _done(self) -> bool:
+        return self._stopping and not self._held and not self._acks and not self._releases
+
+    async def _exchange_loop(self) -> None:
+        wake: asyncio.Task[bool] | None = None
+        try:
+            while not self._done():
+                await self._shutdown_step()
+                self._activity.clear()
+                moved = 0
+                try:
+                    async with asyncio.timeout(_CALL_TIMEOUT_S):
+                        moved = await self._exchange()
+                except (BrokerUnavailable, TimeoutError) as error:
+                    log.warning("Redis exchange failed (%s); retrying", error)
+                    await asyncio.sleep(0.5)
+                    continue
+                if moved or self._activity.is_set():
+                    continue
+                waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._activity.wait())}
+                if not self._stopping and self.pool.free_slots() > 0:
+                    if wake is None or wake.done():
+                        timeout = 2.0 if self._next_due_s is None else min(self._next_due_s, 2.0)
+                        wake = asyncio.ensure_future(
+                            self.broker.wait_for_work(self.config.queues.names, timeout)
+                        )
+                    waits.add(wake)  # type: ignore[arg-type]
+                _, pending = await asyncio.wait(
+                    waits, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in pending:
+                    if waiter is not wake:
+                        waiter.cancel()
+                if wake is not None and wake.done():
+                    if not wake.cancelled() and wake.exception() is not None:
+                        log.warning("waiting for work failed: %s", wake.exception())
+                        await asyncio.sleep(0.5)
+                    wake = None
+        finally:
+            if wake is not None:
+                wake.cancel()
+                with contextlib.suppress(BaseException):
+                    await wake
+
+    async def _shutdown_step(self) -> None:
+        if not self._stopping or self._stop_deadline is None or self._killed:
+            return
+        if time.monotonic() >= self._stop_deadline or self.pool.idle():
+            if not self.pool.idle():
+                log.warning("grace period over: killing children, giving back their jobs")
+            self._killed = True
+            await self.pool.kill()
+
+    async def _exchange(self) -> int:
+        """Ack what finished and fetch what fits, queue by queue; returns jobs moved."""
+        moved = 0
+        free = 0 if self._stopping else self.pool.free_slots()
+        for queue in self.config.queues.order():
+            acks = self._acks.pop(queue, [])
+            releases = self._releases.pop(queue, [])
+            try:
+                if releases:
+                    await self.broker.release(queue, releases)
+                    moved += len(releases)
+                if free > 0:
+                    if acks:
+                        codes, fetched = await self.broker.ack_and_fetch(
+                            queue, acks, free, self.lease_ms, self.worker_id
+                        )
+                        self._acked(acks, codes)
+                    else:
+                        fetched = await self.broker.fetch(
+                            queue, free, self.lease_ms, self.worker_id
+                        )
+                    self._next_due_s = (
+                        None if fetched.next_due_ms is None else fetched.next_due_ms / 1000
+                    )
+                    self._dispatch(queue, fetched.jobs)
+                    free -= len(fetched.jobs)
+                    moved += len(fetched.jobs) + len(acks)
+                elif acks:
+                    self._acked(acks, await self.broker.ack(queue, acks))
+                    moved += len(acks)
+            except BaseException:
+                # Nothing is lost: send them again next time (a stale ack is refused, harmless).
+                if acks:
+                    self._acks.setdefault(queue, []).extend(acks)
+                if releases:
+                    self._releases.setdefault(queue, []).extend(releases)
+                raise
+        return moved
+
+    def _acked(self, acks: Sequence[Outcome], codes: Sequence[AckCode]) -> None:
+        self.processed += len(acks)
+        for outcome, code in zip(acks, codes, strict=True):
+            if code is AckCode.STALE:
+                log.warning(
+                    "job %s finished after its lease was lost: another worker may have run it "
+                    "too (leases: %gs; tasks must be idempotent)",
+                    outcome.id,
+                    self.config.lease_s,
+                )
+
+    def _dispatch(self, queue: str, deliveries: Sequence[Delivery]) -> None:
+        assigned: list[Assigned] = []
+        for delivery in deliveries:
+            self._held[delivery.id] = _Held(queue, delivery.token)
+            assigned.append(self._assign(Job(delivery.id, delivery.payload, delivery.attempt)))
+        if assigned:
+            self.pool.submit(assigned)
+
+    def _assign(self, job: Job) -> Assigned:
+        try:
+            envelope = decode_envelope(job.payload)
+        except msgspec.DecodeError:
+            return Assigned(job, "", self.app.time_limit, is_async=False)
+        task = self.app.tasks.get(envelope.task)
+        hard = envelope.time_limit or (task.options.time_limit if task else self.app.time_limit)
+        is_async = task is not None and asyncio.iscoroutinefunction(task.fn)
+        return Assigned(job, envelope.task, hard, is_async)
+
+    async def _flush_final(self) -> None:
+        """Ack and release what is left, so a restarted worker finds every job where it belongs."""
+        for _ in range(3):
+            if not self._acks and not self._releases and not self._held:
+                return
+            for job_id, held in list(self._held.items()):
+                self._releases.setdefault(held.queue, []).append(Lease(job_id, held.token))
+            self._held.clear()
+            self._stopping = True
+            try:
+                async with asyncio.timeout(_CALL_TIMEOUT_S):
+                    await self._exchange()
+            except (BrokerUnavailable, TimeoutError) as error:
+                log.warning("could not settle jobs at exit (%s); their leases will expire", error)
+                await asyncio.sleep(0.5)
+
+    # Background loops --------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        period = self.config.lease_s / 3
+        while True:
+            await asyncio.sleep(period)
+            await self._with_retries(self._heartbeat, "heartbeat")
+
+    async def _heartbeat(self) -> None:
+        leases: dict[str, list[Lease]] = {q: [] for q in self.config.queues.names}
+        for job_id, held in self._held.items():
+            leases.setdefault(held.queue, []).append(Lease(job_id, held.token))
+        for queue, outcomes in self._acks.items():
+            leases.setdefault(queue, []).extend(Lease(o.id, o.token) for o in outcomes)
+        info = self._info()
+        for queue, queue_leases in leases.items():
+            reply = await self.broker.heartbeat(
+                queue, self.worker_id, info, queue_leases, self.lease_ms
+            )
+            for job_id in reply.lost:
+                if self._held.pop(job_id, None) is not None:
+                    log.warning(
+                        "lost the lease of job %s (Redis unreachable for longer than the lease?): "
+                        "it may run again elsewhere",
+                        job_id,
+                    )
+            if reply.cancelled:
+                self.pool.cancel(reply.cancelled)
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await self._with_retries(self._maintain, "maintenance")
+            await asyncio.sleep(self.config.maintenance_every_s)
+
+    async def _maintain(self) -> None:
+        lock_ms = int(self.config.maintenance_every_s * 2000)
+        for queue in self.config.queues.names:
+            report = await self.broker.maintain(queue, self.worker_id, lock_ms)
+            if report is not None and (report.reaped or report.dead_trimmed):
+                log.info("maintenance of %s: %s", queue, report)
+
+    async def _limits_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.limits_every_s)
+            await self.pool.enforce_limits()
