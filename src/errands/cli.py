@@ -241,3 +241,42 @@ def _register_optional() -> None:
 
 
 _register_optional()
+
+
+@main.command()
+def demo() -> None:
+    """Run a mixed workload that shows every lesson at work (starts its own Valkey)."""
+    from errands.demo.run import run_demo  # noqa: PLC0415
+
+    sys.exit(run_demo(console))
+
+
+@main.command()
+@click.argument("app_spec", metavar="APP")
+@click.option("-Q", "--queues", default=None, help="Queues to serve (default: the app's).")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--log-level", default="info", show_default=True)
+def dev(app_spec: str, queues: str | None, concurrency: int, log_level: str) -> None:
+    """Run APP's worker with a local server: an embedded Valkey when nothing answers.
+
+    The server listens where the app's broker URL points (localhost:6379 by default), so
+    producers configured the same way reach it with no change. Ctrl-C stops both.
+    """
+    from errands.embedded import serve_locally  # noqa: PLC0415
+    from errands.worker import Supervisor, WorkerConfig, parse_queues  # noqa: PLC0415
+
+    configure_logging(log_level)
+    app = load_app(app_spec)
+    server = serve_locally(app.broker_url)
+    if server is not None:
+        click.echo(f"embedded Valkey at {app.broker_url} (log: {server.log_path})", err=True)
+    try:
+        config = WorkerConfig(
+            queues=parse_queues(queues or app.default_queue),
+            concurrency=concurrency,
+            lease_s=app.lease,
+        )
+        asyncio.run(Supervisor(app, config, app_spec).run())
+    finally:
+        if server is not None:
+            server.stop()

@@ -11,10 +11,11 @@ import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 from errands.errors import ConfigurationError
 
-__all__ = ["EmbeddedServer", "redis_answers"]
+__all__ = ["EmbeddedServer", "redis_answers", "serve_locally"]
 
 
 def redis_answers(host: str = "127.0.0.1", port: int = 6379, timeout_s: float = 0.3) -> bool:
@@ -94,3 +95,24 @@ class EmbeddedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def serve_locally(url: str, log_dir: Path | None = None) -> EmbeddedServer | None:
+    """Start an embedded server on the port of `url` when nothing answers there.
+
+    Returns the server (stop it when done), or None when something already answers.
+
+    Raises:
+        ConfigurationError: the URL points at another machine, which we cannot start.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    port = parts.port or 6379
+    if redis_answers("127.0.0.1" if host == "localhost" else host, port):
+        return None
+    if host not in ("localhost", "127.0.0.1", "::1"):
+        raise ConfigurationError(
+            f"nothing answers at {host}:{port} and it is not this machine: start Redis there, or "
+            "unset ERRANDS_BROKER_URL to use an embedded server"
+        )
+    return EmbeddedServer(log_dir, port=port).start()

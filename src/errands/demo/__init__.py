@@ -1,0 +1,1 @@
+"""`errands demo`: a mixed workload that shows every lesson at work, on an embedded server."""
