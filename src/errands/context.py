@@ -57,14 +57,23 @@ class TaskContext:
     queue: str
     priority: int = 0
     deadline: float | None = None
-    log: logging.LoggerAdapter[logging.Logger] = field(init=False)
     _cancelled: Callable[[], bool] = field(default=_never_cancelled, repr=False)
+    _log: logging.LoggerAdapter[logging.Logger] | None = field(default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        self.log = _JobLogAdapter(
-            logging.getLogger(f"errands.task.{self.task}"),
-            {"errands_job_id": self.id, "errands_task": self.task, "errands_attempt": self.attempt},
-        )
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose records carry the job's id, task name and attempt."""
+        # Built on first use: most jobs never log, and this is the hot path of a worker.
+        if self._log is None:
+            self._log = _JobLogAdapter(
+                logging.getLogger(f"errands.task.{self.task}"),
+                {
+                    "errands_job_id": self.id,
+                    "errands_task": self.task,
+                    "errands_attempt": self.attempt,
+                },
+            )
+        return self._log
 
     @property
     def retries_left(self) -> int:

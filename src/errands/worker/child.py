@@ -1,7 +1,8 @@
 """A child process: runs the jobs its supervisor sends, on its main thread or its event loop.
 
-Started by the supervisor as ``python -m errands.worker.child APP READ_FD WRITE_FD``. Sync jobs
-run one at a time on the main thread, where SIGALRM raises `SoftTimeLimitExceeded` at the soft
+Started by the supervisor as ``python -m errands.worker.child APP READ_FD WRITE_FD LEVEL FORMAT``
+(the supervisor's logging, so that ``ctx.log`` lines show up like its own). Sync jobs run
+one at a time on the main thread, where SIGALRM raises `SoftTimeLimitExceeded` at the soft
 limit; async jobs run concurrently on an event loop in a second thread and are cancelled at theirs.
 A writer thread sends outcomes as they come, so quick jobs batch up without waiting on a timer.
 """
@@ -22,6 +23,7 @@ from types import FrameType
 
 from errands.errors import SoftTimeLimitExceeded
 from errands.loading import load_app
+from errands.observe.logging import configure_logging
 from errands.worker.execution import Executor, Prepared
 from errands.worker.protocol import (
     Cancel,
@@ -195,8 +197,11 @@ class Child:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``python -m errands.worker.child APP READ_FD WRITE_FD``."""
-    app_spec, read_fd, write_fd = (argv if argv is not None else sys.argv[1:])[:3]
+    """Entry point: ``python -m errands.worker.child APP READ_FD WRITE_FD [LEVEL FORMAT]``."""
+    args = argv if argv is not None else sys.argv[1:]
+    app_spec, read_fd, write_fd = args[:3]
+    if len(args) >= 5:
+        configure_logging(args[3], "json" if args[4] == "json" else "console")
     Child(app_spec, int(read_fd), int(write_fd)).run()
 
 

@@ -125,7 +125,7 @@ class Executor:
     # Preparing ---------------------------------------------------------------------------------
 
     def prepare(self, job: Job) -> Prepared | Finished:
-        """Decode a job and bind its arguments; a job that cannot run gets its failure now."""
+        """Decode a job and find its task; a job that cannot run gets its failure now."""
         try:
             record = decode_record(job.payload)
         except msgspec.DecodeError as error:
@@ -147,16 +147,24 @@ class Executor:
             deadline=time.time() + soft,
             _cancelled=lambda: self._is_cancelled(job.id),
         )
-        args = [context, *record.args] if options.bind else record.args
-        try:
-            self._signature(task).bind(*args, **record.kwargs)
-        except TypeError as error:
-            mismatch = ArgumentError(
-                f"the arguments of job {job.id} do not fit task {task.name!r}: {error}; "
-                "a producer and this worker may run different versions of the task"
-            )
-            return self.failed(job.id, job.attempt, options, mismatch, retry=False, tb="")
         return Prepared(job, record, task, context, soft, hard)
+
+    def _failure(self, prepared: Prepared, error: Exception) -> Finished:
+        """The outcome of a task that raised; arguments that do not fit are never retried."""
+        job, options = prepared.job, prepared.task.options
+        if isinstance(error, TypeError):
+            # Checked only after a TypeError, so the hot path pays nothing for it.
+            try:
+                self._signature(prepared.task).bind(
+                    *self._call_args(prepared), **prepared.record.kwargs
+                )
+            except TypeError as mismatch:
+                refused = ArgumentError(
+                    f"the arguments of job {job.id} do not fit task {prepared.task.name!r}: "
+                    f"{mismatch}; a producer and this worker may run different versions of it"
+                )
+                return self.failed(job.id, job.attempt, options, refused, retry=False, tb="")
+        return self.failed(job.id, job.attempt, options, error)
 
     def _signature(self, task: Task[..., Any]) -> inspect.Signature:
         found = self._signatures.get(task.name)
@@ -180,7 +188,7 @@ class Executor:
             with soft_limit(prepared.soft_limit_s):
                 value = prepared.task.fn(*self._call_args(prepared), **prepared.record.kwargs)
         except Exception as error:  # noqa: BLE001 - every task error becomes an outcome
-            return self.failed(job.id, job.attempt, prepared.task.options, error)
+            return self._failure(prepared, error)
         finally:
             TaskContext.deactivate(token)
         return self.succeeded(job.id, job.attempt, value)
@@ -202,7 +210,7 @@ class Executor:
                     f"soft time limit of {prepared.soft_limit_s:g}s exceeded"
                 ) from None
         except Exception as error:  # noqa: BLE001 - every task error becomes an outcome
-            return self.failed(job.id, job.attempt, prepared.task.options, error)
+            return self._failure(prepared, error)
         finally:
             TaskContext.deactivate(token)
         return self.succeeded(job.id, job.attempt, value)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from errands.errors import ConfigurationError, TimeLimitExceeded, WorkerLost
+from errands.observe.logging import JsonFormatter
 from errands.task import TaskOptions
 from errands.worker.execution import Executor
 from errands.worker.pool import Assigned, PoolEvents
@@ -145,6 +146,7 @@ class ProcessPool:
             self.app_spec,
             str(to_child_r),
             str(from_child_w),
+            *_log_settings(),
             pass_fds=(to_child_r, from_child_w),
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it decides
         )
@@ -371,6 +373,15 @@ class ProcessPool:
     def restarts(self) -> int:
         """Children started to replace dead or killed ones."""
         return self._restarts
+
+
+def _log_settings() -> tuple[str, str]:
+    """The supervisor's log level and format, for its children to log the same way."""
+    root = logging.getLogger()
+    fmt = (
+        "json" if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers) else "console"
+    )
+    return logging.getLevelName(root.getEffectiveLevel()).lower(), fmt
 
 
 def _kill(child: _Child) -> None:

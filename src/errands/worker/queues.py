@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from errands.broker.redis.keys import check_queue_name
+from errands.broker.names import check_queue_name
 from errands.errors import ConfigurationError
 
 __all__ = ["QueueSelection", "parse_queues"]

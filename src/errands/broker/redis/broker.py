@@ -251,9 +251,13 @@ class RedisBroker:
         """
         deadline = time.monotonic() + timeout_s
         try:
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.client.pubsub()
             try:
                 pubsub.subscribe(self.keys(queue).result_channel(job_id))
+                # Read the confirmation first: only then is an ack's publish sure to reach us.
+                while (pubsub.get_message(timeout=_MAX_BLOCK_S) or {}).get("type") != "subscribe":
+                    if time.monotonic() > deadline:
+                        break
                 state = self.job_state(queue, job_id)
                 while not state.finished:
                     remaining = deadline - time.monotonic()
@@ -272,9 +276,14 @@ class RedisBroker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         try:
-            pubsub = self.aclient.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.aclient.pubsub()
             try:
                 await pubsub.subscribe(self.keys(queue).result_channel(job_id))
+                # Read the confirmation first: only then is an ack's publish sure to reach us.
+                while True:
+                    message = await pubsub.get_message(timeout=_MAX_BLOCK_S)
+                    if (message or {}).get("type") == "subscribe" or loop.time() > deadline:
+                        break
                 state = await self.ajob_state(queue, job_id)
                 while not state.finished:
                     remaining = deadline - loop.time()

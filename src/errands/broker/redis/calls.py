@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from errands.broker.base import BrokerSettings
 from errands.broker.redis.keys import QueueKeys
+from errands.broker.redis.library import function_name
 from errands.broker.types import (
     AckCode,
     CancelCode,
@@ -26,15 +27,11 @@ from errands.broker.types import (
     QueueInfo,
 )
 
-__all__ = ["LIBRARY_NAME", "Call"]
+__all__ = ["Call"]
 
 T = TypeVar("T")
 Arg = str | bytes | int | float
 
-#: The library and its function names carry the version of the data model: an incompatible
-#: change loads as errands_v2 beside it, so old and new workers never run each other's code.
-LIBRARY_NAME = "errands_v1"
-_FN = "errands_v1_"
 _MODES = {"window": "w", "until_finished": "u"}
 
 
@@ -79,7 +76,7 @@ def enqueue(keys: QueueKeys, jobs: Sequence[NewJob]) -> Call[list[Enqueued]]:
     def parse(reply: list[Any]) -> list[Enqueued]:
         return [Enqueued(_s(reply[i]), reply[i + 1] == 1) for i in range(0, len(reply), 2)]
 
-    return Call(_FN + "enqueue", keys.all, tuple(args), parse)
+    return Call(function_name("enqueue"), keys.all, tuple(args), parse)
 
 
 def _parse_fetched(reply: list[Any]) -> Fetched:
@@ -104,7 +101,7 @@ def fetch(
         settings.reap_limit,
         settings.dead_max_count,
     )
-    return Call(_FN + "fetch", keys.all, args, _parse_fetched)
+    return Call(function_name("fetch"), keys.all, args, _parse_fetched)
 
 
 def ack(
@@ -118,7 +115,7 @@ def ack(
     def parse(reply: list[Any]) -> list[AckCode]:
         return [AckCode(int(code)) for code in reply]
 
-    return Call(_FN + "ack", keys.all, tuple(args), parse)
+    return Call(function_name("ack"), keys.all, tuple(args), parse)
 
 
 def heartbeat(
@@ -132,21 +129,21 @@ def heartbeat(
     def parse(reply: list[Any]) -> HeartbeatReply:
         return HeartbeatReply([_s(i) for i in reply[0]], [_s(i) for i in reply[1]])
 
-    return Call(_FN + "heartbeat", keys.all, tuple(args), parse)
+    return Call(function_name("heartbeat"), keys.all, tuple(args), parse)
 
 
 def release(keys: QueueKeys, leases: Sequence[Lease]) -> Call[int]:
     """Build the release call giving `leases` back."""
-    args: list[Arg] = [len(leases)]
+    args: list[Arg] = [keys.result_channel_prefix, len(leases)]
     for lease in leases:
         args += (lease.id, lease.token)
-    return Call(_FN + "release", keys.all, tuple(args), int)
+    return Call(function_name("release"), keys.all, tuple(args), int)
 
 
 def cancel(keys: QueueKeys, job_id: str) -> Call[CancelCode]:
     """Build the cancel call for one job."""
     return Call(
-        _FN + "cancel",
+        function_name("cancel"),
         keys.all,
         (keys.result_channel_prefix, job_id),
         lambda reply: CancelCode(int(reply)),
@@ -155,12 +152,14 @@ def cancel(keys: QueueKeys, job_id: str) -> Call[CancelCode]:
 
 def redrive(keys: QueueKeys, job_ids: Sequence[str], limit: int) -> Call[list[str]]:
     """Build the redrive call (given dead jobs, else the oldest `limit`)."""
-    return Call(_FN + "redrive", keys.all, (limit, *job_ids), lambda reply: [_s(i) for i in reply])
+    return Call(
+        function_name("redrive"), keys.all, (limit, *job_ids), lambda reply: [_s(i) for i in reply]
+    )
 
 
 def purge(keys: QueueKeys, job_ids: Sequence[str], limit: int) -> Call[int]:
     """Build the purge call (given dead jobs, else the oldest `limit`)."""
-    return Call(_FN + "purge", keys.all, (limit, *job_ids), int)
+    return Call(function_name("purge"), keys.all, (limit, *job_ids), int)
 
 
 def maintain(
@@ -182,7 +181,7 @@ def maintain(
             return None
         return MaintenanceReport(*(int(x) for x in reply))
 
-    return Call(_FN + "maintain", keys.all, args, parse)
+    return Call(function_name("maintain"), keys.all, args, parse)
 
 
 def result(keys: QueueKeys, job_id: str) -> Call[JobState]:
@@ -192,7 +191,7 @@ def result(keys: QueueKeys, job_id: str) -> Call[JobState]:
         state, outcome, attempts = reply
         return JobState(_s(state), outcome or None, int(attempts))
 
-    return Call(_FN + "result", keys.all, (job_id,), parse, read_only=True)
+    return Call(function_name("result"), keys.all, (job_id,), parse, read_only=True)
 
 
 def info(keys: QueueKeys) -> Call[QueueInfo]:
@@ -211,4 +210,4 @@ def info(keys: QueueKeys) -> Call[QueueInfo]:
             workers={_s(workers[i]): workers[i + 1] for i in range(0, len(workers), 2)},
         )
 
-    return Call(_FN + "info", keys.all, (), parse, read_only=True)
+    return Call(function_name("info"), keys.all, (), parse, read_only=True)

@@ -7,10 +7,9 @@ receive this list, in this order, as KEYS (see lua/00_shared.lua).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from errands.errors import ConfigurationError
+from errands.broker.names import check_queue_name
 
 __all__ = ["KEY_SUFFIXES", "QueueKeys", "check_queue_name", "queues_registry_key"]
 
@@ -34,17 +33,6 @@ KEY_SUFFIXES: tuple[str, ...] = (
     "maint",
     "cfg",
 )
-
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
-
-
-def check_queue_name(name: str) -> str:
-    """Return `name` if it is a valid queue name, else raise `ConfigurationError`."""
-    if not isinstance(name, str) or not _QUEUE_NAME.match(name):
-        raise ConfigurationError(
-            f"queue name {name!r} is not allowed: use 1-100 letters, digits, '_', '-' or '.'"
-        )
-    return name
 
 
 def queues_registry_key(namespace: str) -> str:

@@ -1,13 +1,17 @@
-"""The errands Redis Functions library: its source, assembled from the packaged .lua files."""
+"""The errands Redis Functions library: its source, assembled from the packaged .lua files.
+
+The library and its functions are named after a digest of their source, e.g.
+``errands_v1_3f2a9c01d4_fetch``: two versions of errands on one server each call their own
+code, never each other's, and a new version is loaded the first time a call finds it missing.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib import resources
 
-from errands.broker.redis.calls import LIBRARY_NAME
-
-__all__ = ["LUA_FILES", "library_source"]
+__all__ = ["LUA_FILES", "function_name", "library_name", "library_source"]
 
 #: Shared helpers first; each later file registers one or two functions.
 LUA_FILES: tuple[str, ...] = (
@@ -24,11 +28,31 @@ LUA_FILES: tuple[str, ...] = (
     "read.lua",
 )
 
+# The .lua files register their functions under this prefix; loading rewrites it.
+_WRITTEN_PREFIX = "'errands_v1_"
+
+
+@cache
+def _files_source() -> str:
+    folder = resources.files("errands.broker.redis") / "lua"
+    return "\n".join((folder / name).read_text(encoding="utf-8") for name in LUA_FILES)
+
+
+@cache
+def library_name() -> str:
+    """``errands_v1_<digest>``: the data-model version and a digest of the source."""
+    digest = hashlib.sha1(_files_source().encode(), usedforsecurity=False).hexdigest()[:10]
+    return f"errands_v1_{digest}"
+
+
+@cache
+def function_name(operation: str) -> str:
+    """The registered name of one operation (enqueue, fetch, ack...)."""
+    return f"{library_name()}_{operation}"
+
 
 @cache
 def library_source() -> str:
     """The whole library, ready for ``FUNCTION LOAD REPLACE``."""
-    folder = resources.files("errands.broker.redis") / "lua"
-    parts = [f"#!lua name={LIBRARY_NAME}"]
-    parts += [(folder / name).read_text(encoding="utf-8") for name in LUA_FILES]
-    return "\n".join(parts)
+    body = _files_source().replace(_WRITTEN_PREFIX, f"'{library_name()}_")
+    return f"#!lua name={library_name()}\n{body}"

@@ -169,7 +169,11 @@ local function reap_expired(K, now, limit, channel_prefix, dead_cap)
       m.st = (m.st or 0) + 1
       m.a = math.max((m.a or 1) - 1, 0)
       redis.call('HINCRBY', K.stats, 'stalled', 1)
-      if m.st > m.xs then
+      if redis.call('SISMEMBER', K.cancel, id) == 1 then
+        -- Asked to stop, and its worker is gone: it ends cancelled instead of running again.
+        finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now, channel_prefix)
+        redis.call('HINCRBY', K.stats, 'cancelled', 1)
+      elseif m.st > m.xs then
         to_dead(K, id, m, stalled_outcome(m), now, channel_prefix, dead_cap)
       else
         to_ready(K, id, m, m.sc)

@@ -1,6 +1,6 @@
 -- errands_v1_heartbeat: renew the leases of every job a worker holds in one queue.
 -- KEYS: the queue's standard key list (00_shared.lua).
--- ARGV: [1] lease ms, [2] worker id, [3] worker info JSON (stored for `errands workers`),
+-- ARGV: [1] lease ms, [2] worker id, [3] worker info JSON (stored with seen = server time),
 --   [4] n, then n pairs {id, token}.
 -- Returns: {lost, cancelled}: ids whose lease this worker no longer holds (stop them, do not ack),
 --   and ids still held that were asked to stop.
@@ -21,7 +21,11 @@ local function heartbeat(KEYS, ARGV)
       lost[#lost + 1] = id
     end
   end
-  redis.call('HSET', K.workers, ARGV[2], ARGV[3])
+  -- Stamp the server's time, so maintenance never judges a worker by its own clock.
+  local ok, info = pcall(cjson.decode, ARGV[3])
+  if not ok or type(info) ~= 'table' then info = {} end
+  info.seen = now
+  redis.call('HSET', K.workers, ARGV[2], cjson.encode(info))
   return {lost, cancelled}
 end
 

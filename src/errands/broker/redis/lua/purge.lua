@@ -5,6 +5,7 @@
 local function purge(KEYS, ARGV)
   local K = key_table(KEYS)
   local limit = math.min(tonumber(ARGV[1]), MAX_BATCH)
+  if limit <= 0 then return 0 end
   local ids = {}
   if #ARGV > 1 then
     for i = 2, math.min(#ARGV, limit + 1) do ids[#ids + 1] = ARGV[i] end

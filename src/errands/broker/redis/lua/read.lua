@@ -17,8 +17,8 @@ local function result(KEYS, ARGV)
   if outcome then
     local expiry = tonumber(redis.call('ZSCORE', K.results_x, id) or 0)
     if expiry > now_ms() then
-      local state = cjson.decode(outcome).state
-      return {state, outcome, m and m.a or 0}
+      local decoded = cjson.decode(outcome)
+      return {decoded.state, outcome, tonumber(decoded.attempts) or (m and m.a) or 0}
     end
   end
   if m then return {m.s, false, m.a} end

@@ -1,21 +1,28 @@
 -- errands_v1_release: give jobs back without spending an attempt (graceful shutdown, or the
 -- other jobs of a child killed for one job's hard time limit).
 -- KEYS: the queue's standard key list (00_shared.lua).
--- ARGV: [1] n, then n pairs {id, token}.
--- Returns: how many were given back (a stale token is skipped: someone else holds that job).
+-- ARGV: [1] result channel prefix, [2] n, then n pairs {id, token}.
+-- Returns: how many were given back (a stale token is skipped: someone else holds that job;
+--   a job that was asked to stop ends cancelled instead and is not counted).
 -- Invariants: a released job returns to its original place in ready.
 local function release(KEYS, ARGV)
   local K = key_table(KEYS)
-  local n = tonumber(ARGV[1])
+  local prefix, n = ARGV[1], tonumber(ARGV[2])
   local released = 0
   for i = 0, n - 1 do
-    local id, token = ARGV[2 + i * 2], ARGV[3 + i * 2]
+    local id, token = ARGV[3 + i * 2], ARGV[4 + i * 2]
     local m = get_meta(K, id)
     if m and m.s == 'active' and tostring(m.d) == token then
       redis.call('ZREM', K.active, id)
       m.a = math.max(m.a - 1, 0)
-      to_ready(K, id, m, m.sc)
-      released = released + 1
+      if redis.call('SISMEMBER', K.cancel, id) == 1 then
+        -- Asked to stop while it ran: given back, it ends cancelled instead of running again.
+        finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now_ms(), prefix)
+        redis.call('HINCRBY', K.stats, 'cancelled', 1)
+      else
+        to_ready(K, id, m, m.sc)
+        released = released + 1
+      end
     end
   end
   arm_wake(K, released)

@@ -1,0 +1,327 @@
+"""`MemoryBroker`: the whole Broker protocol in this process's memory, for tests and demos.
+
+It behaves as `RedisBroker` does, call for call and code for code (the state changes live in
+`errands.broker.memory_state`, a mirror of the Lua library), so a test that passes here passes
+on Redis. Time comes from an injectable clock, so delays, leases and expiries can be tested
+without sleeping. One lock guards everything: it is safe to use from several threads and event
+loops at once. Waiters are woken by the change they wait for, never by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from errands.broker.base import BrokerSettings
+from errands.broker.memory_state import QueueState, read_outcome
+from errands.broker.names import check_queue_name
+from errands.broker.types import (
+    AckCode,
+    CancelCode,
+    Enqueued,
+    Fetched,
+    HeartbeatReply,
+    JobState,
+    Lease,
+    MaintenanceReport,
+    NewJob,
+    Outcome,
+    QueueInfo,
+)
+
+__all__ = ["MemoryBroker"]
+
+T = TypeVar("T")
+
+
+class _Mailbox:
+    """Where one waiter receives published outcomes; async waiters also get an Event set."""
+
+    __slots__ = ("event", "loop", "messages")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.messages: list[bytes] = []
+        self.loop = loop
+        self.event = asyncio.Event()  # binds to a loop only when awaited; unused by threads
+
+    def wake(self) -> None:
+        """Wake an async waiter from any thread (threads wait on the broker's Condition)."""
+        if self.loop is not None:
+            # A closed loop raises RuntimeError: nobody is left there to wake.
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self.event.set)
+
+
+async def _wait(box: _Mailbox, deadline: float) -> bool:
+    """Wait for `box` to be woken before `deadline` (loop time); False when time ran out."""
+    remaining = deadline - asyncio.get_running_loop().time()
+    if remaining <= 0:
+        return False
+    try:
+        await asyncio.wait_for(box.event.wait(), remaining)
+    except TimeoutError:
+        return False
+    # Cleared before the mailbox is read, so a message posted after the read wakes us again.
+    box.event.clear()
+    return True
+
+
+def _from_message(messages: list[bytes]) -> JobState | None:
+    # As RedisBroker reads a published outcome: its own state and attempts.
+    if not messages:
+        return None
+    state, attempts = read_outcome(messages[-1])
+    return JobState(state, messages[-1], attempts)
+
+
+class MemoryBroker:
+    """A broker in memory with the semantics of `RedisBroker`; nothing leaves the process.
+
+    Use it to test tasks without Redis: ``App(broker=MemoryBroker())``. Broker time (delays,
+    leases, expiries, the maintenance lock) comes from `clock`; the timeouts of the blocking
+    calls (`wait_result`, `wait_for_work`) are real time, since they bound how long the caller
+    blocks.
+
+    Args:
+        settings: the bounds enforced (dead-letter cap, per-call limits), as for `RedisBroker`.
+        clock: the current time in seconds, `time.time` by default; pass a function you move
+            by hand to test delays and leases without sleeping.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: BrokerSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings or BrokerSettings()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._published = threading.Condition(self._lock)
+        self._queues: dict[str, QueueState] = {}
+        self._known: set[str] = set()
+        self._subscribers: dict[tuple[str, str], set[_Mailbox]] = {}
+        self._work_waiters: set[_Mailbox] = set()
+
+    def __repr__(self) -> str:
+        return f"MemoryBroker(queues={sorted(self._queues)!r})"
+
+    # Plumbing (callers hold the lock) ---------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        # To the nearest ms, so a test clock moved in exact steps lands on the step.
+        return round(self.clock() * 1000)
+
+    def _queue(self, name: str) -> QueueState:
+        found = self._queues.get(name)
+        if found is None:
+            found = self._queues[check_queue_name(name)] = QueueState(name)
+        return found
+
+    def _run(self, queue: str, call: Callable[[QueueState, int], T]) -> T:
+        """Run one state change atomically, then wake whoever it concerns."""
+        with self._lock:
+            state = self._queue(queue)
+            result = call(state, self._now_ms())
+            self._deliver(state)
+            return result
+
+    def _deliver(self, state: QueueState) -> None:
+        if state.published:
+            for job_id, outcome in state.published:
+                for box in self._subscribers.get((state.name, job_id), ()):
+                    box.messages.append(outcome)
+                    box.wake()
+            state.published.clear()
+            self._published.notify_all()
+        if state.armed:
+            state.armed = False
+            for box in self._work_waiters:
+                box.wake()
+
+    def _subscribe(self, queue: str, job_id: str, box: _Mailbox) -> JobState:
+        # Subscribe, then read, under one lock: an outcome published after the read is in the
+        # mailbox, so there is no lost wake-up.
+        state = self._queue(queue)
+        self._subscribers.setdefault((queue, job_id), set()).add(box)
+        return state.result(self._now_ms(), job_id)
+
+    def _unsubscribe(self, queue: str, job_id: str, box: _Mailbox) -> None:
+        boxes = self._subscribers.get((queue, job_id))
+        if boxes is not None:
+            boxes.discard(box)
+            if not boxes:
+                del self._subscribers[(queue, job_id)]
+
+    def _take_wake(self, queues: Sequence[str]) -> bool:
+        # BZPOPMIN: one token from the first queue that has any (tokens all score 0).
+        for name in queues:
+            state = self._queues.get(name)
+            if state is not None and state.wake:
+                state.wake.remove(min(state.wake))
+                return True
+        return False
+
+    # Producer side ----------------------------------------------------------------------------
+
+    def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """Add jobs to `queue`; see `Broker.enqueue`."""
+        result = self._run(queue, lambda q, now: q.enqueue(now, jobs))
+        with self._lock:
+            self._known.add(queue)
+        return result
+
+    async def aenqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """Async twin of `enqueue`."""
+        return self.enqueue(queue, jobs)
+
+    def job_state(self, queue: str, job_id: str) -> JobState:
+        """Read a job's state and, once finished, its outcome."""
+        return self._run(queue, lambda q, now: q.result(now, job_id))
+
+    async def ajob_state(self, queue: str, job_id: str) -> JobState:
+        """Async twin of `job_state`."""
+        return self.job_state(queue, job_id)
+
+    def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+        """Block until the job finishes or `timeout_s` (real seconds) passes."""
+        deadline = time.monotonic() + timeout_s
+        box = _Mailbox(None)
+        with self._published:
+            state = self._subscribe(queue, job_id, box)
+            try:
+                while not state.finished:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._published.wait(remaining)
+                    state = _from_message(box.messages) or state
+            finally:
+                self._unsubscribe(queue, job_id, box)
+        return state
+
+    async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+        """Async twin of `wait_result`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        box = _Mailbox(loop)
+        with self._lock:
+            state = self._subscribe(queue, job_id, box)
+        try:
+            while not state.finished and await _wait(box, deadline):
+                with self._lock:
+                    state = _from_message(box.messages) or state
+        finally:
+            with self._lock:
+                self._unsubscribe(queue, job_id, box)
+        return state
+
+    def cancel(self, queue: str, job_id: str) -> CancelCode:
+        """Cancel one job; see `Broker.cancel`."""
+        return self._run(queue, lambda q, now: q.cancel(now, job_id))
+
+    async def acancel(self, queue: str, job_id: str) -> CancelCode:
+        """Async twin of `cancel`."""
+        return self.cancel(queue, job_id)
+
+    def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
+        """Move dead jobs back to ready; see `Broker.redrive`."""
+        return self._run(queue, lambda q, _: q.redrive(job_ids, limit))
+
+    def purge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
+        """Delete dead jobs for good; see `Broker.purge`."""
+        return self._run(queue, lambda q, _: q.purge(job_ids, limit))
+
+    def dead_jobs(self, queue: str, limit: int = 100) -> list[tuple[str, float, bytes | None]]:
+        """The oldest dead jobs: (id, time of death in seconds, payload)."""
+        return self._run(queue, lambda q, _: q.dead_jobs(limit))
+
+    def info(self, queue: str) -> QueueInfo:
+        """Counts per state, counters and workers of one queue."""
+        return self._run(queue, lambda q, _: q.info())
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        """Pause or resume a queue: a paused queue hands out no job."""
+
+        def change(q: QueueState, _: int) -> None:
+            q.paused = paused
+
+        self._run(queue, change)
+
+    def known_queues(self) -> list[str]:
+        """Every queue producers or workers have used, sorted."""
+        with self._lock:
+            return sorted(self._known)
+
+    def close(self) -> None:
+        """Nothing to close; the data stays until the broker is dropped."""
+
+    # Worker side ------------------------------------------------------------------------------
+
+    async def fetch(self, queue: str, n: int, lease_ms: int, worker_id: str) -> Fetched:
+        """Lease up to `n` jobs; see `Broker.fetch`."""
+        settings = self.settings
+        return self._run(queue, lambda q, now: q.fetch(now, n, lease_ms, worker_id, settings))
+
+    async def ack(self, queue: str, outcomes: Sequence[Outcome]) -> list[AckCode]:
+        """Settle finished jobs; see `Broker.ack`."""
+        settings = self.settings
+        return self._run(queue, lambda q, now: q.ack(now, outcomes, settings))
+
+    async def ack_and_fetch(
+        self, queue: str, outcomes: Sequence[Outcome], n: int, lease_ms: int, worker_id: str
+    ) -> tuple[list[AckCode], Fetched]:
+        """Ack then fetch, each atomic (as the pipelined pair is on Redis)."""
+        return await self.ack(queue, outcomes), await self.fetch(queue, n, lease_ms, worker_id)
+
+    async def heartbeat(
+        self, queue: str, worker_id: str, worker_info: bytes, leases: Sequence[Lease], lease_ms: int
+    ) -> HeartbeatReply:
+        """Renew every lease the worker holds in `queue`."""
+        with self._lock:
+            self._known.add(check_queue_name(queue))
+        return self._run(
+            queue, lambda q, now: q.heartbeat(now, worker_id, worker_info, leases, lease_ms)
+        )
+
+    async def release(self, queue: str, leases: Sequence[Lease]) -> int:
+        """Give jobs back without spending an attempt."""
+        return self._run(queue, lambda q, now: q.release(now, leases))
+
+    async def maintain(self, queue: str, owner: str, lock_ms: int) -> MaintenanceReport | None:
+        """Bounded housekeeping under the queue's maintenance lock (held for `lock_ms`).
+
+        `owner` is accepted for the protocol; as on Redis, nobody reads it back.
+        """
+        settings = self.settings
+        return self._run(queue, lambda q, now: q.maintain(now, lock_ms, settings))
+
+    async def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
+        """Wait for a wake token of one of `queues` for at most `timeout_s` (real seconds).
+
+        Unlike Redis, the wait is not capped at 5 s: there is no connection to check on.
+        """
+        names = [check_queue_name(q) for q in queues]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(timeout_s, 0.001)
+        box = _Mailbox(loop)
+        with self._lock:
+            if self._take_wake(names):
+                return True
+            self._work_waiters.add(box)
+        try:
+            while await _wait(box, deadline):
+                with self._lock:
+                    if self._take_wake(names):
+                        return True
+            return False
+        finally:
+            with self._lock:
+                self._work_waiters.discard(box)
+
+    async def aclose(self) -> None:
+        """Nothing to close."""

@@ -1,0 +1,563 @@
+"""One in-memory queue: the data of the Redis keys, and one method per Redis Function.
+
+This is a mirror of the Lua library in ``broker/redis/lua/``: `QueueState` holds what the keys
+of ``00_shared.lua`` hold, and each public method does what the Lua function of the same name
+does, with the same return codes. Keep the two in step; tests/integration/
+test_broker_conformance.py holds both brokers to the same behaviour. Nothing here locks, waits
+or reads a clock: `MemoryBroker` passes the time in and runs every call under its lock.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from errands.broker.base import BrokerSettings
+from errands.broker.types import (
+    AckCode,
+    CancelCode,
+    Delivery,
+    Enqueued,
+    Fetched,
+    HeartbeatReply,
+    IdempotencyMode,
+    JobState,
+    Lease,
+    MaintenanceReport,
+    NewJob,
+    Outcome,
+    QueueInfo,
+)
+
+__all__ = ["JobMeta", "QueueState", "ZSet", "read_outcome"]
+
+PRIORITY_SPAN = 2**44  # sequence numbers stay below this, as in 00_shared.lua
+MAX_BATCH = 1000
+WAKE_TOKENS = 8
+
+
+class _OutcomeHead(msgspec.Struct):
+    state: str
+    attempts: int = 0
+
+
+_head_decoder = msgspec.json.Decoder(_OutcomeHead)
+
+
+def read_outcome(outcome: bytes) -> tuple[str, int]:
+    """The state and attempts written in an outcome record (JSON)."""
+    head = _head_decoder.decode(outcome)
+    return head.state, head.attempts
+
+
+class ZSet:
+    """A Redis sorted set: members read lowest score first, ties broken by member.
+
+    The dict holds the true scores. The heap holds (score, member) entries, some stale (the
+    member left or changed score); a stale entry is skipped when it reaches the top, so every
+    operation stays O(log n) without searching the heap.
+    """
+
+    __slots__ = ("_heap", "_scores")
+
+    def __init__(self) -> None:
+        self._scores: dict[str, int] = {}
+        self._heap: list[tuple[int, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._scores)
+
+    def __contains__(self, member: object) -> bool:
+        return member in self._scores
+
+    def score(self, member: str) -> int | None:
+        """The member's score, None when absent (ZSCORE)."""
+        return self._scores.get(member)
+
+    def add(self, member: str, score: int) -> None:
+        """Add the member, or move it to `score` (ZADD)."""
+        self._scores[member] = score
+        heapq.heappush(self._heap, (score, member))
+        if len(self._heap) > 2 * len(self._scores) + 64:
+            # Too many stale entries (heartbeats re-score leases all the time): rebuild.
+            self._heap = [(s, m) for m, s in self._scores.items()]
+            heapq.heapify(self._heap)
+
+    def discard(self, member: str) -> bool:
+        """Remove the member; True when it was there (ZREM)."""
+        return self._scores.pop(member, None) is not None
+
+    def _top(self) -> tuple[int, str] | None:
+        heap = self._heap
+        while heap and self._scores.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0] if heap else None
+
+    def first(self) -> tuple[str, int] | None:
+        """The lowest member and its score, without removing it."""
+        top = self._top()
+        return None if top is None else (top[1], top[0])
+
+    def pop_min(self, count: int, max_score: int | None = None) -> list[str]:
+        """Remove and return up to `count` lowest members (ZPOPMIN), none above `max_score`."""
+        out: list[str] = []
+        while len(out) < count:
+            top = self._top()
+            if top is None or (max_score is not None and top[0] > max_score):
+                break
+            heapq.heappop(self._heap)
+            del self._scores[top[1]]
+            out.append(top[1])
+        return out
+
+    def lowest(self, count: int) -> list[tuple[str, int]]:
+        """The `count` lowest members and their scores, left in place."""
+        pairs = heapq.nsmallest(max(count, 0), ((s, m) for m, s in self._scores.items()))
+        return [(m, s) for s, m in pairs]
+
+
+@dataclass(slots=True)
+class JobMeta:
+    """The small mutable state of a live job (the ``meta`` hash of the Lua library).
+
+    Attributes:
+        state: queued, scheduled, active or dead.
+        max_attempts: runs allowed in all (a retry is granted while attempts < this).
+        priority: 0-9, higher first.
+        max_stalls: lease expiries tolerated before the job is declared poison.
+        result_ttl_ms: how long its outcome is kept.
+        ignore_result: its outcome is not stored (nor published).
+        attempts: runs charged so far.
+        stalls: lease expiries so far.
+        deliveries: times it was handed out; the lease token is this number as text.
+        score: its place in ready (kept so a reaped or released job returns there).
+        idempotency_key: the key it holds, if any.
+        idempotency_mode: how long it holds it.
+        worker: the worker holding its lease.
+    """
+
+    state: str
+    max_attempts: int
+    priority: int
+    max_stalls: int
+    result_ttl_ms: int
+    ignore_result: bool
+    attempts: int = 0
+    stalls: int = 0
+    deliveries: int = 0
+    score: int = 0
+    idempotency_key: str | None = None
+    idempotency_mode: IdempotencyMode | None = None
+    worker: str | None = None
+
+
+def _cancelled_outcome(m: JobMeta) -> bytes:
+    return msgspec.json.encode({"state": "cancelled", "attempts": m.attempts})
+
+
+def _stalled_outcome(m: JobMeta) -> bytes:
+    message = (
+        f"the lease of this job expired {m.stalls} times (max_stalls={m.max_stalls}): a worker "
+        "holding it died or lost Redis each time; it may be killing workers"
+    )
+    error = {"type": "errands.errors.JobStalled", "message": message}
+    return msgspec.json.encode({"state": "failed", "attempts": m.attempts, "error": error})
+
+
+def _seen_ms(worker_info: bytes) -> float:
+    """The ``seen`` field of a worker's info, as maintain.lua reads it (0 when unreadable)."""
+    try:
+        info = msgspec.json.decode(worker_info)
+    except msgspec.DecodeError:
+        return 0.0
+    seen = info.get("seen") if isinstance(info, dict) else None
+    if isinstance(seen, bool) or not isinstance(seen, (int, float, str)):
+        return 0.0
+    try:
+        return float(seen)
+    except ValueError:
+        return 0.0
+
+
+def _stamped(worker_info: bytes, now: int) -> bytes:
+    """The worker's info with ``seen`` set to the broker's time, as heartbeat.lua does."""
+    try:
+        info = msgspec.json.decode(worker_info)
+    except msgspec.DecodeError:
+        info = {}
+    if not isinstance(info, dict):
+        info = {}
+    info["seen"] = now
+    return msgspec.json.encode(info)
+
+
+class QueueState:
+    """The data of one queue and its transitions, each one Lua function of the library.
+
+    Every method takes `now`, the time in ms the Lua functions read with TIME. Outcomes to
+    publish collect in `published` and `armed` says wake tokens were added; the broker drains
+    both after each call to wake its waiters.
+
+    Invariant (as in Lua): a job in ready, delayed, active or dead has meta and a payload. The
+    Lua functions skip an id without meta; here a KeyError would show the broken invariant.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ready, self.delayed, self.active, self.dead = ZSet(), ZSet(), ZSet(), ZSet()
+        self.jobs: dict[str, bytes] = {}
+        self.meta: dict[str, JobMeta] = {}
+        self.results: dict[str, bytes] = {}
+        self.results_x = ZSet()
+        self.idem: dict[str, str] = {}
+        self.idem_x = ZSet()
+        self.wake: set[str] = set()
+        self.seq = 0
+        self.stats: dict[str, int] = {}
+        self.cancel_requests: set[str] = set()
+        self.workers: dict[str, bytes] = {}
+        self.maint_until: int | None = None
+        self.paused = False
+        self.published: list[tuple[str, bytes]] = []
+        self.armed = False
+
+    # Shared helpers (00_shared.lua) -----------------------------------------------------------
+
+    def _incr(self, counter: str, by: int = 1) -> None:
+        # HINCRBY is only called with a positive count, so a counter appears on first use.
+        if by > 0:
+            self.stats[counter] = self.stats.get(counter, 0) + by
+
+    def _ready_score(self, priority: int) -> int:
+        self.seq += 1
+        return (9 - priority) * PRIORITY_SPAN + self.seq
+
+    def _arm_wake(self, n: int) -> None:
+        tokens = min(n, WAKE_TOKENS)
+        self.wake.update(str(i) for i in range(1, tokens + 1))
+        self.armed = self.armed or tokens > 0
+
+    def _to_ready(self, job_id: str, m: JobMeta, score: int) -> None:
+        m.state, m.worker, m.score = "queued", None, score
+        self.ready.add(job_id, score)
+        self.meta[job_id] = m
+
+    def _release_idem(self, job_id: str, m: JobMeta) -> None:
+        key = m.idempotency_key
+        if key and m.idempotency_mode == "until_finished" and self.idem.get(key) == job_id:
+            del self.idem[key]
+            self.idem_x.discard(key)
+
+    def _store_result(self, job_id: str, m: JobMeta, outcome: bytes, now: int) -> None:
+        if not m.ignore_result:
+            self.results[job_id] = outcome
+            self.results_x.add(job_id, now + m.result_ttl_ms)
+            self.published.append((job_id, outcome))
+
+    def _finish(self, job_id: str, m: JobMeta, outcome: bytes, now: int) -> None:
+        self._store_result(job_id, m, outcome, now)
+        self._release_idem(job_id, m)
+        self.jobs.pop(job_id, None)
+        self.meta.pop(job_id, None)
+        self.cancel_requests.discard(job_id)
+
+    def _trim_dead(self, cap: int) -> int:
+        excess = len(self.dead) - cap
+        if excess <= 0:
+            return 0
+        gone = self.dead.pop_min(min(excess, MAX_BATCH))
+        for job_id in gone:
+            self.jobs.pop(job_id, None)
+            self.meta.pop(job_id, None)
+        return len(gone)
+
+    def _to_dead(self, job_id: str, m: JobMeta, outcome: bytes, now: int, cap: int) -> None:
+        m.state, m.worker = "dead", None
+        self.dead.add(job_id, now)
+        self._store_result(job_id, m, outcome, now)
+        self._release_idem(job_id, m)
+        self.cancel_requests.discard(job_id)
+        self._incr("failed")
+        self._trim_dead(cap)
+
+    def _promote_due(self, now: int, limit: int) -> int:
+        due = self.delayed.pop_min(limit, now)
+        for job_id in due:
+            m = self.meta[job_id]
+            self._to_ready(job_id, m, self._ready_score(m.priority))
+        self._arm_wake(len(due))
+        return len(due)
+
+    def _reap_expired(self, now: int, limit: int, cap: int) -> int:
+        expired = self.active.pop_min(limit, now)
+        requeued = 0
+        for job_id in expired:
+            m = self.meta[job_id]
+            m.stalls += 1
+            m.attempts = max(m.attempts - 1, 0)  # a stall is counted apart from attempts
+            self._incr("stalled")
+            if job_id in self.cancel_requests:
+                # Asked to stop, and its worker is gone: it ends cancelled, as in reap_expired.
+                self._finish(job_id, m, _cancelled_outcome(m), now)
+                self._incr("cancelled")
+            elif m.stalls > m.max_stalls:
+                self._to_dead(job_id, m, _stalled_outcome(m), now, cap)
+            else:
+                self._to_ready(job_id, m, m.score)
+                requeued += 1
+        self._arm_wake(requeued)
+        return len(expired)
+
+    def _holds_lease(self, lease: Lease) -> JobMeta | None:
+        m = self.meta.get(lease.id)
+        if m is None or m.state != "active" or str(m.deliveries) != lease.token:
+            return None
+        return m
+
+    def _duplicate_of(self, now: int, job: NewJob) -> str | None:
+        # A known id (live, or finished with its result still stored), else a live key's job.
+        if job.id in self.meta or job.id in self.results:
+            return job.id
+        key = job.idempotency_key
+        holder = self.idem.get(key) if key else None
+        if key and holder is not None and (self.idem_x.score(key) or 0) > now:
+            return holder
+        return None
+
+    def _pick(self, zset: ZSet, job_ids: Sequence[str], limit: int) -> list[str]:
+        # The given ids, else the oldest `limit`; a limit of 0 or less picks nothing (as in Lua).
+        limit = min(limit, MAX_BATCH)
+        if job_ids:
+            return list(job_ids[: max(limit, 0)])
+        return [member for member, _ in zset.lowest(limit)]
+
+    # One method per Lua function ---------------------------------------------------------------
+
+    def enqueue(self, now: int, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """enqueue.lua: add jobs, skipping known ids and keys held inside their window."""
+        out: list[Enqueued] = []
+        added = added_ready = 0
+        for job in jobs:
+            existing = self._duplicate_of(now, job)
+            if existing is not None:
+                out.append(Enqueued(existing, created=False))
+                continue
+            m = JobMeta(
+                state="scheduled",
+                max_attempts=job.max_attempts,
+                priority=job.priority,
+                max_stalls=job.max_stalls,
+                result_ttl_ms=job.result_ttl_ms,
+                ignore_result=job.ignore_result,
+            )
+            if job.idempotency_key:
+                m.idempotency_key, m.idempotency_mode = job.idempotency_key, job.idempotency_mode
+                self.idem[job.idempotency_key] = job.id
+                self.idem_x.add(job.idempotency_key, now + job.idempotency_ttl_ms)
+            self.jobs[job.id] = job.payload
+            if job.delay_ms > 0:
+                self.meta[job.id] = m
+                self.delayed.add(job.id, now + job.delay_ms)
+            else:
+                self._to_ready(job.id, m, self._ready_score(job.priority))
+                added_ready += 1
+            added += 1
+            out.append(Enqueued(job.id, created=True))
+        self._incr("enqueued", added)
+        self._arm_wake(added_ready)
+        return out
+
+    def fetch(
+        self, now: int, n: int, lease_ms: int, worker_id: str, settings: BrokerSettings
+    ) -> Fetched:
+        """fetch.lua: promote, reap, then lease up to `n` jobs (none while paused)."""
+        self._promote_due(now, settings.promote_limit)
+        self._reap_expired(now, settings.reap_limit, settings.dead_max_count)
+        if self.paused:
+            return Fetched([], None, paused=True)
+        jobs: list[Delivery] = []
+        for job_id in self.ready.pop_min(min(n, MAX_BATCH)):
+            m = self.meta[job_id]
+            m.attempts += 1
+            m.deliveries += 1
+            m.state, m.worker = "active", worker_id
+            self.active.add(job_id, now + lease_ms)
+            jobs.append(Delivery(job_id, self.jobs[job_id], m.attempts, str(m.deliveries)))
+        if not jobs:
+            self.wake.clear()  # nothing to hand out: idle workers should block, not spin
+        first = self.delayed.first()
+        return Fetched(jobs, None if first is None else max(first[1] - now, 0))
+
+    def ack(self, now: int, outcomes: Sequence[Outcome], settings: BrokerSettings) -> list[AckCode]:
+        """ack.lua: settle outcomes; a stale token is refused."""
+        codes: list[AckCode] = []
+        done = retried = 0
+        for o in outcomes:
+            m = self._holds_lease(Lease(o.id, o.token))
+            if m is None:
+                codes.append(AckCode.STALE)
+                continue
+            self.active.discard(o.id)
+            if o.kind == "ok":
+                self._finish(o.id, m, o.outcome, now)
+                done += 1
+                codes.append(AckCode.SUCCEEDED)
+            elif o.kind == "retry" and o.id in self.cancel_requests:
+                self._finish(o.id, m, _cancelled_outcome(m), now)
+                self._incr("cancelled")
+                codes.append(AckCode.CANCELLED)
+            elif o.kind == "retry" and m.attempts < m.max_attempts:
+                m.state, m.worker = "scheduled", None
+                self.delayed.add(o.id, now + o.retry_delay_ms)
+                retried += 1
+                codes.append(AckCode.RETRYING)
+            else:
+                self._to_dead(o.id, m, o.outcome, now, settings.dead_max_count)
+                codes.append(AckCode.DEAD)
+        self._incr("succeeded", done)
+        self._incr("retried", retried)
+        return codes
+
+    def heartbeat(
+        self, now: int, worker_id: str, worker_info: bytes, leases: Sequence[Lease], lease_ms: int
+    ) -> HeartbeatReply:
+        """heartbeat.lua: renew held leases; report lost ones and stop requests."""
+        lost: list[str] = []
+        cancelled: list[str] = []
+        for lease in leases:
+            if self._holds_lease(lease) is None:
+                lost.append(lease.id)
+                continue
+            if lease.id in self.active:
+                self.active.add(lease.id, now + lease_ms)
+            if lease.id in self.cancel_requests:
+                cancelled.append(lease.id)
+        self.workers[worker_id] = _stamped(worker_info, now)
+        return HeartbeatReply(lost, cancelled)
+
+    def release(self, now: int, leases: Sequence[Lease]) -> int:
+        """release.lua: give held jobs back to their place, refunding the attempt."""
+        released = 0
+        for lease in leases:
+            m = self._holds_lease(lease)
+            if m is not None:
+                self.active.discard(lease.id)
+                m.attempts = max(m.attempts - 1, 0)
+                if lease.id in self.cancel_requests:
+                    self._finish(lease.id, m, _cancelled_outcome(m), now)
+                    self._incr("cancelled")
+                    continue
+                self._to_ready(lease.id, m, m.score)
+                released += 1
+        self._arm_wake(released)
+        return released
+
+    def cancel(self, now: int, job_id: str) -> CancelCode:
+        """cancel.lua: cancel a queued, scheduled or dead job; flag a running one."""
+        m = self.meta.get(job_id)
+        if m is None:
+            return CancelCode.NOT_FOUND
+        if m.state == "active":
+            self.cancel_requests.add(job_id)
+            return CancelCode.REQUESTED
+        code = CancelCode.CANCELLED
+        if m.state == "queued":
+            self.ready.discard(job_id)
+        elif m.state == "scheduled":
+            self.delayed.discard(job_id)
+        else:
+            self.dead.discard(job_id)
+            code = CancelCode.REMOVED_FROM_DEAD
+        self._finish(job_id, m, _cancelled_outcome(m), now)
+        self._incr("cancelled")
+        return code
+
+    def redrive(self, job_ids: Sequence[str], limit: int) -> list[str]:
+        """redrive.lua: dead jobs back to ready with fresh attempts and no result."""
+        moved: list[str] = []
+        for job_id in self._pick(self.dead, job_ids, limit):
+            m = self.meta.get(job_id)
+            if m is not None and m.state == "dead":
+                self.dead.discard(job_id)
+                self.results.pop(job_id, None)
+                self.results_x.discard(job_id)
+                m.attempts = m.stalls = 0
+                m.idempotency_key = None
+                self._to_ready(job_id, m, self._ready_score(m.priority))
+                moved.append(job_id)
+        self._arm_wake(len(moved))
+        return moved
+
+    def purge(self, job_ids: Sequence[str], limit: int) -> int:
+        """purge.lua: delete dead jobs for good (their results stay until they expire)."""
+        deleted = 0
+        for job_id in self._pick(self.dead, job_ids, limit):
+            if self.dead.discard(job_id):
+                self.jobs.pop(job_id, None)
+                self.meta.pop(job_id, None)
+                deleted += 1
+        return deleted
+
+    def maintain(
+        self, now: int, lock_ms: int, settings: BrokerSettings
+    ) -> MaintenanceReport | None:
+        """maintain.lua: bounded housekeeping; None while the lock is held."""
+        # SET NX PX: the lock is held for lock_ms, whoever asks (the owner is never read back).
+        if self.maint_until is not None and now < self.maint_until:
+            return None
+        self.maint_until = now + lock_ms
+        limit, cap = settings.maintenance_limit, settings.dead_max_count
+        promoted = self._promote_due(now, limit)
+        reaped = self._reap_expired(now, limit, cap)
+        old = self.results_x.pop_min(limit, now)
+        for job_id in old:
+            self.results.pop(job_id, None)
+        stale = self.idem_x.pop_min(limit, now)
+        for key in stale:
+            self.idem.pop(key, None)
+        trimmed = self._trim_dead(cap)
+        aged = self.dead.pop_min(limit, now - settings.dead_max_age_ms)
+        for job_id in aged:
+            self.jobs.pop(job_id, None)
+            self.meta.pop(job_id, None)
+        silent = [
+            worker_id
+            for worker_id, info in list(self.workers.items())[:limit]
+            if _seen_ms(info) < now - settings.worker_silence_ms
+        ]
+        for worker_id in silent:
+            del self.workers[worker_id]
+        return MaintenanceReport(
+            promoted, reaped, len(old), len(stale), trimmed + len(aged), len(silent)
+        )
+
+    def result(self, now: int, job_id: str) -> JobState:
+        """read.lua (errands_v1_result): the stored outcome while unexpired, else the state."""
+        outcome = self.results.get(job_id)
+        m = self.meta.get(job_id)
+        if outcome is not None and (self.results_x.score(job_id) or 0) > now:
+            state, attempts = read_outcome(outcome)
+            return JobState(state, outcome, attempts or (m.attempts if m else 0))
+        if m is not None:
+            return JobState(m.state, None, m.attempts)
+        return JobState("unknown", None, 0)
+
+    def info(self) -> QueueInfo:
+        """read.lua (errands_v1_info): counts, counters and workers."""
+        return QueueInfo(
+            queue=self.name,
+            ready=len(self.ready),
+            delayed=len(self.delayed),
+            active=len(self.active),
+            dead=len(self.dead),
+            paused=self.paused,
+            stats=dict(self.stats),
+            workers=dict(self.workers),
+        )
+
+    def dead_jobs(self, limit: int) -> list[tuple[str, float, bytes | None]]:
+        """The oldest dead jobs: (id, time of death in seconds, payload)."""
+        return [(i, died / 1000.0, self.jobs.get(i)) for i, died in self.dead.lowest(limit)]
