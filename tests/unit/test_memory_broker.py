@@ -30,7 +30,7 @@ class Clock:
 
 
 def test_the_testing_module_exports_the_memory_broker() -> None:
-    assert errands.testing.__all__ == ["MemoryBroker"]
+    assert errands.testing.__all__ == ["MemoryBroker", "run_jobs"]
 
 
 def test_the_memory_broker_imports_no_redis_client() -> None:
