@@ -13,7 +13,7 @@ from typing import Any, Literal, TypeVar, cast
 import click
 import msgspec
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from errands.app import App
 from errands.errors import ErrandsError
@@ -183,7 +183,8 @@ def dead_list(
 ) -> None:
     """List the oldest dead jobs of a queue with their errors."""
     app = _app(app_spec, broker_url, namespace)
-    table = Table("job", "died", "task", "error")
+    table = Table("died", "task", "error")
+    table.columns.insert(0, Column("job", no_wrap=True, min_width=32))
     for job_id, died, payload in app.broker.dead_jobs(queue, limit):
         task = msgspec.json.decode(payload).get("task", "?") if payload else "?"
         outcome = app.broker.job_state(queue, job_id).outcome

@@ -78,6 +78,12 @@ def run_jobs(app: App, queues: Sequence[str] | None = None, *, max_jobs: int = 1
     executor = Executor(app, lambda _job_id: False)
 
     async def drain() -> int:
+        try:
+            return await drain_queues()
+        finally:
+            await app.broker.aclose()  # its async connections belong to this event loop
+
+    async def drain_queues() -> int:
         ran = 0
         while ran < max_jobs:
             names = list(queues) if queues is not None else app.broker.known_queues()

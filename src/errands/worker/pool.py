@@ -42,6 +42,10 @@ class Pool(Protocol):
         """How many more jobs to fetch now (free slots plus prefetch)."""
         ...
 
+    def hungry(self) -> bool:
+        """True when an executor is running low: fetch now rather than wait for a bigger batch."""
+        ...
+
     async def start(self) -> None:
         """Start executors; return when they can take jobs."""
         ...

@@ -83,6 +83,10 @@ class InProcessPool:
         """Free places, with no prefetch: a job waits in Redis, not in this process."""
         return 0 if self._stopping else self.concurrency - len(self._running)
 
+    def hungry(self) -> bool:
+        """Any free place is worth a fetch: nothing waits here in advance."""
+        return self.free_slots() > 0
+
     def submit(self, jobs: Sequence[Assigned]) -> None:
         """Start each job as an asyncio task."""
         for assigned in jobs:

@@ -287,6 +287,22 @@ class ProcessPool:
                 free += max(self.async_per_child - len(child.async_jobs), 0)
         return free
 
+    def hungry(self) -> bool:
+        """True when a child has at most half its sync depth (or async slots) left queued.
+
+        Fetching then, not at every finished job, moves jobs in batches: one Redis round trip
+        and one pipe write carry many jobs, and the child never runs dry meanwhile.
+        """
+        if self._stopping:
+            return False
+        low = self._sync_depth() // 2
+        for child in self._live():
+            if len(child.sync_jobs) <= low:
+                return True
+            if self._has_async and len(child.async_jobs) <= self.async_per_child // 2:
+                return True
+        return False
+
     def submit(self, jobs: Sequence[Assigned]) -> None:
         """Send jobs to the least loaded children, one message per child."""
         live = self._live()

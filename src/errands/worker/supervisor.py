@@ -38,6 +38,10 @@ log = logging.getLogger("errands.worker")
 
 PoolKind = Literal["process", "solo", "async"]
 _CALL_TIMEOUT_S = 20.0  # the watchdog: no Redis call may hang longer than this
+# Acks wait for the next fetch to ride along with, but never longer than this, nor in more
+# than this number: a busy pool pays one round trip per batch, an idle one none at all.
+_ACK_DELAY_S = 0.002
+_ACK_BATCH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,8 @@ class Supervisor:
         self._stop_deadline: float | None = None
         self._killed = False
         self._next_due_s: float | None = None
+        self._acks_since: float | None = None
+        self._pending_acks = 0
         self.processed = 0
         events = PoolEvents(self._on_finished, self._on_give_back)
         self.pool: Pool
@@ -125,6 +131,9 @@ class Supervisor:
             self._acks.setdefault(held.queue, []).append(
                 Outcome(result.id, held.token, result.kind, result.outcome, result.retry_delay_ms)
             )
+            self._pending_acks += 1
+            if self._acks_since is None:
+                self._acks_since = time.monotonic()
         self._activity.set()
 
     def _on_give_back(self, job_ids: Sequence[str]) -> None:
@@ -244,7 +253,7 @@ class Supervisor:
                 if moved or self._activity.is_set():
                     continue
                 waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._activity.wait())}
-                if not self._stopping and self.pool.free_slots() > 0:
+                if not self._stopping and self.pool.hungry():
                     if wake is None or wake.done():
                         timeout = 2.0 if self._next_due_s is None else min(self._next_due_s, 2.0)
                         wake = asyncio.ensure_future(
@@ -252,7 +261,7 @@ class Supervisor:
                         )
                     waits.add(wake)  # type: ignore[arg-type]
                 _, pending = await asyncio.wait(
-                    waits, timeout=0.5, return_when=asyncio.FIRST_COMPLETED
+                    waits, timeout=self._idle_timeout(), return_when=asyncio.FIRST_COMPLETED
                 )
                 for waiter in pending:
                     if waiter is not wake:
@@ -277,12 +286,36 @@ class Supervisor:
             self._killed = True
             await self.pool.kill()
 
+    def _acks_due(self) -> bool:
+        if self._acks_since is None:
+            return False
+        return (
+            self._stopping
+            or self._pending_acks >= _ACK_BATCH
+            or time.monotonic() - self._acks_since >= _ACK_DELAY_S
+        )
+
+    def _idle_timeout(self) -> float:
+        if self._acks_since is None:
+            return 0.5
+        return max(0.0, self._acks_since + _ACK_DELAY_S - time.monotonic())
+
     async def _exchange(self) -> int:
-        """Ack what finished and fetch what fits, queue by queue; returns jobs moved."""
+        """Ack what finished and fetch what fits, queue by queue; returns jobs moved.
+
+        Fetches only when the pool runs low, and acks ride along with those fetches unless they
+        have waited `_ACK_DELAY_S`: so a busy worker moves jobs in batches.
+        """
         moved = 0
-        free = 0 if self._stopping else self.pool.free_slots()
+        free = self.pool.free_slots() if not self._stopping and self.pool.hungry() else 0
+        acks_due = self._acks_due()
+        if free <= 0 and not acks_due and not self._releases:
+            return 0
+        if free > 0 or acks_due:
+            self._acks_since = None
+            self._pending_acks = 0
         for queue in self.config.queues.order():
-            acks = self._acks.pop(queue, [])
+            acks = self._acks.pop(queue, []) if free > 0 or acks_due else []
             releases = self._releases.pop(queue, [])
             try:
                 if releases:
@@ -311,6 +344,8 @@ class Supervisor:
                 # Nothing is lost: send them again next time (a stale ack is refused, harmless).
                 if acks:
                     self._acks.setdefault(queue, []).extend(acks)
+                    self._pending_acks += len(acks)
+                    self._acks_since = self._acks_since or time.monotonic()
                 if releases:
                     self._releases.setdefault(queue, []).extend(releases)
                 raise

@@ -1,0 +1,119 @@
+"""The inspection commands and error messages of the `errands` CLI, on real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from errands import App
+from errands.cli import main
+from errands.testing import run_jobs
+
+
+def _invoke(app: App, *args: str) -> tuple[int, str]:
+    runner = CliRunner()
+    result = runner.invoke(
+        main, [*args, "--broker-url", app.broker_url, "--namespace", app.namespace]
+    )
+    return result.exit_code, result.output
+
+
+def _kill(app: App, queue: str = "default") -> str:
+    @app.task(max_retries=0, name=f"broken-{queue}", queue=queue)
+    def broken() -> None:
+        raise ValueError("no customer on invoice 7")
+
+    job = broken.delay()
+    run_jobs(app, [queue])
+    return job.id
+
+
+def test_status_shows_a_queued_job(app: App) -> None:
+    @app.task
+    def noop() -> None: ...
+
+    job = noop.delay()
+    code, out = _invoke(app, "status", job.id)
+    assert code == 0
+    assert "queued" in out
+    assert "default" in out
+
+
+def test_status_of_an_unknown_job_says_so_and_exits_1(app: App) -> None:
+    app.broker.known_queues()
+    code, out = _invoke(app, "status", "nope")
+    assert code == 1
+    assert "no job nope" in out
+
+
+def test_queues_lists_counts_per_queue(app: App) -> None:
+    @app.task(queue="mail")
+    def send() -> None: ...
+
+    send.delay()
+    send.apply_async(countdown=60)
+    code, out = _invoke(app, "queues")
+    assert code == 0
+    row = next(line for line in out.splitlines() if "mail" in line)
+    cells = [cell.strip() for cell in row.split("│")]
+    assert cells[1:4] == ["mail", "1", "1"]
+
+
+def test_dead_list_shows_the_error_and_retry_moves_it_back(app: App) -> None:
+    job_id = _kill(app)
+    code, out = _invoke(app, "dead", "list")
+    assert code == 0
+    assert job_id in out
+    assert "ValueError" in out
+    code, out = _invoke(app, "dead", "retry", job_id)
+    assert code == 0
+    assert "1 job(s) back in queue default" in out
+    assert app.broker.info("default").ready == 1
+
+
+def test_dead_purge_deletes_dead_jobs(app: App) -> None:
+    _kill(app)
+    code, out = _invoke(app, "dead", "purge")
+    assert code == 0
+    assert "1 dead job(s) deleted" in out
+    assert app.broker.info("default").dead == 0
+
+
+def test_an_unreachable_redis_is_one_clear_line_not_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "errands", "queues", "--broker-url", "redis://127.0.0.1:1/0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot reach Redis at redis://127.0.0.1:1/0")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_worker_for_a_missing_module_says_what_to_do() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "errands", "worker", "no_such_module:app"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "cannot import 'no_such_module'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_jobs_helper_works_against_redis_too(app: App) -> None:
+    @app.task
+    async def double(x: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+    job = double.delay(4)
+    assert run_jobs(app, ["default"]) == 1
+    assert job.get(timeout=1) == 8
