@@ -303,21 +303,22 @@ class App:
 
         Returns the handles in the order of `signatures`.
         """
-        by_queue: dict[str, list[tuple[int, Any]]] = {}
+        by_queue: dict[str, list[tuple[int, Any, bool]]] = {}
         count = 0
         for index, sig in enumerate(signatures):
+            sig.task.check_call(sig.args, sig.kwargs)
             queue, job = build_job(
                 sig.task.options, sig.args, sig.kwargs, sig.options, self.max_payload_bytes
             )
-            by_queue.setdefault(queue, []).append((index, job))
+            by_queue.setdefault(queue, []).append((index, job, sig.task.options.ignore_result))
             count += 1
         handles: list[AsyncResult[R] | None] = [None] * count
         for queue, items in by_queue.items():
             for start in range(0, len(items), 1000):
                 chunk = items[start : start + 1000]
-                done = self.broker.enqueue(queue, [job for _, job in chunk])
-                for (index, _), answer in zip(chunk, done, strict=True):
-                    handles[index] = AsyncResult(self, answer.id, queue)
+                done = self.broker.enqueue(queue, [job for _, job, _ in chunk])
+                for (index, _, ignored), answer in zip(chunk, done, strict=True):
+                    handles[index] = AsyncResult(self, answer.id, queue, ignore_result=ignored)
         return [h for h in handles if h is not None]
 
     def result(self, job_id: str, queue: str | None = None) -> AsyncResult[Any]:

@@ -14,6 +14,7 @@ import msgspec
 from errands.broker.types import CancelCode, JobState
 from errands.context import current_task
 from errands.errors import (
+    ConfigurationError,
     JobCancelled,
     JobFailed,
     JobNotFound,
@@ -67,12 +68,29 @@ class AsyncResult(Generic[R]):
         queue: the queue the job was sent to.
     """
 
-    __slots__ = ("app", "id", "queue")
+    __slots__ = ("app", "id", "ignore_result", "queue")
 
-    def __init__(self, app: App, id: str, queue: str) -> None:  # noqa: A002 - the natural name
+    def __init__(
+        self,
+        app: App,
+        id: str,  # noqa: A002 - the natural name
+        queue: str,
+        *,
+        ignore_result: bool = False,
+    ) -> None:
         self.app = app
         self.id = id
         self.queue = queue
+        self.ignore_result = ignore_result
+
+    def _check_waitable(self) -> None:
+        if current_task() is not None:
+            raise WaitInsideTaskError
+        if self.ignore_result:
+            raise ConfigurationError(
+                f"job {self.id} belongs to a task with ignore_result=True: its result is not "
+                "kept, so there is nothing to wait for; drop ignore_result to get() it"
+            )
 
     def __repr__(self) -> str:
         return f"<AsyncResult {self.id} queue={self.queue!r}>"
@@ -106,20 +124,26 @@ class AsyncResult(Generic[R]):
             JobCancelled: the job was cancelled.
             JobNotFound: no such job, or its result expired or was not kept (ignore_result).
         """
-        if current_task() is not None:
-            raise WaitInsideTaskError
+        self._check_waitable()
         state = self.app.broker.wait_result(self.queue, self.id, seconds(timeout))
         return self._value(state, timeout)
 
     async def aget(self, timeout: float | timedelta = 30.0) -> R:  # noqa: ASYNC109 - twin of get
         """Async twin of `get`."""
-        if current_task() is not None:
-            raise WaitInsideTaskError
+        self._check_waitable()
         state = await self.app.broker.await_result(self.queue, self.id, seconds(timeout))
         return self._value(state, timeout)
 
     def _value(self, state: JobState, timeout: float | timedelta) -> R:
         if state.outcome is None:
+            if state.state == "dead":
+                raise JobFailed(
+                    self.id,
+                    "errands.errors.JobFailed",
+                    "the job is in the dead set, and its error record has expired (result_ttl): "
+                    "see `errands dead list`",
+                    None,
+                )
             if state.state == "unknown":
                 raise JobNotFound(
                     f"no job {self.id} in queue {self.queue!r}: it never existed, or it finished "

@@ -6,6 +6,7 @@ of `delay` and `.s()` and the type `get()` returns.
 
 from __future__ import annotations
 
+import inspect
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
 
 from errands.broker.types import NewJob
-from errands.errors import ConfigurationError
+from errands.errors import ArgumentError, ConfigurationError
 from errands.message import JobRecord, check_arguments, encode_record
 from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
@@ -88,7 +89,11 @@ class TaskOptions:
         check_limits(self.soft_time_limit, self.time_limit)
         if self.result_ttl <= 0 or self.idempotency_ttl <= 0:
             raise ConfigurationError("result_ttl and idempotency_ttl must be positive seconds")
-        if isinstance(self.max_stalls, bool) or not isinstance(self.max_stalls, int):
+        if (
+            isinstance(self.max_stalls, bool)
+            or not isinstance(self.max_stalls, int)
+            or self.max_stalls < 0
+        ):
             raise ConfigurationError(f"max_stalls must be an int >= 0, not {self.max_stalls!r}")
 
 
@@ -119,8 +124,8 @@ class CallOptions:
     idempotency_ttl: float | timedelta | None = None
     idempotency_mode: IdempotencyMode = "window"
     job_id: str | None = None
-    soft_time_limit: float | None = None
-    time_limit: float | None = None
+    soft_time_limit: float | timedelta | None = None
+    time_limit: float | timedelta | None = None
 
 
 def _delay_ms(options: CallOptions) -> int:
@@ -161,8 +166,10 @@ def build_job(
             f"args must be a list or tuple of arguments, not {type(args).__name__}"
         )
     check_arguments(args, kwargs)
-    soft = options.soft_time_limit if options.soft_time_limit is not None else task.soft_time_limit
-    hard = options.time_limit if options.time_limit is not None else task.time_limit
+    call_soft = None if options.soft_time_limit is None else seconds(options.soft_time_limit)
+    call_hard = None if options.time_limit is None else seconds(options.time_limit)
+    soft = call_soft if call_soft is not None else task.soft_time_limit
+    hard = call_hard if call_hard is not None else task.time_limit
     check_limits(soft, hard)
     priority = check_priority(options.priority if options.priority is not None else task.priority)
     queue = options.queue or task.queue
@@ -175,8 +182,8 @@ def build_job(
         kwargs=dict(kwargs),
         priority=priority,
         enqueued_at=time.time(),
-        soft_time_limit=options.soft_time_limit,
-        time_limit=options.time_limit,
+        soft_time_limit=call_soft,
+        time_limit=call_hard,
         links=links,
     )
     ttl = options.idempotency_ttl if options.idempotency_ttl is not None else task.idempotency_ttl
@@ -226,7 +233,7 @@ class Signature(Generic[R]):
 
     def set(self, **options: Any) -> Signature[R]:
         """A copy with call options changed (countdown, priority, queue, idempotency_key...)."""
-        return Signature(self.task, self.args, self.kwargs, replace(self.options, **options))
+        return Signature(self.task, self.args, self.kwargs, _merge(self.options, options))
 
     def delay(self) -> AsyncResult[R]:
         """Send this call."""
@@ -252,6 +259,7 @@ class Task(Generic[P, R]):
         self.options = options
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
+        self._signature: inspect.Signature | None = None
 
     @property
     def name(self) -> str:
@@ -261,9 +269,22 @@ class Task(Generic[P, R]):
     def __repr__(self) -> str:
         return f"<Task {self.name} queue={self.options.queue!r}>"
 
+    def check_call(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
+        """Refuse arguments that do not fit the function, with Python's own message."""
+        if self._signature is None:
+            signature = inspect.signature(self.fn)
+            if self.options.bind:  # the context is passed by the worker, not by the caller
+                signature = signature.replace(parameters=list(signature.parameters.values())[1:])
+            self._signature = signature
+        try:
+            self._signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise ArgumentError(f"{self.name}: {error}") from None
+
     def _prepare(
         self, args: Sequence[Any], kwargs: Mapping[str, Any] | None, options: CallOptions
     ) -> tuple[str, NewJob]:
+        self.check_call(args, kwargs or {})
         return build_job(self.options, args, kwargs or {}, options, self.app.max_payload_bytes)
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
@@ -289,7 +310,7 @@ class Task(Generic[P, R]):
         """
         queue, job = self._prepare(args, kwargs, _merge(options, call_options))
         done = self.app.broker.enqueue(queue, [job])[0]
-        return AsyncResult(self.app, done.id, queue)
+        return AsyncResult(self.app, done.id, queue, ignore_result=self.options.ignore_result)
 
     async def aapply_async(
         self,
@@ -302,7 +323,7 @@ class Task(Generic[P, R]):
         """Async twin of `apply_async`."""
         queue, job = self._prepare(args, kwargs, _merge(options, call_options))
         done = (await self.app.broker.aenqueue(queue, [job]))[0]
-        return AsyncResult(self.app, done.id, queue)
+        return AsyncResult(self.app, done.id, queue, ignore_result=self.options.ignore_result)
 
     def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature[R]:
         """A signature: this task with these arguments, to send later or in a workflow."""

@@ -194,7 +194,7 @@ class MemoryBroker:
         with self._published:
             state = self._subscribe(queue, job_id, box)
             try:
-                while not state.finished:
+                while not state.settled:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
@@ -212,7 +212,7 @@ class MemoryBroker:
         with self._lock:
             state = self._subscribe(queue, job_id, box)
         try:
-            while not state.finished and await _wait(box, deadline):
+            while not state.settled and await _wait(box, deadline):
                 with self._lock:
                     state = _from_message(box.messages) or state
         finally:

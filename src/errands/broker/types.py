@@ -121,6 +121,15 @@ class JobState(msgspec.Struct, frozen=True):
         """True when the job will not run again (unless redriven from the dead set)."""
         return self.outcome is not None
 
+    @property
+    def settled(self) -> bool:
+        """True when waiting longer cannot change the answer.
+
+        Finished, or dead with its error record expired, or unknown (never existed, or its
+        result expired or was not kept).
+        """
+        return self.outcome is not None or self.state in ("dead", "unknown")
+
 
 class QueueInfo(msgspec.Struct, frozen=True):
     """Counts and counters of one queue."""

@@ -98,7 +98,7 @@ def run_demo(console: Console) -> int:  # noqa: PLR0915 - a script: one step aft
         thumbnails = app.enqueue_many(tasks.make_thumbnail.s(i) for i in range(20))
         alert = tasks.page_on_call.delay("disk full on db-1")
         try:
-            tasks.send_welcome.delay(dt.datetime.now(dt.UTC))  # type: ignore[arg-type]
+            tasks.send_welcome.delay(dt.datetime.now(dt.UTC))  # type: ignore[arg-type]  # errands: ignore[ERR201]
             refused = "accepted (wrong!)"
         except ArgumentError as error:
             refused = str(error)

@@ -259,7 +259,7 @@ class RedisBroker:
                     if time.monotonic() > deadline:
                         break
                 state = self.job_state(queue, job_id)
-                while not state.finished:
+                while not state.settled:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
@@ -285,7 +285,7 @@ class RedisBroker:
                     if (message or {}).get("type") == "subscribe" or loop.time() > deadline:
                         break
                 state = await self.ajob_state(queue, job_id)
-                while not state.finished:
+                while not state.settled:
                     remaining = deadline - loop.time()
                     if remaining <= 0:
                         break

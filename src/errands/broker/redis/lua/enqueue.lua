@@ -1,6 +1,6 @@
 -- errands_v1_enqueue: add a batch of jobs to one queue.
 -- KEYS: the queue's standard key list (00_shared.lua).
--- ARGV: [1] dead-set channel prefix (unused, kept for a uniform header), [2] n, then n records of
+-- ARGV: [1] result channel prefix (unused here, for a uniform call), [2] n, then n records of
 --   11 fields: id, payload, priority (0-9), delay_ms (0 = ready now), idempotency key ('' = none),
 --   idempotency ttl ms, idempotency mode ('w' window | 'u' until finished), max attempts,
 --   result ttl ms, ignore result (0|1), max stalls.

@@ -1,0 +1,85 @@
+"""What a producer is told at once: bad arguments, bad options, nothing to wait for."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+
+import pytest
+
+from errands import App, ArgumentError, ConfigurationError, JobFailed, TaskContext
+from errands.testing import MemoryBroker, run_jobs
+
+
+@pytest.fixture
+def app() -> App:
+    return App(broker=MemoryBroker())
+
+
+def test_arguments_that_do_not_fit_the_function_are_refused_at_enqueue(app: App) -> None:
+    @app.task(name="send")
+    def send(to: str, subject: str) -> None: ...
+
+    with pytest.raises(ArgumentError, match="send: missing a required argument: 'subject'"):
+        send.delay("a@b.c")  # type: ignore[call-arg]
+    with pytest.raises(ArgumentError, match="unexpected keyword argument 'cc'"):
+        app.enqueue_many([send.s("a", "b").set(countdown=1), send.s("a", "b", cc="x")])  # type: ignore[call-arg]
+    assert app.broker.info("default").ready == 0
+
+
+def test_a_bound_task_is_called_without_its_context(app: App) -> None:
+    @app.task(name="bound", bind=True)
+    def bound(ctx: TaskContext, x: int) -> int:
+        return x
+
+    bound.delay(1)
+    with pytest.raises(ArgumentError, match="too many positional arguments"):
+        bound.delay(1, 2)  # type: ignore[call-arg]
+
+
+def test_per_call_time_limits_accept_a_timedelta(app: App) -> None:
+    @app.task(name="slow")
+    def slow() -> None: ...
+
+    slow.apply_async(soft_time_limit=timedelta(seconds=5), time_limit=timedelta(seconds=9))
+    with pytest.raises(ConfigurationError, match=re.escape("soft_time_limit (9.0s) must be below")):
+        slow.apply_async(soft_time_limit=timedelta(seconds=9), time_limit=5)
+
+
+def test_an_unknown_option_on_a_signature_says_what_the_options_are(app: App) -> None:
+    @app.task(name="noop")
+    def noop() -> None: ...
+
+    with pytest.raises(ConfigurationError, match="unknown call option"):
+        noop.s().set(retries=3)
+
+
+def test_a_negative_max_stalls_is_refused(app: App) -> None:
+    with pytest.raises(ConfigurationError, match="max_stalls"):
+        app.task(max_stalls=-1)(lambda: None)
+
+
+def test_get_on_a_task_that_keeps_no_result_fails_at_once(app: App) -> None:
+    @app.task(name="fire", ignore_result=True)
+    def fire() -> None: ...
+
+    with pytest.raises(ConfigurationError, match="ignore_result=True"):
+        fire.delay().get(timeout=30)
+
+
+def test_get_on_a_dead_job_whose_error_expired_fails_at_once() -> None:
+    clock = [1_000.0]
+    app = App(broker=MemoryBroker(clock=lambda: clock[0]), result_ttl=1)
+
+    @app.task(name="broken", max_retries=0)
+    def broken() -> None:
+        raise ValueError("boom")
+
+    job = broken.delay()
+    run_jobs(app)
+    clock[0] += 5
+    started = time.monotonic()
+    with pytest.raises(JobFailed, match="error record has expired"):
+        job.get(timeout=30)
+    assert time.monotonic() - started < 5
