@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 import click
 import msgspec
@@ -16,6 +15,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from errands.app import App
+from errands.check.cli import check_command
 from errands.errors import ErrandsError
 from errands.loading import load_app
 from errands.observe.logging import configure_logging
@@ -232,16 +232,7 @@ def dead_purge(
     click.echo(f"{deleted} dead job(s) deleted from queue {queue}")
 
 
-def _register_optional() -> None:
-    """Commands that live in their own subpackages."""
-    try:
-        module = importlib.import_module("errands.check.cli")
-    except ImportError:  # pragma: no cover - the checker ships with errands
-        return
-    main.add_command(cast("click.Command", module.check_command))
-
-
-_register_optional()
+main.add_command(check_command)
 
 
 @main.command()

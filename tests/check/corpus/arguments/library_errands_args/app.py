@@ -1,0 +1,5 @@
+# ruff: noqa
+# mypy: ignore-errors
+from errands import App
+
+app = App("redis://redis:6379/0")

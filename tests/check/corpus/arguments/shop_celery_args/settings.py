@@ -1,0 +1,7 @@
+# ruff: noqa
+# mypy: ignore-errors
+CELERY_BROKER_URL = "redis://redis:6379/0"
+CELERY_TASK_SERIALIZER = "pickle"  # expect: ERR202
+CELERY_ACCEPT_CONTENT = ["pickle", "json"]  # expect: ERR202
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_TIME_LIMIT = 120

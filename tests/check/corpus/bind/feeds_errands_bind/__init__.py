@@ -1,0 +1,2 @@
+# ruff: noqa
+# mypy: ignore-errors

@@ -1,0 +1,3 @@
+# ruff: noqa
+# mypy: ignore-errors
+"""Bakery: orders and oven batches."""

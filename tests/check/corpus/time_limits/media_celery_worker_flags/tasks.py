@@ -1,0 +1,11 @@
+# ruff: noqa
+# mypy: ignore-errors
+from celery import Celery
+
+app = Celery("media", broker="redis://redis:6379/0")
+app.conf.task_acks_late = True
+
+
+@app.task
+def generate_thumbnails(image_id):
+    print(image_id)

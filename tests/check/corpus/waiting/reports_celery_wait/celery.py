@@ -1,0 +1,8 @@
+# ruff: noqa
+# mypy: ignore-errors
+from celery import Celery
+
+app = Celery("reports", broker="redis://redis:6379/0", backend="redis://redis:6379/1")
+app.conf.task_acks_late = True
+app.conf.task_soft_time_limit = 240
+app.conf.task_time_limit = 300
