@@ -1,0 +1,165 @@
+"""Retries: automatic retries with backoff and full jitter, ctx.retry(), the dead set, redrive.
+
+Run it from the repository root (Redis on localhost:6379, or ERRANDS_BROKER_URL):
+
+    python examples/retries.py
+
+The backoffs are shortened (0.05 to 0.1 s instead of the default 1 s) so it runs in seconds.
+It exits 0 when everything it shows held. See docs/retries-and-limits.md.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from errands import App, AsyncResult, JobFailed, TaskContext
+from errands.retry import backoff_delay
+
+NAMESPACE = os.environ.get("ERRANDS_NAMESPACE", "errands-examples")
+ROOT = Path(__file__).resolve().parents[1]
+app = App(namespace=NAMESPACE)
+
+
+class MissingCustomer(Exception):
+    """Retrying cannot fix this: someone has to fix the data first."""
+
+
+# Names are explicit: this file runs as __main__ here and as examples.retries in the worker.
+@app.task(
+    name="retries.charge",
+    bind=True,
+    autoretry_for=(ConnectionError,),  # only this error is retried; any other fails at once
+    max_retries=4,  # 5 attempts at most
+    retry_backoff=0.1,  # base delay in seconds (default True = 1 s), doubled per attempt
+)
+def charge(ctx: TaskContext, order: int) -> str:
+    if ctx.attempt < 3:
+        raise ConnectionError("payment gateway unreachable")
+    return f"order {order} charged on attempt {ctx.attempt}"
+
+
+@app.task(name="retries.poll_export", bind=True, max_retries=5)
+def poll_export(ctx: TaskContext, export_id: str) -> str:
+    if ctx.attempt < 3:
+        ctx.retry(countdown=0.2)  # not ready yet: look again in 0.2 s (spends an attempt)
+    return f"export {export_id} ready on attempt {ctx.attempt}"
+
+
+@app.task(name="retries.always_down", max_retries=2, retry_backoff=0.05)
+def always_down() -> None:
+    raise ConnectionError("still down")
+
+
+@app.task(name="retries.import_invoice", dont_autoretry_for=(MissingCustomer,))
+def import_invoice(number: str) -> str:
+    client = redis.Redis.from_url(app.broker_url)
+    try:
+        customer = client.get(f"{NAMESPACE}:example:customer-of:{number}")
+    finally:
+        client.close()
+    if customer is None:
+        raise MissingCustomer(f"invoice {number} has no customer")
+    name = customer.decode() if isinstance(customer, bytes) else customer
+    return f"invoice {number} imported for {name}"
+
+
+def check(what: str, held: bool, shown: object = None) -> bool:
+    print(f"[{'held' if held else 'FAILED'}] {what}" + ("" if shown is None else f": {shown}"))
+    return held
+
+
+def show_backoff() -> None:
+    """The delay after failed attempt n is uniform in [0, min(cap, base * 2**(n-1))]."""
+    rng = random.Random(7)
+    print("default backoff (base 1 s, cap 600 s, full jitter):")
+    for attempt in range(1, 5):
+        ceiling = backoff_delay(attempt, 1.0, 600.0, jitter=False)
+        drawn = backoff_delay(attempt, 1.0, 600.0, jitter=True, rng=rng)
+        print(f"  after attempt {attempt}: uniform in [0, {ceiling:g}] s, e.g. {drawn:.2f} s")
+
+
+def failure(handle: AsyncResult[Any]) -> JobFailed | None:
+    """The error get() raises for a job that failed for good (None if it did not fail)."""
+    try:
+        handle.get(timeout=15)
+    except JobFailed as error:
+        return error
+    return None
+
+
+def run_with_worker() -> list[bool]:
+    held = []
+    paid = charge.delay(1001).get(timeout=15)
+    held.append(check("ConnectionError is retried with backoff", "attempt 3" in paid, paid))
+    ready = poll_export.delay("e-7").get(timeout=15)
+    held.append(check("ctx.retry(countdown=...) runs it again", "attempt 3" in ready, ready))
+
+    down = always_down.delay()
+    error = failure(down)
+    outcome = down.outcome()
+    attempts = outcome.attempts if outcome else 0
+    held.append(check("retries are finite: dead after 1 + 2 retries", attempts == 3, error))
+
+    invoice = import_invoice.delay("INV-7")
+    error = failure(invoice)
+    kind = error.error_type if error else "no error"
+    held.append(check("dont_autoretry_for: dead on the first failure", "Missing" in kind, kind))
+    dead = [job_id for job_id, _, _ in app.broker.dead_jobs("default")]
+    held.append(check("the dead set keeps it", invoice.id in dead, f"{len(dead)} dead jobs"))
+
+    # Fix the data, then send the job back: `errands dead retry JOB_ID` (fresh attempts).
+    client = redis.Redis.from_url(app.broker_url)
+    client.set(f"{NAMESPACE}:example:customer-of:INV-7", "ACME")
+    client.close()
+    redrive = subprocess.run(
+        [sys.executable, "-m", "errands", "dead", "retry", invoice.id, "--namespace", NAMESPACE],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    print(f"$ errands dead retry {invoice.id[:8]}...: {redrive.stdout.strip()}")
+    imported = invoice.get(timeout=15)
+    held.append(check("after redrive the same job succeeds", "ACME" in imported, imported))
+    return held
+
+
+def main() -> int:
+    print(f"broker {app.broker_url}, namespace {NAMESPACE!r}")
+    show_backoff()
+    argv = ["worker", "examples.retries:app", "--pool", "solo", "--log-level", "error"]
+    worker = subprocess.Popen([sys.executable, "-m", "errands", *argv], cwd=ROOT)
+    try:
+        held = run_with_worker()
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=30)
+        held.append(check("SIGTERM stops the worker cleanly", code == 0, f"exit code {code}"))
+        return 0 if all(held) else 1
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        clean()
+
+
+def clean() -> None:
+    """Delete every key of the example's namespace."""
+    app.close()
+    client = redis.Redis.from_url(app.broker_url)
+    try:
+        keys = list(client.scan_iter(match=f"{NAMESPACE}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
