@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -81,7 +82,9 @@ def _app(app_spec: str | None, broker_url: str | None, namespace: str) -> App:
 )
 @click.option("--prefetch", type=click.IntRange(min=0), help="Jobs queued per child (adaptive).")
 @click.option("--grace-period", type=float, default=30.0, show_default=True, help="Seconds.")
-@click.option("--lease", type=float, help="Lease in seconds (default: the app's, 30).")
+@click.option(
+    "--lease", type=click.FloatRange(min=1), help="Lease in seconds (default: the app's, 30)."
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console")
 def worker(
@@ -112,7 +115,13 @@ def worker(
         grace_period_s=grace_period,
         lease_s=lease or app.lease,
     )
-    asyncio.run(Supervisor(app, config, app_spec).run())
+    supervisor = Supervisor(app, config, app_spec)
+    asyncio.run(supervisor.run())
+    if getattr(supervisor.pool, "abandoned", False):
+        # A thread of the solo or async pool still runs a job that was given back: it cannot
+        # be stopped, so leave now rather than wait for it (its job may run again elsewhere).
+        logging.shutdown()
+        os._exit(0)
 
 
 # Inspection ------------------------------------------------------------------------------------

@@ -339,7 +339,7 @@ class QueueState:
     def enqueue(self, now: int, jobs: Sequence[NewJob]) -> list[Enqueued]:
         """enqueue.lua: add jobs, skipping known ids and keys held inside their window."""
         out: list[Enqueued] = []
-        added = added_ready = 0
+        added = 0
         for job in jobs:
             existing = self._duplicate_of(now, job)
             if existing is not None:
@@ -363,11 +363,10 @@ class QueueState:
                 self.delayed.add(job.id, now + job.delay_ms)
             else:
                 self._to_ready(job.id, m, self._ready_score(job.priority))
-                added_ready += 1
             added += 1
             out.append(Enqueued(job.id, created=True))
         self._incr("enqueued", added)
-        self._arm_wake(added_ready)
+        self._arm_wake(added)  # delayed jobs too, as in enqueue.lua
         return out
 
     def fetch(
@@ -389,7 +388,12 @@ class QueueState:
         if not jobs:
             self.wake.clear()  # nothing to hand out: idle workers should block, not spin
         first = self.delayed.first()
-        return Fetched(jobs, None if first is None else max(first[1] - now, 0))
+        lease = self.active.first()
+        return Fetched(
+            jobs,
+            None if first is None else max(first[1] - now, 0),
+            next_expiry_ms=None if lease is None else max(lease[1] - now, 0),
+        )
 
     def ack(self, now: int, outcomes: Sequence[Outcome], settings: BrokerSettings) -> list[AckCode]:
         """ack.lua: settle outcomes; a stale token is refused."""

@@ -59,11 +59,16 @@ class Delivery(msgspec.Struct, frozen=True):
 
 
 class Fetched(msgspec.Struct, frozen=True):
-    """What a fetch returned, and when the next delayed job is due (None: none is)."""
+    """What a fetch returned, when the next delayed job is due, and when the next lease expires.
+
+    Both are in ms from now (None: there is none); an idle worker sleeps until the sooner, so a
+    due job or an expired lease is handled without polling.
+    """
 
     jobs: list[Delivery]
     next_due_ms: int | None
     paused: bool = False
+    next_expiry_ms: int | None = None
 
 
 class Outcome(msgspec.Struct, frozen=True):

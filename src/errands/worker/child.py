@@ -177,22 +177,25 @@ class Child:
 
     def run(self) -> None:
         """Serve until told to stop (or until the supervisor disappears)."""
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when we stop
+        # The supervisor decides when we stop (Stop, or SIGKILL): a SIGTERM sent to the whole
+        # process group by a service manager must not cut a running job short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         soft_limit = _SignalSoftLimit()
         threading.Thread(target=self._read_forever, name="errands-reader", daemon=True).start()
         threading.Thread(target=self._flush_forever, name="errands-flusher", daemon=True).start()
         self._send(Ready(os.getpid()))
-        pending: deque[Job] = deque()
+        pending: deque[Prepared] = deque()
         while True:
             message = self._inbox.get() if not pending else self._next_nowait()
             if isinstance(message, Stop):
                 self.flush()
-                self._send(Dropped([job.id for job in pending]))
+                self._send(Dropped([p.job.id for p in pending]))
                 break
             if isinstance(message, Run):
-                pending.extend(message.jobs)
+                self._accept(message.jobs, pending)
             if pending:
-                self._run_one(pending.popleft(), soft_limit)
+                self._finished(self._executor.run_sync(pending.popleft(), soft_limit))
                 if (
                     not pending
                     or len(self._outbox) >= _FLUSH_COUNT
@@ -210,14 +213,18 @@ class Child:
         except queue.Empty:
             return None
 
-    def _run_one(self, job: Job, soft_limit: _SignalSoftLimit) -> None:
-        prepared = self._executor.prepare(job)
-        if isinstance(prepared, Finished):
-            self._finished(prepared)
-        elif prepared.is_async:
-            self._start_async(prepared)
-        else:
-            self._finished(self._executor.run_sync(prepared, soft_limit))
+    def _accept(self, jobs: list[Job], pending: deque[Prepared]) -> None:
+        """Start async jobs at once (their time runs from now); queue sync ones in order."""
+        for job in jobs:
+            prepared = self._executor.prepare(job)
+            if isinstance(prepared, Finished):
+                self._finished(prepared)
+            elif prepared.is_async:
+                self._start_async(prepared)
+            else:
+                pending.append(prepared)
+        if self._outbox and not pending:
+            self.flush()
 
 
 def main(argv: list[str] | None = None) -> None:

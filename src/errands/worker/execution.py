@@ -149,7 +149,7 @@ class Executor:
         )
         return Prepared(job, record, task, context, soft, hard)
 
-    def _failure(self, prepared: Prepared, error: Exception) -> Finished:
+    def _failure(self, prepared: Prepared, error: BaseException) -> Finished:
         """The outcome of a task that raised; arguments that do not fit are never retried."""
         job, options = prepared.job, prepared.task.options
         if isinstance(error, TypeError):
@@ -183,11 +183,12 @@ class Executor:
     def run_sync(self, prepared: Prepared, soft_limit: SoftLimit = _no_soft_limit) -> Finished:
         """Run a sync task here, its soft limit armed by `soft_limit`."""
         job = prepared.job
+        prepared.context.deadline = time.time() + prepared.soft_limit_s  # it starts now
         token = prepared.context.activate()
         try:
             with soft_limit(prepared.soft_limit_s):
                 value = prepared.task.fn(*self._call_args(prepared), **prepared.record.kwargs)
-        except Exception as error:  # noqa: BLE001 - every task error becomes an outcome
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - a task's exit is its failure
             return self._failure(prepared, error)
         finally:
             TaskContext.deactivate(token)
@@ -209,8 +210,13 @@ class Executor:
                 raise SoftTimeLimitExceeded(
                     f"soft time limit of {prepared.soft_limit_s:g}s exceeded"
                 ) from None
-        except Exception as error:  # noqa: BLE001 - every task error becomes an outcome
+        except (Exception, SystemExit) as error:  # noqa: BLE001 - a task's exit is its failure
             return self._failure(prepared, error)
+        except asyncio.CancelledError as error:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the worker is cancelling this job (shutdown): not the task's outcome
+            return self._failure(prepared, error)  # the task cancelled something and let it out
         finally:
             TaskContext.deactivate(token)
         return self.succeeded(job.id, job.attempt, value)

@@ -75,6 +75,7 @@ class InProcessPool:
         self._running: dict[str, tuple[asyncio.Task[None], Assigned, float]] = {}
         self._stopping = False
         self._warned: set[str] = set()
+        self.abandoned = False  # jobs were given back while their threads still ran
 
     async def start(self) -> None:
         """Nothing to start: jobs run here."""
@@ -138,8 +139,9 @@ class InProcessPool:
         self._stopping = True
         held = list(self._running.values())
         self._running.clear()
-        for task, _, _ in held:
+        for task, assigned, _ in held:
             task.cancel()
+            self.abandoned = self.abandoned or not assigned.is_async
         if held:
             self.events.give_back([assigned.job.id for _, assigned, _ in held])
         self._threads.shutdown(wait=False, cancel_futures=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import sys
@@ -108,7 +109,7 @@ class ProcessPool:
         self.children: list[_Child] = []
         self._stopping = False
         self._mean_job_s = 0.001
-        self._has_async = any(asyncio.iscoroutinefunction(task.fn) for task in app.tasks.values())
+        self._async_share = 0.0  # the share of recent jobs that were async (a moving average)
         self._exit_tasks: set[asyncio.Task[None]] = set()
         self._restarts = 0
 
@@ -276,15 +277,20 @@ class ProcessPool:
         ]
 
     def free_slots(self) -> int:
-        """Free sync slots (with prefetch) plus free async slots, over live children."""
+        """Free sync slots (with prefetch), plus async slots in the share of async jobs seen.
+
+        A fetch cannot choose sync or async jobs, so async room counts only as far as recent
+        jobs were async: a queue of long sync jobs is not leased a hundred at a time.
+        """
         if self._stopping:
             return 0
         depth = self._sync_depth()
         free = 0
         for child in self._live():
             free += max(depth - len(child.sync_jobs), 0)
-            if self._has_async:
-                free += max(self.async_per_child - len(child.async_jobs), 0)
+            if self._async_share > 0.0:
+                room = max(self.async_per_child - len(child.async_jobs), 0)
+                free += math.ceil(room * self._async_share)
         return free
 
     def hungry(self) -> bool:
@@ -296,12 +302,11 @@ class ProcessPool:
         if self._stopping:
             return False
         low = self._sync_depth() // 2
-        for child in self._live():
-            if len(child.sync_jobs) <= low:
-                return True
-            if self._has_async and len(child.async_jobs) <= self.async_per_child // 2:
-                return True
-        return False
+        async_low = self.async_per_child // 2 if self._async_share > 0.1 else -1
+        return any(
+            len(child.sync_jobs) <= low or len(child.async_jobs) <= async_low
+            for child in self._live()
+        )
 
     def submit(self, jobs: Sequence[Assigned]) -> None:
         """Send jobs to the least loaded children, one message per child."""
@@ -312,6 +317,7 @@ class ProcessPool:
         batches: dict[int, list[Assigned]] = {}
         now = time.monotonic()
         for assigned in jobs:
+            self._async_share += 0.1 * (float(assigned.is_async) - self._async_share)
             task = self.app.tasks.get(assigned.task)
             slot = _Slot(assigned, task.options if task else None, now)
             if assigned.is_async:

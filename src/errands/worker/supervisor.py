@@ -96,7 +96,8 @@ class Supervisor:
         self._stopping = False
         self._stop_deadline: float | None = None
         self._killed = False
-        self._next_due_s: float | None = None
+        self._recheck_at: float | None = None  # monotonic: a delayed job falls due, or a lease ends
+        self._drained = False  # the last fetch found the queues empty: wait for a wake token
         self._acks_since: float | None = None
         self._pending_acks = 0
         self.processed = 0
@@ -176,7 +177,7 @@ class Supervisor:
             self.worker_id,
             ",".join(self.config.queues.names),
             self.config.pool,
-            self.config.concurrency,
+            1 if self.config.pool == "solo" else self.config.concurrency,
         )
         if ready is not None:
             ready()
@@ -253,11 +254,10 @@ class Supervisor:
                 if moved or self._activity.is_set():
                     continue
                 waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._activity.wait())}
-                if not self._stopping and self.pool.hungry():
+                if not self._stopping and (self._drained or self.pool.hungry()):
                     if wake is None or wake.done():
-                        timeout = 2.0 if self._next_due_s is None else min(self._next_due_s, 2.0)
                         wake = asyncio.ensure_future(
-                            self.broker.wait_for_work(self.config.queues.names, timeout)
+                            self.broker.wait_for_work(self.config.queues.names, 5.0)
                         )
                     waits.add(wake)  # type: ignore[arg-type]
                 _, pending = await asyncio.wait(
@@ -266,7 +266,10 @@ class Supervisor:
                 for waiter in pending:
                     if waiter is not wake:
                         waiter.cancel()
+                if self._recheck_at is not None and time.monotonic() >= self._recheck_at:
+                    self._drained = False  # a delayed job is due or a lease ended: fetch
                 if wake is not None and wake.done():
+                    self._drained = False  # work may have come, or it is time to look again
                     if not wake.cancelled() and wake.exception() is not None:
                         log.warning("waiting for work failed: %s", wake.exception())
                         await asyncio.sleep(0.5)
@@ -296,9 +299,14 @@ class Supervisor:
         )
 
     def _idle_timeout(self) -> float:
-        if self._acks_since is None:
-            return 0.5
-        return max(0.0, self._acks_since + _ACK_DELAY_S - time.monotonic())
+        """How long the loop may sleep: until acks are due, or a recheck, at most 0.5 s."""
+        now = time.monotonic()
+        timeout = 0.5
+        if self._acks_since is not None:
+            timeout = min(timeout, self._acks_since + _ACK_DELAY_S - now)
+        if self._recheck_at is not None and self._drained:
+            timeout = min(timeout, self._recheck_at - now)
+        return max(0.0, timeout)
 
     async def _exchange(self) -> int:
         """Ack what finished and fetch what fits, queue by queue; returns jobs moved.
@@ -306,40 +314,23 @@ class Supervisor:
         Fetches only when the pool runs low, and acks ride along with those fetches unless they
         have waited `_ACK_DELAY_S`: so a busy worker moves jobs in batches.
         """
-        moved = 0
-        free = self.pool.free_slots() if not self._stopping and self.pool.hungry() else 0
+        fetching = not self._stopping and not self._drained and self.pool.hungry()
+        free = self.pool.free_slots() if fetching else 0
+        wanted = free
         acks_due = self._acks_due()
         if free <= 0 and not acks_due and not self._releases:
             return 0
         if free > 0 or acks_due:
             self._acks_since = None
             self._pending_acks = 0
+        if wanted > 0:
+            self._recheck_at = None
+        moved = 0
         for queue in self.config.queues.order():
             acks = self._acks.pop(queue, []) if free > 0 or acks_due else []
             releases = self._releases.pop(queue, [])
             try:
-                if releases:
-                    await self.broker.release(queue, releases)
-                    moved += len(releases)
-                if free > 0:
-                    if acks:
-                        codes, fetched = await self.broker.ack_and_fetch(
-                            queue, acks, free, self.lease_ms, self.worker_id
-                        )
-                        self._acked(acks, codes)
-                    else:
-                        fetched = await self.broker.fetch(
-                            queue, free, self.lease_ms, self.worker_id
-                        )
-                    self._next_due_s = (
-                        None if fetched.next_due_ms is None else fetched.next_due_ms / 1000
-                    )
-                    self._dispatch(queue, fetched.jobs)
-                    free -= len(fetched.jobs)
-                    moved += len(fetched.jobs) + len(acks)
-                elif acks:
-                    self._acked(acks, await self.broker.ack(queue, acks))
-                    moved += len(acks)
+                got = await self._exchange_queue(queue, free, acks, releases)
             except BaseException:
                 # Nothing is lost: send them again next time (a stale ack is refused, harmless).
                 if acks:
@@ -349,12 +340,46 @@ class Supervisor:
                 if releases:
                     self._releases.setdefault(queue, []).extend(releases)
                 raise
+            free -= got
+            moved += got + len(acks) + len(releases)
+        if wanted > 0 and free > 0:
+            self._drained = True  # every queue gave less than we had room for
         return moved
+
+    async def _exchange_queue(
+        self, queue: str, free: int, acks: list[Outcome], releases: list[Lease]
+    ) -> int:
+        """One queue's share of an exchange; returns how many jobs it fetched."""
+        if releases:
+            await self.broker.release(queue, releases)
+        if free <= 0:
+            if acks:
+                self._acked(acks, await self.broker.ack(queue, acks))
+            return 0
+        if acks:
+            codes, fetched = await self.broker.ack_and_fetch(
+                queue, acks, free, self.lease_ms, self.worker_id
+            )
+            self._acked(acks, codes)
+        else:
+            fetched = await self.broker.fetch(queue, free, self.lease_ms, self.worker_id)
+        for ms in (fetched.next_due_ms, fetched.next_expiry_ms):
+            if ms is not None:  # a delayed job falls due, or a lease (maybe a dead worker's) ends
+                self._recheck_in(ms)
+        self._dispatch(queue, fetched.jobs)
+        return len(fetched.jobs)
+
+    def _recheck_in(self, ms: int) -> None:
+        """Fetch again in `ms` even if no wake token comes (a due job, an expired lease)."""
+        at = time.monotonic() + ms / 1000 + 0.001
+        self._recheck_at = at if self._recheck_at is None else min(self._recheck_at, at)
 
     def _acked(self, acks: Sequence[Outcome], codes: Sequence[AckCode]) -> None:
         self.processed += len(acks)
         for outcome, code in zip(acks, codes, strict=True):
-            if code is AckCode.STALE:
+            if code is AckCode.RETRYING:
+                self._recheck_in(outcome.retry_delay_ms)
+            elif code is AckCode.STALE:
                 log.warning(
                     "job %s finished after its lease was lost: another worker may have run it "
                     "too (leases: %gs; tasks must be idempotent)",
@@ -431,7 +456,8 @@ class Supervisor:
             await asyncio.sleep(self.config.maintenance_every_s)
 
     async def _maintain(self) -> None:
-        lock_ms = int(self.config.maintenance_every_s * 2000)
+        # The lock spans the interval: one pass per queue per interval, however many workers.
+        lock_ms = int(self.config.maintenance_every_s * 1000)
         for queue in self.config.queues.names:
             report = await self.broker.maintain(queue, self.worker_id, lock_ms)
             if report is not None and (report.reaped or report.dead_trimmed):

@@ -14,7 +14,6 @@ local function enqueue(KEYS, ARGV)
   local now = now_ms()
   local n = tonumber(ARGV[2])
   local out = {}
-  local added_ready = 0
   local added = 0
   for i = 0, n - 1 do
     local b = 2 + i * FIELDS
@@ -53,7 +52,6 @@ local function enqueue(KEYS, ARGV)
         redis.call('ZADD', K.delayed, now + delay, id)
       else
         to_ready(K, id, m, ready_score(K, priority))
-        added_ready = added_ready + 1
       end
       added = added + 1
       out[#out + 1] = id
@@ -61,7 +59,8 @@ local function enqueue(KEYS, ARGV)
     end
   end
   if added > 0 then redis.call('HINCRBY', K.stats, 'enqueued', added) end
-  arm_wake(K, added_ready)
+  -- Delayed jobs arm it too: an idle worker wakes, learns when they fall due, and sleeps.
+  arm_wake(K, added)
   return out
 end
 

@@ -3,9 +3,10 @@
 -- ARGV: [1] result channel prefix, [2] n (<= 1000), [3] lease ms, [4] worker id,
 --   [5] promote limit (due delayed jobs moved per call), [6] reap limit (expired leases per call),
 --   [7] dead-set cap.
--- Returns: {jobs, next_due_ms, paused} where jobs is a flat array of 4-tuples {id, payload,
---   attempt, token}, next_due_ms is how long until the next delayed job is due (-1: none) and
---   paused is 1 when the queue is paused (no job handed out). The attempt is 1 on the first run.
+-- Returns: {jobs, next_due_ms, paused, next_expiry_ms} where jobs is a flat array of 4-tuples
+--   {id, payload, attempt, token}, next_due_ms is how long until the next delayed job is due
+--   (-1: none), paused is 1 when the queue is paused (no job handed out) and next_expiry_ms is
+--   how long until the next lease expires (-1: none). The attempt is 1 on the first run.
 -- Invariants: a fetched job is in active only, its meta says active with the new token;
 --   when nothing is ready the wake tokens are cleared, so an idle worker blocks instead of spinning.
 local function fetch(KEYS, ARGV)
@@ -17,7 +18,7 @@ local function fetch(KEYS, ARGV)
   promote_due(K, now, tonumber(ARGV[5]))
   reap_expired(K, now, tonumber(ARGV[6]), prefix, tonumber(ARGV[7]))
   if redis.call('HGET', K.cfg, 'paused') == '1' then
-    return {{}, -1, 1}
+    return {{}, -1, 1, -1}
   end
   local jobs = {}
   local popped = redis.call('ZPOPMIN', K.ready, n)
@@ -45,10 +46,12 @@ local function fetch(KEYS, ARGV)
   else
     redis.call('DEL', K.wake)
   end
-  local next_due = -1
+  local next_due, next_expiry = -1, -1
   local first = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
   if #first > 0 then next_due = math.max(tonumber(first[2]) - now, 0) end
-  return {jobs, next_due, 0}
+  local lease_first = redis.call('ZRANGE', K.active, 0, 0, 'WITHSCORES')
+  if #lease_first > 0 then next_expiry = math.max(tonumber(lease_first[2]) - now, 0) end
+  return {jobs, next_due, 0, next_expiry}
 end
 
 redis.register_function('errands_v1_fetch', fetch)
