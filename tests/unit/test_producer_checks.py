@@ -21,7 +21,10 @@ def test_arguments_that_do_not_fit_the_function_are_refused_at_enqueue(app: App)
     @app.task(name="send")
     def send(to: str, subject: str) -> None: ...
 
-    with pytest.raises(ArgumentError, match="send: missing a required argument: 'subject'"):
+    with pytest.raises(
+        ArgumentError,
+        match="task 'send': send\\(\\) missing 1 required positional argument: 'subject'",
+    ):
         send.delay("a@b.c")  # type: ignore[call-arg]
     with pytest.raises(ArgumentError, match="unexpected keyword argument 'cc'"):
         app.enqueue_many([send.s("a", "b").set(countdown=1), send.s("a", "b", cc="x")])  # type: ignore[call-arg]
@@ -34,7 +37,7 @@ def test_a_bound_task_is_called_without_its_context(app: App) -> None:
         return x
 
     bound.delay(1)
-    with pytest.raises(ArgumentError, match="too many positional arguments"):
+    with pytest.raises(ArgumentError, match="takes 1 positional argument but 2 were given"):
         bound.delay(1, 2)  # type: ignore[call-arg]
 
 

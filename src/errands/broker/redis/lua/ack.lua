@@ -13,21 +13,38 @@ local function ack(KEYS, ARGV)
   local K = key_table(KEYS)
   local now = now_ms()
   local prefix, cap, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+  if n == 0 then return {} end
+  local ids = {}
+  for i = 0, n - 1 do ids[i + 1] = ARGV[3 + i * FIELDS + 1] end
+  -- The common case (succeeded) is batched: one read of meta, one write per key at the end.
+  local metas = redis.call('HMGET', K.meta, unpack(ids))
+  local any_cancel = redis.call('SCARD', K.cancel) > 0
+  local seen, off_active, finished, results, expiries = {}, {}, {}, {}, {}
   local codes = {}
   local done, retried = 0, 0
   for i = 0, n - 1 do
     local b = 3 + i * FIELDS
     local id, token, kind, outcome = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
-    local m = get_meta(K, id)
+    local m = nil
+    if metas[i + 1] and not seen[id] then m = cmsgpack.unpack(metas[i + 1]) end
+    seen[id] = true
     if not m or m.s ~= 'active' or tostring(m.d) ~= token then
       codes[#codes + 1] = 0
     else
-      redis.call('ZREM', K.active, id)
+      off_active[#off_active + 1] = id
       if kind == 'ok' then
-        finish(K, id, m, outcome, now, prefix)
+        if m.ir ~= 1 then
+          results[#results + 1] = id
+          results[#results + 1] = outcome
+          expiries[#expiries + 1] = now + m.rt
+          expiries[#expiries + 1] = id
+          redis.call('PUBLISH', prefix .. id, outcome)
+        end
+        release_idem(K, id, m)
+        finished[#finished + 1] = id
         done = done + 1
         codes[#codes + 1] = 1
-      elseif kind == 'retry' and redis.call('SISMEMBER', K.cancel, id) == 1 then
+      elseif kind == 'retry' and any_cancel and redis.call('SISMEMBER', K.cancel, id) == 1 then
         finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now, prefix)
         redis.call('HINCRBY', K.stats, 'cancelled', 1)
         codes[#codes + 1] = 4
@@ -43,6 +60,16 @@ local function ack(KEYS, ARGV)
         codes[#codes + 1] = 3
       end
     end
+  end
+  if #off_active > 0 then redis.call('ZREM', K.active, unpack(off_active)) end
+  if #finished > 0 then
+    redis.call('HDEL', K.jobs, unpack(finished))
+    redis.call('HDEL', K.meta, unpack(finished))
+    if any_cancel then redis.call('SREM', K.cancel, unpack(finished)) end
+  end
+  if #results > 0 then
+    redis.call('HSET', K.results, unpack(results))
+    redis.call('ZADD', K.results_x, unpack(expiries))
   end
   if done > 0 then redis.call('HINCRBY', K.stats, 'succeeded', done) end
   if retried > 0 then redis.call('HINCRBY', K.stats, 'retried', retried) end

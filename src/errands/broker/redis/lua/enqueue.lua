@@ -13,54 +13,80 @@ local function enqueue(KEYS, ARGV)
   local K = key_table(KEYS)
   local now = now_ms()
   local n = tonumber(ARGV[2])
-  local out = {}
-  local added = 0
+  if n == 0 then return {} end
+  local ids = {}
+  for i = 0, n - 1 do ids[i + 1] = ARGV[2 + i * FIELDS + 1] end
+  local known_meta = redis.call('HMGET', K.meta, unpack(ids))
+  local known_result = redis.call('HMGET', K.results, unpack(ids))
+  -- First pass: which jobs are new (a batch may repeat an id or a key: the first one wins).
+  local out, new, seen_id, seen_key = {}, {}, {}, {}
+  local ready_count = 0
   for i = 0, n - 1 do
     local b = 2 + i * FIELDS
-    local id, payload = ARGV[b + 1], ARGV[b + 2]
-    local priority, delay = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
-    local ikey, ittl, imode = ARGV[b + 5], tonumber(ARGV[b + 6]), ARGV[b + 7]
+    local id, ikey = ARGV[b + 1], ARGV[b + 5]
     local existing = nil
-    if redis.call('HEXISTS', K.meta, id) == 1 or redis.call('HEXISTS', K.results, id) == 1 then
+    if known_meta[i + 1] or known_result[i + 1] or seen_id[id] then
       existing = id
     elseif ikey ~= '' then
-      local holder = redis.call('HGET', K.idem, ikey)
-      if holder then
-        local expiry = tonumber(redis.call('ZSCORE', K.idem_x, ikey) or 0)
-        if expiry > now then existing = holder end
+      existing = seen_key[ikey]
+      if not existing then
+        local holder = redis.call('HGET', K.idem, ikey)
+        if holder and tonumber(redis.call('ZSCORE', K.idem_x, ikey) or 0) > now then
+          existing = holder
+        end
       end
     end
-    if existing then
-      out[#out + 1] = existing
-      out[#out + 1] = 0
-    else
-      local m = {
-        a = 0, m = tonumber(ARGV[b + 8]), p = priority, st = 0, xs = tonumber(ARGV[b + 11]),
-        d = 0, rt = tonumber(ARGV[b + 9]), ir = tonumber(ARGV[b + 10]),
-      }
-      if ikey ~= '' then
-        m.ik = ikey
-        m.im = imode
-        redis.call('HSET', K.idem, ikey, id)
-        redis.call('ZADD', K.idem_x, now + ittl, ikey)
-      end
-      redis.call('HSET', K.jobs, id, payload)
-      if delay > 0 then
-        m.s = 'scheduled'
-        m.sc = 0
-        put_meta(K, id, m)
-        redis.call('ZADD', K.delayed, now + delay, id)
-      else
-        to_ready(K, id, m, ready_score(K, priority))
-      end
-      added = added + 1
-      out[#out + 1] = id
-      out[#out + 1] = 1
+    out[#out + 1] = existing or id
+    out[#out + 1] = existing and 0 or 1
+    if not existing then
+      seen_id[id] = true
+      if ikey ~= '' then seen_key[ikey] = id end
+      new[#new + 1] = b
+      if tonumber(ARGV[b + 4]) <= 0 then ready_count = ready_count + 1 end
     end
   end
-  if added > 0 then redis.call('HINCRBY', K.stats, 'enqueued', added) end
+  if #new == 0 then return out end
+  -- Second pass: one write per key for the whole batch; sequence numbers taken in one step.
+  local seq = 0
+  if ready_count > 0 then seq = redis.call('INCRBY', K.seq, ready_count) - ready_count end
+  local payloads, metas, ready, delayed = {}, {}, {}, {}
+  for _, b in ipairs(new) do
+    local id, priority, delay = ARGV[b + 1], tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+    local ikey = ARGV[b + 5]
+    local m = {
+      a = 0, m = tonumber(ARGV[b + 8]), p = priority, st = 0, xs = tonumber(ARGV[b + 11]),
+      d = 0, rt = tonumber(ARGV[b + 9]), ir = tonumber(ARGV[b + 10]),
+    }
+    if ikey ~= '' then
+      m.ik = ikey
+      m.im = ARGV[b + 7]
+      redis.call('HSET', K.idem, ikey, id)
+      redis.call('ZADD', K.idem_x, now + tonumber(ARGV[b + 6]), ikey)
+    end
+    if delay > 0 then
+      m.s = 'scheduled'
+      m.sc = 0
+      delayed[#delayed + 1] = now + delay
+      delayed[#delayed + 1] = id
+    else
+      seq = seq + 1
+      m.s = 'queued'
+      m.sc = (9 - priority) * PRIORITY_SPAN + seq
+      ready[#ready + 1] = m.sc
+      ready[#ready + 1] = id
+    end
+    payloads[#payloads + 1] = id
+    payloads[#payloads + 1] = ARGV[b + 2]
+    metas[#metas + 1] = id
+    metas[#metas + 1] = cmsgpack.pack(m)
+  end
+  redis.call('HSET', K.jobs, unpack(payloads))
+  redis.call('HSET', K.meta, unpack(metas))
+  if #ready > 0 then redis.call('ZADD', K.ready, unpack(ready)) end
+  if #delayed > 0 then redis.call('ZADD', K.delayed, unpack(delayed)) end
+  redis.call('HINCRBY', K.stats, 'enqueued', #new)
   -- Delayed jobs arm it too: an idle worker wakes, learns when they fall due, and sleeps.
-  arm_wake(K, added)
+  arm_wake(K, #new)
   return out
 end
 

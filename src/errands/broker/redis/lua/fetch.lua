@@ -22,29 +22,37 @@ local function fetch(KEYS, ARGV)
   end
   local jobs = {}
   local popped = redis.call('ZPOPMIN', K.ready, n)
-  local deadline = now + lease
-  local active_args = {}
-  for i = 1, #popped, 2 do
-    local id = popped[i]
-    local m = get_meta(K, id)
-    if m then
-      m.a = m.a + 1
-      m.d = m.d + 1
-      m.s = 'active'
-      m.w = worker
-      put_meta(K, id, m)
-      active_args[#active_args + 1] = deadline
-      active_args[#active_args + 1] = id
-      jobs[#jobs + 1] = id
-      jobs[#jobs + 1] = redis.call('HGET', K.jobs, id)
-      jobs[#jobs + 1] = m.a
-      jobs[#jobs + 1] = tostring(m.d)
-    end
-  end
-  if #active_args > 0 then
-    redis.call('ZADD', K.active, unpack(active_args))
-  else
+  local ids = {}
+  for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+  if #ids == 0 then
     redis.call('DEL', K.wake)
+  else
+    -- One read and one write per key for the whole batch, not one per job.
+    local metas = redis.call('HMGET', K.meta, unpack(ids))
+    local payloads = redis.call('HMGET', K.jobs, unpack(ids))
+    local deadline = now + lease
+    local meta_args, active_args = {}, {}
+    for i, id in ipairs(ids) do
+      if metas[i] then
+        local m = cmsgpack.unpack(metas[i])
+        m.a = m.a + 1
+        m.d = m.d + 1
+        m.s = 'active'
+        m.w = worker
+        meta_args[#meta_args + 1] = id
+        meta_args[#meta_args + 1] = cmsgpack.pack(m)
+        active_args[#active_args + 1] = deadline
+        active_args[#active_args + 1] = id
+        jobs[#jobs + 1] = id
+        jobs[#jobs + 1] = payloads[i]
+        jobs[#jobs + 1] = m.a
+        jobs[#jobs + 1] = tostring(m.d)
+      end
+    end
+    if #meta_args > 0 then
+      redis.call('HSET', K.meta, unpack(meta_args))
+      redis.call('ZADD', K.active, unpack(active_args))
+    end
   end
   local next_due, next_expiry = -1, -1
   local first = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
