@@ -25,6 +25,7 @@ from errands.errors import (
 )
 from errands.result import AsyncResult
 from errands.task import Signature, Task
+from errands.workflow import Chain, ChainResult, Group, GroupResult, chain, group
 
 __all__ = [
     "App",
@@ -32,8 +33,12 @@ __all__ = [
     "AsyncResult",
     "BrokerTooOld",
     "BrokerUnavailable",
+    "Chain",
+    "ChainResult",
     "ConfigurationError",
     "ErrandsError",
+    "Group",
+    "GroupResult",
     "JobCancelled",
     "JobFailed",
     "JobNotFound",
@@ -48,7 +53,9 @@ __all__ = [
     "TimeLimitExceeded",
     "WaitInsideTaskError",
     "WorkerLost",
+    "chain",
     "current_task",
+    "group",
 ]
 
 __version__ = "0.1.0"

@@ -240,6 +240,10 @@ class App:
 
     # Sending by name -----------------------------------------------------------------------
 
+    def options_for(self, name: str, queue: str | None = None) -> TaskOptions:
+        """The options of task `name`: its own if registered here, else this app's defaults."""
+        return self._options_for(name, queue)
+
     def _options_for(self, name: str, queue: str | None) -> TaskOptions:
         task = self.tasks.get(name)
         if task is not None:

@@ -17,9 +17,31 @@ import msgspec
 
 from errands.errors import ArgumentError
 
-__all__ = ["JobEnvelope", "JobRecord", "check_json", "decode_record", "encode_record"]
+__all__ = ["JobEnvelope", "JobRecord", "Link", "check_json", "decode_record", "encode_record"]
 
 _SCALARS = (str, int, bool, type(None))
+
+
+class Link(msgspec.Struct, omit_defaults=True):
+    """A step to enqueue when a job succeeds (the rest of a chain).
+
+    Attributes:
+        task: the task name.
+        args: positional arguments; the parent's result goes first unless `immutable`.
+        kwargs: keyword arguments.
+        queue: the queue (the task's own when None).
+        priority: the priority (the task's own when None).
+        immutable: do not pass the parent's result (a ``.si()`` signature).
+        countdown: seconds to wait before the step may run.
+    """
+
+    task: str
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    queue: str | None = None
+    priority: int | None = None
+    immutable: bool = False
+    countdown: float | None = None
 
 
 class JobRecord(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):
@@ -38,8 +60,7 @@ class JobRecord(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False)
     enqueued_at: float = 0.0
     soft_time_limit: float | None = None
     time_limit: float | None = None
-    max_retries: int | None = None
-    links: list[dict[str, Any]] | None = None
+    links: list[Link] | None = None
 
 
 class JobEnvelope(msgspec.Struct, forbid_unknown_fields=False):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
 from errands.arity import arity_checker
 from errands.broker.types import NewJob
 from errands.errors import ArgumentError, ConfigurationError
-from errands.message import JobRecord, check_arguments, encode_record
+from errands.message import JobRecord, Link, check_arguments, encode_record
 from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
 
@@ -149,7 +149,7 @@ def build_job(
     kwargs: Mapping[str, Any],
     options: CallOptions,
     max_payload_bytes: int,
-    links: list[dict[str, Any]] | None = None,
+    links: list[Link] | None = None,
 ) -> tuple[str, NewJob]:
     """Check the arguments and options of one call and build the job to enqueue.
 
@@ -204,16 +204,18 @@ def build_job(
 
 
 class Signature(Generic[R]):
-    """A task call with its arguments, not sent yet: the unit of chains, groups and chords.
+    """A task call with its arguments, not sent yet: the unit of chains and groups.
 
     Args:
         task: the task to call.
         args: positional arguments.
         kwargs: keyword arguments.
         options: call options (`CallOptions` fields).
+        partial: in a chain, the previous step's result is passed as the first argument
+            (made by `Task.partial`; a `Task.s` signature gets exactly its own arguments).
     """
 
-    __slots__ = ("args", "kwargs", "options", "task")
+    __slots__ = ("args", "kwargs", "options", "partial", "task")
 
     def __init__(
         self,
@@ -221,19 +223,49 @@ class Signature(Generic[R]):
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
         options: CallOptions | None = None,
+        *,
+        partial: bool = False,
     ) -> None:
         self.task = task
         self.args = tuple(args)
         self.kwargs = dict(kwargs)
         self.options = options or CallOptions()
+        self.partial = partial
 
     def __repr__(self) -> str:
         parts = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"{self.task.name}.s({', '.join(parts)})"
+        return f"{self.task.name}.{'partial' if self.partial else 's'}({', '.join(parts)})"
+
+    def __or__(self, other: Signature[Any]) -> Any:
+        """``a.s() | b.partial()`` is ``chain(a.s(), b.partial())``."""
+        from errands.workflow import chain  # noqa: PLC0415 - workflow builds on this module
+
+        return chain(self, other)
 
     def set(self, **options: Any) -> Signature[R]:
         """A copy with call options changed (countdown, priority, queue, idempotency_key...)."""
-        return Signature(self.task, self.args, self.kwargs, _merge(self.options, options))
+        return Signature(
+            self.task, self.args, self.kwargs, _merge(self.options, options), partial=self.partial
+        )
+
+    def check(self, previous: bool = False) -> None:
+        """Refuse arguments that do not fit (with a placeholder for a previous result)."""
+        args = (None, *self.args) if previous and self.partial else self.args
+        self.task.check_call(args, self.kwargs)
+        check_arguments(self.args, self.kwargs)
+
+    def to_link(self) -> Link:
+        """This signature as a chain step stored in its parent job."""
+        countdown = self.options.countdown
+        return Link(
+            task=self.task.name,
+            args=list(self.args),
+            kwargs=self.kwargs,
+            queue=self.options.queue,
+            priority=self.options.priority,
+            immutable=not self.partial,
+            countdown=None if countdown is None else seconds(countdown),
+        )
 
     def delay(self) -> AsyncResult[R]:
         """Send this call."""
@@ -326,6 +358,10 @@ class Task(Generic[P, R]):
     def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature[R]:
         """A signature: this task with these arguments, to send later or in a workflow."""
         return Signature(self, args, kwargs)
+
+    def partial(self, *args: Any, **kwargs: Any) -> Signature[R]:
+        """A chain step that receives the previous step's result as its first argument."""
+        return Signature(self, args, kwargs, partial=True)
 
 
 def _merge(options: CallOptions | None, call_options: Mapping[str, Any]) -> CallOptions:

@@ -49,6 +49,8 @@ async def _run_batch(app: App, executor: Executor, queue: str, limit: int) -> in
             finished = await executor.run_async(prepared)
         else:
             finished = executor.run_sync(prepared)
+        for follow_up in finished.follow_ups:  # a chain's next step, before the ack
+            await app.broker.aenqueue(follow_up.queue, [follow_up.job])
         outcomes.append(
             Outcome(
                 delivery.id,

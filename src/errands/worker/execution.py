@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from errands.context import TaskContext
-from errands.errors import ArgumentError, Retry, SoftTimeLimitExceeded, TaskNotFound
+from errands.errors import ArgumentError, ErrandsError, Retry, SoftTimeLimitExceeded, TaskNotFound
 from errands.message import JobRecord, check_json, decode_record
 from errands.result import ErrorInfo, OutcomeRecord
-from errands.task import Task, TaskOptions
-from errands.worker.protocol import Finished, Job
+from errands.task import CallOptions, Task, TaskOptions, build_job
+from errands.worker.protocol import Finished, FollowUp, Job
+from errands.workflow import next_job_id
 
 if TYPE_CHECKING:
     from errands.app import App
@@ -122,6 +123,33 @@ class Executor:
             return Finished(job_id, "retry", payload, delay_ms)
         return Finished(job_id, "fail", payload)
 
+    def _success(self, prepared: Prepared, value: Any) -> Finished:
+        """The outcome of a job that returned, with its chain's next step to enqueue first."""
+        finished = self.succeeded(prepared.job.id, prepared.job.attempt, value)
+        links = prepared.record.links
+        if finished.kind != "ok" or not links:
+            return finished
+        step, rest = links[0], links[1:]
+        try:
+            options = self.app.options_for(step.task, step.queue)
+            args = step.args if step.immutable else [value, *step.args]
+            queue, job = build_job(
+                options,
+                args,
+                step.kwargs,
+                CallOptions(
+                    queue=step.queue,
+                    priority=step.priority,
+                    countdown=step.countdown,
+                    job_id=next_job_id(prepared.job.id),
+                ),
+                self.app.max_payload_bytes,
+                links=rest or None,
+            )
+        except ErrandsError as error:
+            return self.failed(prepared.job.id, prepared.job.attempt, None, error, retry=False)
+        return Finished(finished.id, "ok", finished.outcome, follow_ups=[FollowUp(queue, job)])
+
     # Preparing ---------------------------------------------------------------------------------
 
     def prepare(self, job: Job) -> Prepared | Finished:
@@ -182,7 +210,6 @@ class Executor:
 
     def run_sync(self, prepared: Prepared, soft_limit: SoftLimit = _no_soft_limit) -> Finished:
         """Run a sync task here, its soft limit armed by `soft_limit`."""
-        job = prepared.job
         prepared.context.deadline = time.time() + prepared.soft_limit_s  # it starts now
         token = prepared.context.activate()
         try:
@@ -192,11 +219,10 @@ class Executor:
             return self._failure(prepared, error)
         finally:
             TaskContext.deactivate(token)
-        return self.succeeded(job.id, job.attempt, value)
+        return self._success(prepared, value)
 
     async def run_async(self, prepared: Prepared) -> Finished:
         """Run an async task on the running loop; its soft limit cancels it."""
-        job = prepared.job
         token = prepared.context.activate()
         try:
             coroutine = prepared.task.fn(*self._call_args(prepared), **prepared.record.kwargs)
@@ -219,4 +245,4 @@ class Executor:
             return self._failure(prepared, error)  # the task cancelled something and let it out
         finally:
             TaskContext.deactivate(token)
-        return self.succeeded(job.id, job.attempt, value)
+        return self._success(prepared, value)

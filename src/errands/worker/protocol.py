@@ -13,11 +13,14 @@ from typing import Literal
 
 import msgspec
 
+from errands.broker.types import NewJob
+
 __all__ = [
     "Cancel",
     "Done",
     "Dropped",
     "Finished",
+    "FollowUp",
     "FrameReader",
     "Job",
     "Ready",
@@ -55,13 +58,21 @@ class Stop(msgspec.Struct, tag="stop", array_like=True):
     """Finish what is running, report what was not started (`Dropped`), then exit."""
 
 
+class FollowUp(msgspec.Struct, array_like=True, frozen=True):
+    """A job to enqueue before the job that made it is acknowledged (a chain's next step)."""
+
+    queue: str
+    job: NewJob
+
+
 class Finished(msgspec.Struct, array_like=True, frozen=True):
-    """How one job ended: ok / retry / fail, the outcome record, and the retry delay."""
+    """How one job ended: ok / retry / fail, the outcome record, the retry delay, follow-ups."""
 
     id: str
     kind: Literal["ok", "retry", "fail"]
     outcome: bytes
     retry_delay_ms: int = 0
+    follow_ups: list[FollowUp] = []
 
 
 class Ready(msgspec.Struct, tag="ready", array_like=True):

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from errands.broker.types import AckCode, Delivery, Lease, Outcome
+from errands.broker.types import AckCode, Delivery, Lease, NewJob, Outcome
 from errands.errors import BrokerUnavailable
 from errands.message import decode_envelope
 from errands.worker.pool import Assigned, Pool, PoolEvents
@@ -92,6 +92,7 @@ class Supervisor:
         self._held: dict[str, _Held] = {}
         self._acks: dict[str, list[Outcome]] = {}
         self._releases: dict[str, list[Lease]] = {}
+        self._follow_ups: dict[str, list[NewJob]] = {}  # enqueued before any ack goes out
         self._activity = asyncio.Event()
         self._stopping = False
         self._stop_deadline: float | None = None
@@ -129,6 +130,8 @@ class Supervisor:
             held = self._held.pop(result.id, None)
             if held is None:
                 continue  # its lease was lost or it was given back: another worker owns it
+            for follow_up in result.follow_ups:
+                self._follow_ups.setdefault(follow_up.queue, []).append(follow_up.job)
             self._acks.setdefault(held.queue, []).append(
                 Outcome(result.id, held.token, result.kind, result.outcome, result.retry_delay_ms)
             )
@@ -235,7 +238,13 @@ class Supervisor:
     # The exchange loop -------------------------------------------------------------------------
 
     def _done(self) -> bool:
-        return self._stopping and not self._held and not self._acks and not self._releases
+        return (
+            self._stopping
+            and not self._held
+            and not self._acks
+            and not self._releases
+            and not self._follow_ups
+        )
 
     async def _exchange_loop(self) -> None:
         wake: asyncio.Task[bool] | None = None
@@ -325,6 +334,8 @@ class Supervisor:
             self._pending_acks = 0
         if wanted > 0:
             self._recheck_at = None
+        if free > 0 or acks_due:
+            await self._send_follow_ups()
         moved = 0
         for queue in self.config.queues.order():
             acks = self._acks.pop(queue, []) if free > 0 or acks_due else []
@@ -345,6 +356,22 @@ class Supervisor:
         if wanted > 0 and free > 0:
             self._drained = True  # every queue gave less than we had room for
         return moved
+
+    async def _send_follow_ups(self) -> None:
+        """Enqueue chain steps before acking the jobs that made them.
+
+        A crash in between re-runs the parent, whose follow-up has a derived id: it is not
+        enqueued twice.
+        """
+        follow_ups, self._follow_ups = self._follow_ups, {}
+        for queue, jobs in list(follow_ups.items()):
+            try:
+                await self.broker.aenqueue(queue, jobs)
+            except BaseException:
+                for name, pending in follow_ups.items():
+                    self._follow_ups.setdefault(name, []).extend(pending)
+                raise
+            del follow_ups[queue]
 
     async def _exchange_queue(
         self, queue: str, free: int, acks: list[Outcome], releases: list[Lease]

@@ -1,0 +1,177 @@
+"""Workflows: chain (one step after another) and group (many at once); nothing waits.
+
+A chain's next step is enqueued by the worker when a step succeeds, before that step is
+acknowledged, under a job id derived from the step's own: a step that runs twice (at-least-once)
+still enqueues its successor once. So a task never has to wait for another task's result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from errands.errors import ConfigurationError, ResultTimeoutError
+from errands.result import AsyncResult, seconds
+from errands.task import Signature, build_job
+
+if TYPE_CHECKING:
+    from errands.app import App
+
+__all__ = ["Chain", "ChainResult", "Group", "GroupResult", "chain", "group", "next_job_id"]
+
+R = TypeVar("R")
+
+
+def next_job_id(parent_id: str) -> str:
+    """The id of the chain step that follows job `parent_id` (the same on every re-run)."""
+    return hashlib.sha1(f"{parent_id}:next".encode(), usedforsecurity=False).hexdigest()[:32]
+
+
+def _remaining(deadline: float, timeout: float | timedelta) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise ResultTimeoutError(f"the workflow did not finish within {seconds(timeout):g}s")
+    return left
+
+
+class ChainResult(Generic[R]):
+    """Handles on every step of a chain; `get()` returns the last step's result."""
+
+    def __init__(self, steps: Sequence[AsyncResult[Any]]) -> None:
+        self.steps = list(steps)
+
+    @property
+    def id(self) -> str:
+        """The id of the last step."""
+        return self.steps[-1].id
+
+    def get(self, timeout: float | timedelta = 30.0) -> R:
+        """Wait for every step in turn; a failed step raises its `JobFailed`. Outside tasks only."""
+        deadline = time.monotonic() + seconds(timeout)
+        value: Any = None
+        for step in self.steps:
+            value = step.get(timeout=_remaining(deadline, timeout))
+        result: R = value
+        return result
+
+    async def aget(self, timeout: float | timedelta = 30.0) -> R:  # noqa: ASYNC109 - twin of get
+        """Async twin of `get`."""
+        deadline = time.monotonic() + seconds(timeout)
+        value: Any = None
+        for step in self.steps:
+            value = await step.aget(timeout=_remaining(deadline, timeout))
+        result: R = value
+        return result
+
+
+class Chain(Generic[R]):
+    """Steps that run one after another; a `Task.partial` step gets the previous result first.
+
+    Args:
+        signatures: the steps, in order; the first gets only its own arguments.
+    """
+
+    def __init__(self, *signatures: Signature[Any]) -> None:
+        if not signatures:
+            raise ConfigurationError("a chain needs at least one step: chain(a.s(...), ...)")
+        if signatures[0].partial:
+            raise ConfigurationError(
+                f"the first step of a chain has no previous result: use "
+                f"{signatures[0].task.name}.s(...), not .partial(...)"
+            )
+        apps = {id(s.task.app) for s in signatures}
+        if len(apps) != 1:
+            raise ConfigurationError("every step of a chain must belong to the same app")
+        for index, signature in enumerate(signatures):
+            signature.check(previous=index > 0)
+        self.signatures = list(signatures)
+
+    @property
+    def app(self) -> App:
+        """The app of the steps."""
+        return self.signatures[0].task.app
+
+    def __or__(self, other: Signature[Any]) -> Chain[Any]:
+        return Chain(*self.signatures, other)
+
+    def _prepare(self) -> tuple[str, Any]:
+        first, rest = self.signatures[0], self.signatures[1:]
+        return build_job(
+            first.task.options,
+            first.args,
+            first.kwargs,
+            first.options,
+            self.app.max_payload_bytes,
+            links=[step.to_link() for step in rest],
+        )
+
+    def _result(self, first_id: str, first_queue: str) -> ChainResult[R]:
+        steps: list[AsyncResult[Any]] = [AsyncResult(self.app, first_id, first_queue)]
+        for step in self.signatures[1:]:
+            queue = step.options.queue or step.task.options.queue
+            steps.append(AsyncResult(self.app, next_job_id(steps[-1].id), queue))
+        return ChainResult(steps)
+
+    def delay(self) -> ChainResult[R]:
+        """Send the first step; the worker sends each next one when the previous succeeds."""
+        queue, job = self._prepare()
+        done = self.app.broker.enqueue(queue, [job])[0]
+        return self._result(done.id, queue)
+
+    async def adelay(self) -> ChainResult[R]:
+        """Async twin of `delay`."""
+        queue, job = self._prepare()
+        done = (await self.app.broker.aenqueue(queue, [job]))[0]
+        return self._result(done.id, queue)
+
+
+def chain(*signatures: Signature[Any]) -> Chain[Any]:
+    """Run `signatures` one after another: ``chain(fetch.s(url), parse.partial())``."""
+    return Chain(*signatures)
+
+
+class GroupResult(Generic[R]):
+    """Handles on every member of a group; `get()` returns their results in order."""
+
+    def __init__(self, results: Sequence[AsyncResult[R]]) -> None:
+        self.results = list(results)
+
+    def get(self, timeout: float | timedelta = 30.0) -> list[R]:
+        """Wait for every member (a failed one raises its `JobFailed`); outside tasks only."""
+        deadline = time.monotonic() + seconds(timeout)
+        return [r.get(timeout=_remaining(deadline, timeout)) for r in self.results]
+
+    async def aget(self, timeout: float | timedelta = 30.0) -> list[R]:  # noqa: ASYNC109
+        """Async twin of `get`."""
+        deadline = time.monotonic() + seconds(timeout)
+        return [await r.aget(timeout=_remaining(deadline, timeout)) for r in self.results]
+
+
+class Group(Generic[R]):
+    """Jobs that run in parallel, sent in one broker call per queue.
+
+    Args:
+        signatures: the members (full signatures: `Task.s`).
+    """
+
+    def __init__(self, *signatures: Signature[R]) -> None:
+        if any(s.partial for s in signatures):
+            raise ConfigurationError(
+                "a group member has no previous result: use .s(), not .partial()"
+            )
+        self.signatures = list(signatures)
+
+    def delay(self) -> GroupResult[R]:
+        """Send every member at once."""
+        if not self.signatures:
+            return GroupResult([])
+        app = self.signatures[0].task.app
+        return GroupResult(app.enqueue_many(self.signatures))
+
+
+def group(*signatures: Signature[R]) -> Group[R]:
+    """Run `signatures` in parallel: ``group(resize.s(i) for i in ...)`` needs a star."""
+    return Group(*signatures)
