@@ -25,7 +25,17 @@ from errands.errors import (
 )
 from errands.result import AsyncResult
 from errands.task import Signature, Task
-from errands.workflow import Chain, ChainResult, Group, GroupResult, chain, group
+from errands.workflow import (
+    Chain,
+    ChainResult,
+    Chord,
+    ChordResult,
+    Group,
+    GroupResult,
+    chain,
+    chord,
+    group,
+)
 
 __all__ = [
     "App",
@@ -35,6 +45,8 @@ __all__ = [
     "BrokerUnavailable",
     "Chain",
     "ChainResult",
+    "Chord",
+    "ChordResult",
     "ConfigurationError",
     "ErrandsError",
     "Group",
@@ -54,6 +66,7 @@ __all__ = [
     "WaitInsideTaskError",
     "WorkerLost",
     "chain",
+    "chord",
     "current_task",
     "group",
 ]

@@ -31,17 +31,22 @@ class Link(msgspec.Struct, omit_defaults=True):
         kwargs: keyword arguments.
         queue: the queue (the task's own when None).
         priority: the priority (the task's own when None).
-        immutable: do not pass the parent's result (a ``.si()`` signature).
+        immutable: do not pass the parent's result (a full ``.s()`` signature).
         countdown: seconds to wait before the step may run.
+        chord: set on the members of a chord: instead of a step, the job's result is counted
+            as member `index` of chord `chord`, whose callback waits in `queue`.
+        index: the member's place in its chord.
     """
 
-    task: str
+    task: str = ""
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     queue: str | None = None
     priority: int | None = None
     immutable: bool = False
     countdown: float | None = None
+    chord: str = ""
+    index: int = 0
 
 
 class JobRecord(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False):

@@ -29,9 +29,6 @@ __all__ = ["AsyncResult", "ErrorInfo", "OutcomeRecord", "seconds"]
 
 R = TypeVar("R")
 
-#: States a job can be in, as `AsyncResult.state` reports them.
-PENDING_STATES = frozenset({"queued", "scheduled", "active", "dead"})
-
 
 class ErrorInfo(msgspec.Struct, omit_defaults=True):
     """An error as stored with a failed job."""
@@ -103,7 +100,11 @@ class AsyncResult(Generic[R]):
 
     @property
     def state(self) -> str:
-        """queued, scheduled, active, succeeded, failed, dead, cancelled, or unknown."""
+        """queued, scheduled, active, succeeded, failed, dead, cancelled, waiting, or unknown.
+
+        ``waiting`` is a chord's callback whose members have not all succeeded; ``unknown`` a
+        job that never existed, or whose result expired or was not kept.
+        """
         return self.app.broker.job_state(self.queue, self.id).state
 
     async def astate(self) -> str:

@@ -31,6 +31,7 @@ from errands.app import App
 from errands.broker.memory import MemoryBroker
 from errands.broker.types import Outcome
 from errands.worker.execution import Executor
+from errands.worker.follow_ups import apply_follow_ups
 from errands.worker.protocol import Finished, Job
 
 __all__ = ["MemoryBroker", "run_jobs"]
@@ -49,8 +50,7 @@ async def _run_batch(app: App, executor: Executor, queue: str, limit: int) -> in
             finished = await executor.run_async(prepared)
         else:
             finished = executor.run_sync(prepared)
-        for follow_up in finished.follow_ups:  # a chain's next step, before the ack
-            await app.broker.aenqueue(follow_up.queue, [follow_up.job])
+        await apply_follow_ups(app.broker, finished.follow_ups)  # before the ack
         outcomes.append(
             Outcome(
                 delivery.id,

@@ -1,26 +1,47 @@
-"""Workflows: chain (one step after another) and group (many at once); nothing waits.
+"""Workflows: chain, group and chord, so that no task ever waits for another.
+
+A chain runs steps one after another; a group runs jobs in parallel; a chord runs a group, then
+a callback with every result.
 
 A chain's next step is enqueued by the worker when a step succeeds, before that step is
 acknowledged, under a job id derived from the step's own: a step that runs twice (at-least-once)
-still enqueues its successor once. So a task never has to wait for another task's result.
+still enqueues its successor once. A chord's members each report their result to the chord,
+kept in Redis beside the callback; the last report enqueues the callback in the same atomic
+step, and a member that fails for good fails the chord. So a task never waits for another.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import msgspec
+
 from errands.errors import ConfigurationError, ResultTimeoutError
+from errands.message import Link
 from errands.result import AsyncResult, seconds
 from errands.task import Signature, build_job
 
 if TYPE_CHECKING:
     from errands.app import App
 
-__all__ = ["Chain", "ChainResult", "Group", "GroupResult", "chain", "group", "next_job_id"]
+__all__ = [
+    "Chain",
+    "ChainResult",
+    "Chord",
+    "ChordResult",
+    "Group",
+    "GroupResult",
+    "chain",
+    "chord",
+    "group",
+    "next_job_id",
+]
 
 R = TypeVar("R")
 
@@ -175,3 +196,105 @@ class Group(Generic[R]):
 def group(*signatures: Signature[R]) -> Group[R]:
     """Run `signatures` in parallel: ``group(resize.s(i) for i in ...)`` needs a star."""
     return Group(*signatures)
+
+
+class ChordResult(Generic[R]):
+    """The callback's handle (`get()` waits for it) and the members' (`members`)."""
+
+    def __init__(self, callback: AsyncResult[R], members: GroupResult[Any]) -> None:
+        self.callback = callback
+        self.members = members
+
+    @property
+    def id(self) -> str:
+        """The chord's id: the callback's job id."""
+        return self.callback.id
+
+    def get(self, timeout: float | timedelta = 30.0) -> R:
+        """Wait for the callback's result; `JobFailed` names a member that failed. Outside tasks."""
+        return self.callback.get(timeout=timeout)
+
+    async def aget(self, timeout: float | timedelta = 30.0) -> R:  # noqa: ASYNC109 - twin of get
+        """Async twin of `get`."""
+        return await self.callback.aget(timeout=timeout)
+
+
+class Chord(Generic[R]):
+    """A group whose results, in member order, go to one callback once all have succeeded.
+
+    Args:
+        members: the group's signatures (full: `Task.s`), or a `Group`.
+        callback: a `Task.partial` signature receives the list of results first; a `Task.s`
+            one runs with only its own arguments.
+    """
+
+    def __init__(self, members: Group[Any] | Sequence[Signature[Any]], callback: Signature[R]):
+        signatures = members.signatures if isinstance(members, Group) else list(members)
+        if not signatures:
+            raise ConfigurationError("a chord needs at least one member: chord([a.s(), ...], cb)")
+        if any(s.partial for s in signatures):
+            raise ConfigurationError("a chord member has no previous result: use .s()")
+        for signature in signatures:
+            signature.check()
+        callback.check(previous=True)
+        self.members = signatures
+        self.callback = callback
+
+    def _prepare(self) -> tuple[str, str, Any, bytes, dict[str, list[Any]]]:
+        app = self.callback.task.app
+        callback = self.callback
+        chord_id = callback.options.job_id or os.urandom(16).hex()
+        marker = f"__errands_chord_results_{chord_id}__"
+        args = (marker, *callback.args) if callback.partial else callback.args
+        options = replace(callback.options, job_id=chord_id, countdown=None, eta=None)
+        queue, job = build_job(
+            callback.task.options, args, callback.kwargs, options, app.max_payload_bytes
+        )
+        by_queue: dict[str, list[Any]] = {}
+        for index, member in enumerate(self.members):
+            member_queue, member_job = build_job(
+                member.task.options,
+                member.args,
+                member.kwargs,
+                member.options,
+                app.max_payload_bytes,
+                links=[Link(chord=chord_id, index=index, queue=queue)],
+            )
+            by_queue.setdefault(member_queue, []).append((index, member_job))
+        return chord_id, queue, job, msgspec.json.encode(marker), by_queue
+
+    def _result(
+        self, chord_id: str, queue: str, placed: dict[int, tuple[str, str]]
+    ) -> ChordResult[R]:
+        app = self.callback.task.app
+        members = [AsyncResult[Any](app, *placed[i]) for i in range(len(self.members))]
+        return ChordResult(AsyncResult(app, chord_id, queue), GroupResult(members))
+
+    def delay(self) -> ChordResult[R]:
+        """Record the chord, then send its members."""
+        chord_id, queue, job, marker, by_queue = self._prepare()
+        broker = self.callback.task.app.broker
+        broker.chord_start(queue, chord_id, len(self.members), job, marker)
+        placed: dict[int, tuple[str, str]] = {}
+        for member_queue, items in by_queue.items():
+            done = broker.enqueue(member_queue, [member_job for _, member_job in items])
+            for (index, _), answer in zip(items, done, strict=True):
+                placed[index] = (answer.id, member_queue)
+        return self._result(chord_id, queue, placed)
+
+    async def adelay(self) -> ChordResult[R]:
+        """Async twin of `delay`."""
+        chord_id, queue, job, marker, by_queue = self._prepare()
+        broker = self.callback.task.app.broker
+        await broker.achord_start(queue, chord_id, len(self.members), job, marker)
+        placed: dict[int, tuple[str, str]] = {}
+        for member_queue, items in by_queue.items():
+            done = await broker.aenqueue(member_queue, [member_job for _, member_job in items])
+            for (index, _), answer in zip(items, done, strict=True):
+                placed[index] = (answer.id, member_queue)
+        return self._result(chord_id, queue, placed)
+
+
+def chord(members: Group[Any] | Sequence[Signature[Any]], callback: Signature[R]) -> Chord[R]:
+    """Run `members` in parallel, then `callback` with their results: no task waits."""
+    return Chord(members, callback)

@@ -14,8 +14,8 @@ import time
 
 import errands.testing
 from errands import App
-from errands.broker.memory_state import ZSet
 from errands.broker.types import NewJob, Outcome
+from errands.broker.zset import ZSet
 from errands.testing import MemoryBroker
 
 Q = "default"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from errands import App, ConfigurationError, JobFailed, chain, group
+from errands import App, ConfigurationError, JobFailed, chain, chord, group
 from errands.testing import MemoryBroker, run_jobs
 from errands.workflow import next_job_id
 
@@ -108,3 +108,61 @@ def test_a_chain_step_can_go_to_another_queue(app: App) -> None:
     assert app.broker.info("cpu").ready == 1
     assert run_jobs(app, ["cpu"]) == 1
     assert result.get(timeout=1) == len("<html>x</html>")
+
+
+def test_a_chord_calls_back_once_with_every_result_in_member_order(app: App) -> None:
+    @app.task(name="square")
+    def square(x: int) -> int:
+        return x * x
+
+    @app.task(name="total")
+    def total(values: list[int], offset: int) -> int:
+        return sum(values) + offset
+
+    result = chord([square.s(i) for i in range(4)], total.partial(100)).delay()
+    assert run_jobs(app) == 5
+    assert result.get(timeout=1) == 100 + 0 + 1 + 4 + 9
+    assert result.members.get(timeout=1) == [0, 1, 4, 9]
+
+
+def test_a_member_that_fails_for_good_fails_the_chord(app: App) -> None:
+    @app.task(name="ok")
+    def ok() -> int:
+        return 1
+
+    @app.task(name="bad", max_retries=0)
+    def bad() -> int:
+        raise KeyError("gone")
+
+    @app.task(name="collect")
+    def collect(values: list[int]) -> int:
+        return len(values)
+
+    result = chord([ok.s(), bad.s(), ok.s()], collect.partial()).delay()
+    run_jobs(app)
+    with pytest.raises(JobFailed, match=r"member .* failed with KeyError"):
+        result.get(timeout=1)
+    assert app.broker.info("default").ready == 0  # the callback never ran
+
+
+def test_a_member_reporting_twice_is_counted_once(app: App) -> None:
+    import asyncio
+
+    @app.task(name="one")
+    def one() -> int:
+        return 1
+
+    @app.task(name="count")
+    def count(values: list[int]) -> int:
+        return len(values)
+
+    result = chord([one.s(), one.s()], count.partial()).delay()
+    queue = result.callback.queue
+
+    async def report_again() -> int:
+        return await app.broker.chord_part(queue, result.id, 0, b"1")
+
+    assert asyncio.run(report_again()) == 2  # first report of member 0
+    assert asyncio.run(report_again()) == 1  # the same member again: not counted
+    run_jobs(app)
+    assert result.get(timeout=1) == 2

@@ -117,6 +117,22 @@ class Broker(Protocol):
         """Close the blocking connections."""
         ...
 
+    def chord_start(
+        self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
+    ) -> bool:
+        """Record a chord in its callback's queue before its members are sent.
+
+        `callback.payload` holds the JSON string `placeholder`, replaced by the list of the
+        members' results when the last one reports. False when the chord was already recorded.
+        """
+        ...
+
+    async def achord_start(
+        self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
+    ) -> bool:
+        """Async twin of `chord_start`."""
+        ...
+
     # Worker side: async only.
     async def fetch(self, queue: str, n: int, lease_ms: int, worker_id: str) -> Fetched:
         """Lease up to `n` ready jobs; also promotes due delayed jobs and reaps expired leases."""
@@ -144,6 +160,17 @@ class Broker(Protocol):
 
     async def maintain(self, queue: str, owner: str, lock_ms: int) -> MaintenanceReport | None:
         """Bounded housekeeping; None when another worker holds the maintenance lock."""
+        ...
+
+    async def chord_part(self, queue: str, chord_id: str, index: int, result: bytes) -> int:
+        """Count member `index` (its result JSON); the last one enqueues the callback.
+
+        Returns 0 unknown chord, 1 already counted, 2 counted, 3 counted and callback enqueued.
+        """
+        ...
+
+    async def chord_abort(self, queue: str, chord_id: str, outcome: bytes) -> bool:
+        """Fail a chord whose member failed for good: its callback gets `outcome` as result."""
         ...
 
     async def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:

@@ -236,6 +236,28 @@ class MemoryBroker:
         """Delete dead jobs for good; see `Broker.purge`."""
         return self._run(queue, lambda q, _: q.purge(job_ids, limit))
 
+    def chord_start(
+        self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
+    ) -> bool:
+        """Record a chord in its callback's queue; see `Broker.chord_start`."""
+        return self._run(
+            queue, lambda q, now: q.chord_start(now, chord_id, size, callback, placeholder)
+        )
+
+    async def achord_start(
+        self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
+    ) -> bool:
+        """Async twin of `chord_start`."""
+        return self.chord_start(queue, chord_id, size, callback, placeholder)
+
+    async def chord_part(self, queue: str, chord_id: str, index: int, result: bytes) -> int:
+        """Count a member's result; see `Broker.chord_part`."""
+        return self._run(queue, lambda q, now: q.chord_part(now, chord_id, index, result))
+
+    async def chord_abort(self, queue: str, chord_id: str, outcome: bytes) -> bool:
+        """Fail a chord; see `Broker.chord_abort`."""
+        return self._run(queue, lambda q, now: q.chord_abort(now, chord_id, outcome))
+
     def dead_jobs(self, queue: str, limit: int = 100) -> list[tuple[str, float, bytes | None]]:
         """The oldest dead jobs: (id, time of death in seconds, payload)."""
         return self._run(queue, lambda q, _: q.dead_jobs(limit))

@@ -9,7 +9,6 @@ or reads a clock: `MemoryBroker` passes the time in and runs every call under it
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,8 +30,9 @@ from errands.broker.types import (
     Outcome,
     QueueInfo,
 )
+from errands.broker.zset import ZSet
 
-__all__ = ["JobMeta", "QueueState", "ZSet", "read_outcome"]
+__all__ = ["JobMeta", "QueueState", "read_outcome"]
 
 PRIORITY_SPAN = 2**44  # sequence numbers stay below this, as in 00_shared.lua
 MAX_BATCH = 1000
@@ -51,72 +51,6 @@ def read_outcome(outcome: bytes) -> tuple[str, int]:
     """The state and attempts written in an outcome record (JSON)."""
     head = _head_decoder.decode(outcome)
     return head.state, head.attempts
-
-
-class ZSet:
-    """A Redis sorted set: members read lowest score first, ties broken by member.
-
-    The dict holds the true scores. The heap holds (score, member) entries, some stale (the
-    member left or changed score); a stale entry is skipped when it reaches the top, so every
-    operation stays O(log n) without searching the heap.
-    """
-
-    __slots__ = ("_heap", "_scores")
-
-    def __init__(self) -> None:
-        self._scores: dict[str, int] = {}
-        self._heap: list[tuple[int, str]] = []
-
-    def __len__(self) -> int:
-        return len(self._scores)
-
-    def __contains__(self, member: object) -> bool:
-        return member in self._scores
-
-    def score(self, member: str) -> int | None:
-        """The member's score, None when absent (ZSCORE)."""
-        return self._scores.get(member)
-
-    def add(self, member: str, score: int) -> None:
-        """Add the member, or move it to `score` (ZADD)."""
-        self._scores[member] = score
-        heapq.heappush(self._heap, (score, member))
-        if len(self._heap) > 2 * len(self._scores) + 64:
-            # Too many stale entries (heartbeats re-score leases all the time): rebuild.
-            self._heap = [(s, m) for m, s in self._scores.items()]
-            heapq.heapify(self._heap)
-
-    def discard(self, member: str) -> bool:
-        """Remove the member; True when it was there (ZREM)."""
-        return self._scores.pop(member, None) is not None
-
-    def _top(self) -> tuple[int, str] | None:
-        heap = self._heap
-        while heap and self._scores.get(heap[0][1]) != heap[0][0]:
-            heapq.heappop(heap)
-        return heap[0] if heap else None
-
-    def first(self) -> tuple[str, int] | None:
-        """The lowest member and its score, without removing it."""
-        top = self._top()
-        return None if top is None else (top[1], top[0])
-
-    def pop_min(self, count: int, max_score: int | None = None) -> list[str]:
-        """Remove and return up to `count` lowest members (ZPOPMIN), none above `max_score`."""
-        out: list[str] = []
-        while len(out) < count:
-            top = self._top()
-            if top is None or (max_score is not None and top[0] > max_score):
-                break
-            heapq.heappop(self._heap)
-            del self._scores[top[1]]
-            out.append(top[1])
-        return out
-
-    def lowest(self, count: int) -> list[tuple[str, int]]:
-        """The `count` lowest members and their scores, left in place."""
-        pairs = heapq.nsmallest(max(count, 0), ((s, m) for m, s in self._scores.items()))
-        return [(m, s) for s, m in pairs]
 
 
 @dataclass(slots=True)
@@ -194,6 +128,14 @@ def _stamped(worker_info: bytes, now: int) -> bytes:
     return msgspec.json.encode(info)
 
 
+@dataclass(slots=True)
+class _Chord:
+    remaining: int
+    size: int
+    callback: NewJob
+    placeholder: bytes
+
+
 class QueueState:
     """The data of one queue and its transitions, each one Lua function of the library.
 
@@ -223,6 +165,9 @@ class QueueState:
         self.paused = False
         self.published: list[tuple[str, bytes]] = []
         self.armed = False
+        self.chords: dict[str, _Chord] = {}
+        self.chord_parts: dict[tuple[str, int], bytes] = {}
+        self.chords_x = ZSet()
 
     # Shared helpers (00_shared.lua) -----------------------------------------------------------
 
@@ -522,6 +467,8 @@ class QueueState:
         stale = self.idem_x.pop_min(limit, now)
         for key in stale:
             self.idem.pop(key, None)
+        for chord_id in self.chords_x.pop_min(limit, now - settings.dead_max_age_ms):
+            self._drop_chord(chord_id)
         trimmed = self._trim_dead(cap)
         aged = self.dead.pop_min(limit, now - settings.dead_max_age_ms)
         for job_id in aged:
@@ -547,6 +494,8 @@ class QueueState:
             return JobState(state, outcome, attempts or (m.attempts if m else 0))
         if m is not None:
             return JobState(m.state, None, m.attempts)
+        if job_id in self.chords:
+            return JobState("waiting", None, 0)  # a chord's callback, not a job yet
         return JobState("unknown", None, 0)
 
     def info(self) -> QueueInfo:
@@ -565,3 +514,55 @@ class QueueState:
     def dead_jobs(self, limit: int) -> list[tuple[str, float, bytes | None]]:
         """The oldest dead jobs: (id, time of death in seconds, payload)."""
         return [(i, died / 1000.0, self.jobs.get(i)) for i, died in self.dead.lowest(limit)]
+
+    # Chords (chord.lua) --------------------------------------------------------------------------
+
+    def chord_start(
+        self, now: int, chord_id: str, size: int, callback: NewJob, placeholder: bytes
+    ) -> bool:
+        """chord.lua (errands_v1_chord_start): record a chord; False when already known."""
+        if chord_id in self.chords or chord_id in self.meta:
+            return False
+        self.chords[chord_id] = _Chord(size, size, callback, placeholder)
+        self.chords_x.add(chord_id, now)
+        return True
+
+    def _drop_chord(self, chord_id: str) -> _Chord | None:
+        chord = self.chords.pop(chord_id, None)
+        self.chords_x.discard(chord_id)
+        if chord is not None:
+            for index in range(chord.size):
+                self.chord_parts.pop((chord_id, index), None)
+        return chord
+
+    def chord_part(self, now: int, chord_id: str, index: int, result: bytes) -> int:
+        """chord.lua (errands_v1_chord_part): count a member; the last enqueues the callback."""
+        chord = self.chords.get(chord_id)
+        if chord is None:
+            return 0
+        if (chord_id, index) in self.chord_parts:
+            return 1
+        self.chord_parts[(chord_id, index)] = result
+        chord.remaining -= 1
+        if chord.remaining > 0:
+            return 2
+        results = [self.chord_parts.get((chord_id, i), b"null") for i in range(chord.size)]
+        self._drop_chord(chord_id)
+        payload = chord.callback.payload.replace(
+            chord.placeholder, b"[" + b",".join(results) + b"]", 1
+        )
+        callback = msgspec.structs.replace(chord.callback, id=chord_id, payload=payload, delay_ms=0)
+        self.enqueue(now, [callback])
+        return 3
+
+    def chord_abort(self, now: int, chord_id: str, outcome: bytes) -> bool:
+        """chord.lua (errands_v1_chord_abort): fail the chord's callback with `outcome`."""
+        chord = self._drop_chord(chord_id)
+        if chord is None:
+            return False
+        if not chord.callback.ignore_result:
+            self.results[chord_id] = outcome
+            self.results_x.add(chord_id, now + chord.callback.result_ttl_ms)
+            self.published.append((chord_id, outcome))
+        self._incr("failed")
+        return True

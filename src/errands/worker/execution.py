@@ -66,6 +66,19 @@ class Prepared:
         return inspect.iscoroutinefunction(self.task.fn)
 
 
+def _chord_failure(chord_id: str, member_id: str, member_outcome: bytes) -> bytes:
+    """The failed outcome of a chord's callback, naming the member that failed and why."""
+    member = msgspec.json.decode(member_outcome, type=OutcomeRecord)
+    cause = member.error or ErrorInfo("unknown", "no error recorded")
+    error = ErrorInfo(
+        "errands.errors.ChordFailed",
+        f"chord {chord_id} will not call back: member {member_id} failed with "
+        f"{cause.type}: {cause.message}",
+        cause.traceback,
+    )
+    return _encoder.encode(OutcomeRecord("failed", error=error, finished_at=time.time()))
+
+
 class Executor:
     """Runs jobs of one app.
 
@@ -130,6 +143,11 @@ class Executor:
         if finished.kind != "ok" or not links:
             return finished
         step, rest = links[0], links[1:]
+        if step.chord:
+            report = FollowUp(
+                step.queue or "", chord=step.chord, index=step.index, data=_encoder.encode(value)
+            )
+            return Finished(finished.id, "ok", finished.outcome, follow_ups=[report])
         try:
             options = self.app.options_for(step.task, step.queue)
             args = step.args if step.immutable else [value, *step.args]
@@ -178,6 +196,21 @@ class Executor:
         return Prepared(job, record, task, context, soft, hard)
 
     def _failure(self, prepared: Prepared, error: BaseException) -> Finished:
+        """The outcome of a task that raised, with its chord's failure if it failed for good."""
+        finished = self._failed_run(prepared, error)
+        links = prepared.record.links
+        if finished.kind == "fail" and links and links[0].chord:
+            member = links[0]
+            aborted = FollowUp(
+                member.queue or "",
+                chord=member.chord,
+                index=-1,
+                data=_chord_failure(member.chord, prepared.job.id, finished.outcome),
+            )
+            return Finished(finished.id, finished.kind, finished.outcome, follow_ups=[aborted])
+        return finished
+
+    def _failed_run(self, prepared: Prepared, error: BaseException) -> Finished:
         """The outcome of a task that raised; arguments that do not fit are never retried."""
         job, options = prepared.job, prepared.task.options
         if isinstance(error, TypeError):

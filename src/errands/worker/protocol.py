@@ -59,10 +59,18 @@ class Stop(msgspec.Struct, tag="stop", array_like=True):
 
 
 class FollowUp(msgspec.Struct, array_like=True, frozen=True):
-    """A job to enqueue before the job that made it is acknowledged (a chain's next step)."""
+    """What to do in Redis before the job that made it is acknowledged.
+
+    A chain's next step (`job`), or a chord member's report: its result counted (`chord` with
+    `index` and the result JSON in `data`), or the chord failed (`index` -1, the failure
+    outcome in `data`). `queue` is where the step or the chord's callback lives.
+    """
 
     queue: str
-    job: NewJob
+    job: NewJob | None = None
+    chord: str = ""
+    index: int = 0
+    data: bytes = b""
 
 
 class Finished(msgspec.Struct, array_like=True, frozen=True):

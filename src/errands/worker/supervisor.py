@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from errands.broker.types import AckCode, Delivery, Lease, NewJob, Outcome
+from errands.broker.types import AckCode, Delivery, Lease, Outcome
 from errands.errors import BrokerUnavailable
 from errands.message import decode_envelope
+from errands.worker.follow_ups import apply_follow_ups
 from errands.worker.pool import Assigned, Pool, PoolEvents
-from errands.worker.protocol import Finished, Job
+from errands.worker.protocol import Finished, FollowUp, Job
 from errands.worker.queues import QueueSelection
 
 if TYPE_CHECKING:
@@ -92,13 +93,14 @@ class Supervisor:
         self._held: dict[str, _Held] = {}
         self._acks: dict[str, list[Outcome]] = {}
         self._releases: dict[str, list[Lease]] = {}
-        self._follow_ups: dict[str, list[NewJob]] = {}  # enqueued before any ack goes out
+        self._follow_ups: list[FollowUp] = []  # applied before any ack goes out
         self._activity = asyncio.Event()
         self._stopping = False
         self._stop_deadline: float | None = None
         self._killed = False
         self._recheck_at: float | None = None  # monotonic: a delayed job falls due, or a lease ends
         self._drained = False  # the last fetch found the queues empty: wait for a wake token
+        self._wake: asyncio.Future[bool] | None = None  # the pending wait for a wake token
         self._acks_since: float | None = None
         self._pending_acks = 0
         self.processed = 0
@@ -130,8 +132,7 @@ class Supervisor:
             held = self._held.pop(result.id, None)
             if held is None:
                 continue  # its lease was lost or it was given back: another worker owns it
-            for follow_up in result.follow_ups:
-                self._follow_ups.setdefault(follow_up.queue, []).append(follow_up.job)
+            self._follow_ups.extend(result.follow_ups)
             self._acks.setdefault(held.queue, []).append(
                 Outcome(result.id, held.token, result.kind, result.outcome, result.retry_delay_ms)
             )
@@ -247,12 +248,10 @@ class Supervisor:
         )
 
     async def _exchange_loop(self) -> None:
-        wake: asyncio.Task[bool] | None = None
         try:
             while not self._done():
                 await self._shutdown_step()
                 self._activity.clear()
-                moved = 0
                 try:
                     async with asyncio.timeout(_CALL_TIMEOUT_S):
                         moved = await self._exchange()
@@ -260,34 +259,44 @@ class Supervisor:
                     log.warning("Redis exchange failed (%s); retrying", error)
                     await asyncio.sleep(0.5)
                     continue
-                if moved or self._activity.is_set():
+                if self._woken() or moved or self._activity.is_set():
                     continue
-                waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._activity.wait())}
-                if not self._stopping and (self._drained or self.pool.hungry()):
-                    if wake is None or wake.done():
-                        wake = asyncio.ensure_future(
-                            self.broker.wait_for_work(self.config.queues.names, 5.0)
-                        )
-                    waits.add(wake)  # type: ignore[arg-type]
-                _, pending = await asyncio.wait(
-                    waits, timeout=self._idle_timeout(), return_when=asyncio.FIRST_COMPLETED
-                )
-                for waiter in pending:
-                    if waiter is not wake:
-                        waiter.cancel()
+                await self._idle()
                 if self._recheck_at is not None and time.monotonic() >= self._recheck_at:
                     self._drained = False  # a delayed job is due or a lease ended: fetch
-                if wake is not None and wake.done():
-                    self._drained = False  # work may have come, or it is time to look again
-                    if not wake.cancelled() and wake.exception() is not None:
-                        log.warning("waiting for work failed: %s", wake.exception())
-                        await asyncio.sleep(0.5)
-                    wake = None
+                self._woken()
         finally:
-            if wake is not None:
-                wake.cancel()
+            if self._wake is not None:
+                self._wake.cancel()
                 with contextlib.suppress(BaseException):
-                    await wake
+                    await self._wake
+
+    def _woken(self) -> bool:
+        """True (once) when the wait for a wake token ended: work may have come, so fetch."""
+        wake = self._wake
+        if wake is None or not wake.done():
+            return False
+        self._wake = None
+        self._drained = False
+        if not wake.cancelled() and wake.exception() is not None:
+            log.warning("waiting for work failed: %s", wake.exception())
+        return True
+
+    async def _idle(self) -> None:
+        """Sleep until a job finishes, a wake token comes, acks are due or a recheck is."""
+        waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._activity.wait())}
+        if not self._stopping and (self._drained or self.pool.hungry()):
+            if self._wake is None:
+                self._wake = asyncio.ensure_future(
+                    self.broker.wait_for_work(self.config.queues.names, 5.0)
+                )
+            waits.add(self._wake)  # type: ignore[arg-type]
+        _, pending = await asyncio.wait(
+            waits, timeout=self._idle_timeout(), return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in pending:
+            if waiter is not self._wake:
+                waiter.cancel()
 
     async def _shutdown_step(self) -> None:
         if not self._stopping or self._stop_deadline is None or self._killed:
@@ -363,15 +372,14 @@ class Supervisor:
         A crash in between re-runs the parent, whose follow-up has a derived id: it is not
         enqueued twice.
         """
-        follow_ups, self._follow_ups = self._follow_ups, {}
-        for queue, jobs in list(follow_ups.items()):
-            try:
-                await self.broker.aenqueue(queue, jobs)
-            except BaseException:
-                for name, pending in follow_ups.items():
-                    self._follow_ups.setdefault(name, []).extend(pending)
-                raise
-            del follow_ups[queue]
+        follow_ups, self._follow_ups = self._follow_ups, []
+        if not follow_ups:
+            return
+        try:
+            await apply_follow_ups(self.broker, follow_ups)
+        except BaseException:
+            self._follow_ups[:0] = follow_ups  # all again: each one is idempotent
+            raise
 
     async def _exchange_queue(
         self, queue: str, free: int, acks: list[Outcome], releases: list[Lease]

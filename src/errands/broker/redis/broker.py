@@ -358,6 +358,19 @@ class RedisBroker:
             self._sync.close()
             self._sync = None
 
+    def chord_start(
+        self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
+    ) -> bool:
+        """Record a chord in its callback's queue; False when it was already recorded."""
+        return self.run(calls.chord_start(self.keys(queue), chord_id, size, callback, placeholder))
+
+    async def achord_start(
+        self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
+    ) -> bool:
+        """Async twin of `chord_start`."""
+        call = calls.chord_start(self.keys(queue), chord_id, size, callback, placeholder)
+        return await self.arun(call)
+
     # Worker side ------------------------------------------------------------------------------
 
     async def fetch(self, queue: str, n: int, lease_ms: int, worker_id: str) -> Fetched:
@@ -394,6 +407,14 @@ class RedisBroker:
     async def maintain(self, queue: str, owner: str, lock_ms: int) -> MaintenanceReport | None:
         """Bounded housekeeping under the queue's maintenance lock."""
         return await self.arun(calls.maintain(self.keys(queue), self.settings, owner, lock_ms))
+
+    async def chord_part(self, queue: str, chord_id: str, index: int, result: bytes) -> int:
+        """Count a member's result; the last one enqueues the callback (see chord.lua)."""
+        return await self.arun(calls.chord_part(self.keys(queue), chord_id, index, result))
+
+    async def chord_abort(self, queue: str, chord_id: str, outcome: bytes) -> bool:
+        """Fail a chord: its callback will not run and its result records why."""
+        return await self.arun(calls.chord_abort(self.keys(queue), chord_id, outcome))
 
     async def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
         """Block on the queues' wake tokens (BZPOPMIN) for at most `timeout_s` (capped at 5 s)."""

@@ -216,3 +216,33 @@ def info(keys: QueueKeys) -> Call[QueueInfo]:
         )
 
     return Call(function_name("info"), keys.all, (), parse, read_only=True)
+
+
+def chord_start(
+    keys: QueueKeys, chord_id: str, size: int, callback: NewJob, placeholder: bytes
+) -> Call[bool]:
+    """Build the call recording a chord (in its callback's queue) before its members go out."""
+    args: tuple[Arg, ...] = (
+        chord_id,
+        size,
+        callback.payload,
+        placeholder,
+        callback.priority,
+        callback.max_attempts,
+        callback.result_ttl_ms,
+        1 if callback.ignore_result else 0,
+        callback.max_stalls,
+    )
+    return Call(function_name("chord_start"), keys.all, args, lambda reply: reply == 1)
+
+
+def chord_part(keys: QueueKeys, chord_id: str, index: int, result: bytes) -> Call[int]:
+    """Build the call counting one member's result (the last one enqueues the callback)."""
+    args: tuple[Arg, ...] = (keys.result_channel_prefix, chord_id, index, result)
+    return Call(function_name("chord_part"), keys.all, args, int)
+
+
+def chord_abort(keys: QueueKeys, chord_id: str, outcome: bytes) -> Call[bool]:
+    """Build the call failing a chord whose member failed for good."""
+    args: tuple[Arg, ...] = (keys.result_channel_prefix, chord_id, outcome)
+    return Call(function_name("chord_abort"), keys.all, args, lambda reply: reply == 1)

@@ -32,6 +32,9 @@ KEY_SUFFIXES: tuple[str, ...] = (
     "workers",
     "maint",
     "cfg",
+    "chords",
+    "chord_parts",
+    "chords_x",
 )
 
 

@@ -26,6 +26,7 @@ LUA_FILES: tuple[str, ...] = (
     "purge.lua",
     "maintain.lua",
     "read.lua",
+    "chord.lua",
 )
 
 # The .lua files register their functions under this prefix; loading rewrites it.

@@ -19,6 +19,9 @@
 --  15 workers    HASH  worker id -> JSON {seen=ms, ...}
 --  16 maint      STRING maintenance lock
 --  17 cfg        HASH  queue settings (paused)
+--  18 chords     HASH  chord id -> msgpack {r remaining, s size, p callback payload, ...}
+--  19 chord_parts HASH "<chord id>:<index>" -> a member's result JSON
+--  20 chords_x   ZSET  chord id -> time it started (maintenance drops chords older than dead age)
 --
 -- meta fields: s state (queued|scheduled|active|dead), a attempts charged, m max attempts,
 -- p priority, sc ready score, st stalls, xs max stalls, d deliveries (the lease token),
@@ -37,6 +40,7 @@ local function key_table(KEYS)
     jobs = KEYS[5], meta = KEYS[6], results = KEYS[7], results_x = KEYS[8],
     idem = KEYS[9], idem_x = KEYS[10], wake = KEYS[11], seq = KEYS[12],
     stats = KEYS[13], cancel = KEYS[14], workers = KEYS[15], maint = KEYS[16], cfg = KEYS[17],
+    chords = KEYS[18], chord_parts = KEYS[19], chords_x = KEYS[20],
   }
 end
 
@@ -186,4 +190,14 @@ local function reap_expired(K, now, limit, channel_prefix, dead_cap)
     arm_wake(K, requeued)
   end
   return #expired
+end
+
+-- Delete the member results of a chord (bounded by its size).
+local function drop_parts(K, id, size)
+  local fields = {}
+  for i = 0, size - 1 do fields[#fields + 1] = id .. ':' .. i end
+  for start = 1, #fields, 1000 do
+    redis.call('HDEL', K.chord_parts, unpack(fields, start, math.min(start + 999, #fields)))
+  end
+  return fields
 end

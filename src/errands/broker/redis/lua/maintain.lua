@@ -23,6 +23,15 @@ local function maintain(KEYS, ARGV)
     redis.call('HDEL', K.idem, unpack(stale))
     redis.call('ZREM', K.idem_x, unpack(stale))
   end
+  -- Chords whose members never all reported (one died for good) are dropped with dead jobs.
+  local old_chords = redis.call('ZRANGE', K.chords_x, '-inf', now - tonumber(ARGV[6]), 'BYSCORE',
+    'LIMIT', 0, limit)
+  for _, id in ipairs(old_chords) do
+    local raw = redis.call('HGET', K.chords, id)
+    if raw then drop_parts(K, id, cmsgpack.unpack(raw).s) end
+    redis.call('HDEL', K.chords, id)
+    redis.call('ZREM', K.chords_x, id)
+  end
   local trimmed = trim_dead(K, cap)
   local aged = redis.call('ZRANGE', K.dead, '-inf', now - tonumber(ARGV[6]), 'BYSCORE',
     'LIMIT', 0, limit)

@@ -4,7 +4,8 @@
 -- errands_v1_result ARGV: [1] job id.
 -- Returns: {state, outcome JSON or false, attempts}; state is the finished outcome's state when a
 --   result is stored (and not expired), else the job's state (queued, scheduled, active, dead),
---   else 'unknown' (never existed, or finished and its result expired or was ignored).
+--   else 'waiting' for a chord's callback whose members have not all reported, else 'unknown'
+--   (never existed, or finished and its result expired or was ignored).
 --
 -- errands_v1_info ARGV: none.
 -- Returns: {ready, delayed, active, dead, paused (0|1), stats as a flat field/value array,
@@ -22,6 +23,8 @@ local function result(KEYS, ARGV)
     end
   end
   if m then return {m.s, false, m.a} end
+  -- A chord's callback is not a job until its last member reports: it is waiting.
+  if redis.call('HEXISTS', K.chords, id) == 1 then return {'waiting', false, 0} end
   return {'unknown', false, 0}
 end
 

@@ -1,0 +1,89 @@
+-- Chords: a group whose last member to succeed enqueues a callback with every result, in order.
+-- The chord lives in the callback's queue; each member reports there after it succeeds.
+--
+-- errands_v1_chord_start: record a chord before its members are enqueued.
+-- KEYS: the callback queue's standard key list (00_shared.lua).
+-- ARGV: [1] chord id (also the callback's job id), [2] size, [3] callback payload, in which
+--   the JSON string [4] stands for the list of results, [5] priority, [6] max attempts,
+--   [7] result ttl ms, [8] ignore result (0|1), [9] max stalls.
+-- Returns: 1 recorded, 0 already known (the same chord started twice: nothing changes).
+--
+-- errands_v1_chord_part: a member succeeded.
+-- ARGV: [1] result channel prefix, [2] chord id, [3] member index (0-based), [4] result JSON.
+-- Returns: 0 unknown chord (finished, aborted or expired), 1 this member was already counted
+--   (it ran twice), 2 counted, others remain, 3 counted and last: the callback is enqueued.
+-- Invariants: each member counts once; the callback is enqueued exactly once, atomically with
+--   the last count, and the chord's records are deleted in the same step.
+--
+-- errands_v1_chord_abort: a member failed for good; the callback will never run.
+-- ARGV: [1] result channel prefix, [2] chord id, [3] the callback's outcome JSON (failed).
+-- Returns: 1 aborted (the callback's result records the failure), 0 unknown chord.
+
+local function chord_start(KEYS, ARGV)
+  local K = key_table(KEYS)
+  local id = ARGV[1]
+  if redis.call('HEXISTS', K.chords, id) == 1 or redis.call('HEXISTS', K.meta, id) == 1 then
+    return 0
+  end
+  redis.call('HSET', K.chords, id, cmsgpack.pack({
+    r = tonumber(ARGV[2]), s = tonumber(ARGV[2]), p = ARGV[3], ph = ARGV[4],
+    pr = tonumber(ARGV[5]), m = tonumber(ARGV[6]), rt = tonumber(ARGV[7]),
+    ir = tonumber(ARGV[8]), xs = tonumber(ARGV[9]),
+  }))
+  redis.call('ZADD', K.chords_x, now_ms(), id)
+  return 1
+end
+
+local function chord_part(KEYS, ARGV)
+  local K = key_table(KEYS)
+  local id, index, result = ARGV[2], ARGV[3], ARGV[4]
+  local raw = redis.call('HGET', K.chords, id)
+  if not raw then return 0 end
+  if redis.call('HSETNX', K.chord_parts, id .. ':' .. index, result) == 0 then return 1 end
+  local c = cmsgpack.unpack(raw)
+  c.r = c.r - 1
+  if c.r > 0 then
+    redis.call('HSET', K.chords, id, cmsgpack.pack(c))
+    return 2
+  end
+  local fields = {}
+  for i = 0, c.s - 1 do fields[#fields + 1] = id .. ':' .. i end
+  local results = {}
+  for start = 1, #fields, 1000 do
+    local chunk = redis.call('HMGET', K.chord_parts, unpack(fields, start, math.min(start + 999, #fields)))
+    for _, value in ipairs(chunk) do results[#results + 1] = value or 'null' end
+  end
+  drop_parts(K, id, c.s)
+  redis.call('HDEL', K.chords, id)
+  redis.call('ZREM', K.chords_x, id)
+  local payload = c.p
+  local at = string.find(payload, c.ph, 1, true)
+  if at then
+    payload = string.sub(payload, 1, at - 1) .. '[' .. table.concat(results, ',') .. ']' ..
+      string.sub(payload, at + #c.ph)
+  end
+  local m = {a = 0, m = c.m, p = c.pr, st = 0, xs = c.xs, d = 0, rt = c.rt, ir = c.ir}
+  redis.call('HSET', K.jobs, id, payload)
+  to_ready(K, id, m, ready_score(K, c.pr))
+  redis.call('HINCRBY', K.stats, 'enqueued', 1)
+  arm_wake(K, 1)
+  return 3
+end
+
+local function chord_abort(KEYS, ARGV)
+  local K = key_table(KEYS)
+  local id = ARGV[2]
+  local raw = redis.call('HGET', K.chords, id)
+  if not raw then return 0 end
+  local c = cmsgpack.unpack(raw)
+  drop_parts(K, id, c.s)
+  redis.call('HDEL', K.chords, id)
+  redis.call('ZREM', K.chords_x, id)
+  store_result(K, id, {ir = c.ir, rt = c.rt}, ARGV[3], now_ms(), ARGV[1])
+  redis.call('HINCRBY', K.stats, 'failed', 1)
+  return 1
+end
+
+redis.register_function('errands_v1_chord_start', chord_start)
+redis.register_function('errands_v1_chord_part', chord_part)
+redis.register_function('errands_v1_chord_abort', chord_abort)

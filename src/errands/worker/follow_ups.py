@@ -1,0 +1,31 @@
+"""Applying follow-ups: what a finished job asks of Redis before it is acknowledged.
+
+Every follow-up is idempotent (a chain step has a derived id, a chord member counts once), so
+sending one again after a crash or a lost reply changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from errands.broker.base import Broker
+from errands.broker.types import NewJob
+from errands.worker.protocol import FollowUp
+
+__all__ = ["apply_follow_ups"]
+
+
+async def apply_follow_ups(broker: Broker, follow_ups: Sequence[FollowUp]) -> None:
+    """Enqueue chain steps (one call per queue) and report chord members, in order."""
+    steps: dict[str, list[NewJob]] = {}
+    for follow_up in follow_ups:
+        if follow_up.job is not None:
+            steps.setdefault(follow_up.queue, []).append(follow_up.job)
+        elif follow_up.index >= 0:
+            await broker.chord_part(
+                follow_up.queue, follow_up.chord, follow_up.index, follow_up.data
+            )
+        else:
+            await broker.chord_abort(follow_up.queue, follow_up.chord, follow_up.data)
+    for queue, jobs in steps.items():
+        await broker.aenqueue(queue, jobs)
