@@ -20,7 +20,7 @@ WAIT_IN_TASK = Rule(
     family="waiting",
     summary="A task waits for another job's result: `.get()`, `.wait()`, `.join()` on a "
     "result, directly or through a helper function.",
-    fix="chain the work instead: `chain(first.s(x), second.s())`, or a `chord` for fan-in",
+    fix="chain the work instead: `chain(first.s(x), second.partial())`, or a `chord` for fan-in",
     severity=Severity.ERROR,
     frameworks=frozenset(Framework),
     why="""
