@@ -19,9 +19,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 from types import FrameType
 
 from errands.errors import SoftTimeLimitExceeded
@@ -63,16 +61,18 @@ class _SignalSoftLimit:
             self.armed = False
             raise SoftTimeLimitExceeded(f"soft time limit of {self.limit_s:g}s exceeded")
 
-    @contextmanager
-    def __call__(self, seconds: float) -> Iterator[None]:
+    # A class-based context manager: cheaper per job than a generator-based one.
+    def __call__(self, seconds: float) -> _SignalSoftLimit:
         self.limit_s = seconds
+        return self
+
+    def __enter__(self) -> None:
         self.armed = True
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        try:
-            yield
-        finally:
-            self.armed = False
-            signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.setitimer(signal.ITIMER_REAL, self.limit_s)
+
+    def __exit__(self, *_exc: object) -> None:
+        self.armed = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 class Child:

@@ -138,8 +138,10 @@ class Executor:
 
     def _success(self, prepared: Prepared, value: Any) -> Finished:
         """The outcome of a job that returned, with its chain's next step to enqueue first."""
-        finished = self.succeeded(prepared.job.id, prepared.job.attempt, value)
         links = prepared.record.links
+        if prepared.task.options.ignore_result and not links:
+            return Finished(prepared.job.id, "ok", b"")  # nothing stored: build no record
+        finished = self.succeeded(prepared.job.id, prepared.job.attempt, value)
         if finished.kind != "ok" or not links:
             return finished
         step, rest = links[0], links[1:]

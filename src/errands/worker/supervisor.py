@@ -94,6 +94,7 @@ class Supervisor:
         self._acks: dict[str, list[Outcome]] = {}
         self._releases: dict[str, list[Lease]] = {}
         self._follow_ups: list[FollowUp] = []  # applied before any ack goes out
+        self._task_facts: dict[str, tuple[float, bool]] = {}  # name -> (hard limit, is async)
         self._activity = asyncio.Event()
         self._stopping = False
         self._stop_deadline: float | None = None
@@ -435,10 +436,14 @@ class Supervisor:
             envelope = decode_envelope(job.payload)
         except msgspec.DecodeError:
             return Assigned(job, "", self.app.time_limit, is_async=False)
-        task = self.app.tasks.get(envelope.task)
-        hard = envelope.time_limit or (task.options.time_limit if task else self.app.time_limit)
-        is_async = task is not None and asyncio.iscoroutinefunction(task.fn)
-        return Assigned(job, envelope.task, hard, is_async)
+        known = self._task_facts.get(envelope.task)
+        if known is None:
+            task = self.app.tasks.get(envelope.task)
+            known = self._task_facts[envelope.task] = (
+                task.options.time_limit if task else self.app.time_limit,
+                task is not None and asyncio.iscoroutinefunction(task.fn),
+            )
+        return Assigned(job, envelope.task, envelope.time_limit or known[0], known[1])
 
     async def _flush_final(self) -> None:
         """Ack and release what is left, so a restarted worker finds every job where it belongs."""
