@@ -309,10 +309,16 @@ class Supervisor:
             await self.pool.kill()
 
     def _acks_due(self) -> bool:
+        """Send acks now, or let them wait a little for the next fetch to ride along with?
+
+        They wait only while the pool is busy and a fetch is coming; an idle worker (its queues
+        drained) acks at once, so a waiting producer hears back without delay.
+        """
         if self._acks_since is None:
             return False
         return (
             self._stopping
+            or self._drained
             or self._pending_acks >= _ACK_BATCH
             or time.monotonic() - self._acks_since >= _ACK_DELAY_S
         )

@@ -8,6 +8,8 @@ Connections open on first use, never in the constructor. The library is loaded w
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, TypeVar
@@ -85,6 +87,7 @@ class RedisBroker:
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
+        self._local = threading.local()  # per thread: the subscriber connection of wait_result
 
     def __repr__(self) -> str:
         return f"RedisBroker({redact(self.url)!r}, namespace={self.namespace!r})"
@@ -250,13 +253,21 @@ class RedisBroker:
         wakes us, and nothing polls.
         """
         deadline = time.monotonic() + timeout_s
+        channel = self.keys(queue).result_channel(job_id)
+        wanted = channel.encode()
+        # One subscriber connection per thread, kept between waits: a new connection per get()
+        # costs a connect and a HELLO, more than the whole wait for a quick job.
+        pubsub = getattr(self._local, "pubsub", None)
+        if pubsub is None:
+            pubsub = self._local.pubsub = self.client.pubsub()
         try:
-            pubsub = self.client.pubsub()
+            pubsub.subscribe(channel)
             try:
-                pubsub.subscribe(self.keys(queue).result_channel(job_id))
                 # Read the confirmation first: only then is an ack's publish sure to reach us.
-                while (pubsub.get_message(timeout=_MAX_BLOCK_S) or {}).get("type") != "subscribe":
-                    if time.monotonic() > deadline:
+                # Messages left from earlier waits on this connection are skipped.
+                while time.monotonic() < deadline:
+                    message = pubsub.get_message(timeout=_MAX_BLOCK_S)
+                    if message and message["type"] == "subscribe" and message["channel"] == wanted:
                         break
                 state = self.job_state(queue, job_id)
                 while not state.settled:
@@ -264,10 +275,14 @@ class RedisBroker:
                     if remaining <= 0:
                         break
                     message = pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
-                    state = self._from_message(message) or state
+                    if message and message.get("channel") == wanted:
+                        state = self._from_message(message) or state
             finally:
-                pubsub.close()
+                pubsub.unsubscribe(channel)
         except (RedisConnectionError, RedisTimeoutError) as error:
+            self._local.pubsub = None
+            with contextlib.suppress(Exception):
+                pubsub.close()
             raise self._unavailable(error) from None
         return state
 
@@ -354,6 +369,10 @@ class RedisBroker:
 
     def close(self) -> None:
         """Close the blocking connections."""
+        pubsub = getattr(self._local, "pubsub", None)
+        if pubsub is not None:
+            self._local.pubsub = None
+            pubsub.close()
         if self._sync is not None:
             self._sync.close()
             self._sync = None
