@@ -41,7 +41,7 @@ PoolKind = Literal["process", "solo", "async"]
 _CALL_TIMEOUT_S = 20.0  # the watchdog: no Redis call may hang longer than this
 # Acks wait for the next fetch to ride along with, but never longer than this, nor in more
 # than this number: a busy pool pays one round trip per batch, an idle one none at all.
-_ACK_DELAY_S = 0.002
+_ACK_DELAY_S = 0.01
 _ACK_BATCH = 256
 
 
