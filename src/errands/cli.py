@@ -203,41 +203,29 @@ def dead_list(
     console.print(table)
 
 
+def _dead_selection(function: F) -> F:
+    """Which dead jobs a command acts on: the given ids, else the oldest --limit."""
+    function = _target(function)
+    function = click.option(
+        "--limit", default=100, show_default=True, help="With no ids: the oldest N."
+    )(function)
+    function = click.option("--queue", "-q", default="default", show_default=True)(function)
+    return click.argument("job_ids", nargs=-1)(function)
+
+
 @dead.command("retry")
-@click.argument("job_ids", nargs=-1)
-@click.option("--queue", "-q", default="default", show_default=True)
-@click.option("--limit", default=100, show_default=True, help="With no ids: the oldest N.")
-@_target
-def dead_retry(
-    job_ids: tuple[str, ...],
-    queue: str,
-    limit: int,
-    app_spec: str | None,
-    broker_url: str | None,
-    namespace: str,
-) -> None:
+@_dead_selection
+def dead_retry(job_ids: tuple[str, ...], queue: str, limit: int, **target: Any) -> None:
     """Move dead jobs (the given ones, else the oldest --limit) back to ready."""
-    app = _app(app_spec, broker_url, namespace)
-    moved = app.broker.redrive(queue, job_ids, limit)
+    moved = _app(**target).broker.redrive(queue, job_ids, limit)
     click.echo(f"{len(moved)} job(s) back in queue {queue}")
 
 
 @dead.command("purge")
-@click.argument("job_ids", nargs=-1)
-@click.option("--queue", "-q", default="default", show_default=True)
-@click.option("--limit", default=100, show_default=True, help="With no ids: the oldest N.")
-@_target
-def dead_purge(
-    job_ids: tuple[str, ...],
-    queue: str,
-    limit: int,
-    app_spec: str | None,
-    broker_url: str | None,
-    namespace: str,
-) -> None:
+@_dead_selection
+def dead_purge(job_ids: tuple[str, ...], queue: str, limit: int, **target: Any) -> None:
     """Delete dead jobs (the given ones, else the oldest --limit) for good."""
-    app = _app(app_spec, broker_url, namespace)
-    deleted = app.broker.purge(queue, job_ids, limit)
+    deleted = _app(**target).broker.purge(queue, job_ids, limit)
     click.echo(f"{deleted} dead job(s) deleted from queue {queue}")
 
 
