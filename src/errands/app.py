@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -10,6 +11,7 @@ from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypedDict, Ty
 from typing_extensions import Unpack
 
 from errands.broker.base import Broker, BrokerSettings
+from errands.broker.types import NewJob
 from errands.context import TaskContext
 from errands.errors import ConfigurationError, TaskNotFound
 from errands.result import AsyncResult, seconds
@@ -116,8 +118,8 @@ class App:
         self.idempotency_ttl = seconds(idempotency_ttl)
         self.max_payload_bytes = max_payload_bytes
         self.lease = seconds(lease)
-        if self.lease < 1:
-            raise ConfigurationError(f"lease must be at least 1 second, not {self.lease}")
+        if not 1 <= self.lease < math.inf:
+            raise ConfigurationError(f"lease must be a finite number of seconds >= 1, not {lease}")
         self.max_stalls = max_stalls
         self.broker_settings = BrokerSettings(
             dead_max_count=dead_max_count, dead_max_age_ms=int(seconds(dead_max_age) * 1000)
@@ -208,6 +210,7 @@ class App:
         hard = options.get("time_limit")
         soft_s = seconds(soft) if soft is not None else None
         hard_s = seconds(hard) if hard is not None else None
+        check_limits(soft_s, hard_s)  # each as given, before one is derived from the other
         if soft_s is None:
             soft_s = min(self.soft_time_limit, hard_s * 0.9) if hard_s else self.soft_time_limit
         if hard_s is None:
@@ -272,14 +275,7 @@ class App:
         The worker applies the task's own retry policy; call options are those of
         `Task.apply_async`.
         """
-        options = CallOptions(**call_options)
-        queue, job = build_job(
-            self._options_for(name, options.queue),
-            args,
-            kwargs or {},
-            options,
-            self.max_payload_bytes,
-        )
+        queue, job = self._job_by_name(name, args, kwargs, call_options)
         done = self.broker.enqueue(queue, [job])[0]
         return AsyncResult(self, done.id, queue)
 
@@ -291,16 +287,28 @@ class App:
         **call_options: Any,
     ) -> AsyncResult[Any]:
         """Async twin of `send_task`."""
+        queue, job = self._job_by_name(name, args, kwargs, call_options)
+        done = (await self.broker.aenqueue(queue, [job]))[0]
+        return AsyncResult(self, done.id, queue)
+
+    def _job_by_name(
+        self,
+        name: str,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any] | None,
+        call_options: Mapping[str, Any],
+    ) -> tuple[str, NewJob]:
         options = CallOptions(**call_options)
-        queue, job = build_job(
+        task = self.tasks.get(name)
+        if task is not None:
+            task.check_call(args, kwargs or {})
+        return build_job(
             self._options_for(name, options.queue),
             args,
             kwargs or {},
             options,
             self.max_payload_bytes,
         )
-        done = (await self.broker.aenqueue(queue, [job]))[0]
-        return AsyncResult(self, done.id, queue)
 
     def enqueue_many(self, signatures: Iterable[Signature[R]]) -> list[AsyncResult[R]]:
         """Send many jobs with one broker call per queue (the bulk path: 10-100x faster).

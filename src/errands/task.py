@@ -6,6 +6,7 @@ of `delay` and `.s()` and the type `get()` returns.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,7 +43,7 @@ def check_priority(priority: int) -> int:
 def check_limits(soft: float | None, hard: float | None) -> None:
     """Refuse time limits that are not positive, or a soft limit not below the hard one."""
     for name, value in (("soft_time_limit", soft), ("time_limit", hard)):
-        if value is not None and not value > 0:
+        if value is not None and not 0 < value < math.inf:
             raise ConfigurationError(
                 f"{name} must be a positive number of seconds, not {value!r}: time limits are "
                 "finite in errands; give a larger number for a long task"
@@ -87,8 +88,15 @@ class TaskOptions:
     def __post_init__(self) -> None:
         check_priority(self.priority)
         check_limits(self.soft_time_limit, self.time_limit)
-        if self.result_ttl <= 0 or self.idempotency_ttl <= 0:
-            raise ConfigurationError("result_ttl and idempotency_ttl must be positive seconds")
+        for name, ttl in (
+            ("result_ttl", self.result_ttl),
+            ("idempotency_ttl", self.idempotency_ttl),
+        ):
+            if not 0 < ttl < math.inf:
+                raise ConfigurationError(
+                    f"{name} must be a positive, finite number of seconds, not {ttl!r}: "
+                    "nothing is kept forever in errands"
+                )
         if (
             isinstance(self.max_stalls, bool)
             or not isinstance(self.max_stalls, int)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from errands.broker.base import BrokerSettings
-from errands.broker.memory_state import QueueState, read_outcome
+from errands.broker.memory_state import QueueState
 from errands.broker.names import check_queue_name
 from errands.broker.types import (
     AckCode,
@@ -31,6 +31,7 @@ from errands.broker.types import (
     NewJob,
     Outcome,
     QueueInfo,
+    read_outcome,
 )
 
 __all__ = ["MemoryBroker"]

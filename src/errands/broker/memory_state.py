@@ -29,28 +29,15 @@ from errands.broker.types import (
     NewJob,
     Outcome,
     QueueInfo,
+    read_outcome,
 )
 from errands.broker.zset import ZSet
 
-__all__ = ["JobMeta", "QueueState", "read_outcome"]
+__all__ = ["JobMeta", "QueueState"]
 
 PRIORITY_SPAN = 2**44  # sequence numbers stay below this, as in 00_shared.lua
 MAX_BATCH = 1000
 WAKE_TOKENS = 8
-
-
-class _OutcomeHead(msgspec.Struct):
-    state: str
-    attempts: int = 0
-
-
-_head_decoder = msgspec.json.Decoder(_OutcomeHead)
-
-
-def read_outcome(outcome: bytes) -> tuple[str, int]:
-    """The state and attempts written in an outcome record (JSON)."""
-    head = _head_decoder.decode(outcome)
-    return head.state, head.attempts
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ __all__ = [
     "NewJob",
     "Outcome",
     "QueueInfo",
+    "read_outcome",
 ]
 
 IdempotencyMode = Literal["window", "until_finished"]
@@ -112,6 +113,20 @@ class HeartbeatReply(msgspec.Struct, frozen=True):
 
     lost: list[str]
     cancelled: list[str]
+
+
+class _OutcomeHead(msgspec.Struct):
+    state: str
+    attempts: int = 0
+
+
+_head_decoder = msgspec.json.Decoder(_OutcomeHead)
+
+
+def read_outcome(outcome: bytes) -> tuple[str, int]:
+    """The state and attempts written in an outcome record (JSON), not the rest of it."""
+    head = _head_decoder.decode(outcome)
+    return head.state, head.attempts
 
 
 class JobState(msgspec.Struct, frozen=True):

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import msgspec
 import redis
 import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -38,6 +37,7 @@ from errands.broker.types import (
     NewJob,
     Outcome,
     QueueInfo,
+    read_outcome,
 )
 from errands.errors import BrokerTooOld, BrokerUnavailable
 
@@ -48,14 +48,6 @@ T = TypeVar("T")
 # Blocking reads (BZPOPMIN, pub/sub waits) stay well under this, so a dead connection is noticed.
 _SOCKET_TIMEOUT_S = 30.0
 _MAX_BLOCK_S = 5.0
-
-
-class _Outcome(msgspec.Struct):
-    state: str
-    attempts: int = 0
-
-
-_outcome_decoder = msgspec.json.Decoder(_Outcome)
 
 
 def redact(url: str) -> str:
@@ -243,8 +235,8 @@ class RedisBroker:
         if not message or message.get("type") != "message":
             return None
         data: bytes = message["data"]
-        outcome = _outcome_decoder.decode(data)
-        return JobState(outcome.state, data, outcome.attempts)
+        state, attempts = read_outcome(data)
+        return JobState(state, data, attempts)
 
     def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
         """Block until the job finishes or `timeout_s` passes.

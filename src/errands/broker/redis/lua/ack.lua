@@ -27,10 +27,10 @@ local function ack(KEYS, ARGV)
     local id, token, kind, outcome = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
     local m = nil
     if metas[i + 1] and not seen[id] then m = cmsgpack.unpack(metas[i + 1]) end
-    seen[id] = true
     if not m or m.s ~= 'active' or tostring(m.d) ~= token then
       codes[#codes + 1] = 0
     else
+      seen[id] = true  -- settled: a second record of it in this batch is stale
       off_active[#off_active + 1] = id
       if kind == 'ok' then
         if m.ir ~= 1 then
