@@ -315,7 +315,8 @@ class App:
 
         Returns the handles in the order of `signatures`.
         """
-        by_queue: dict[str, list[tuple[int, Any, bool]]] = {}
+        # Every job is built (and checked) before any is sent: a bad argument sends nothing.
+        by_queue: dict[str, list[tuple[int, NewJob, bool]]] = {}
         count = 0
         for index, sig in enumerate(signatures):
             sig.task.check_call(sig.args, sig.kwargs)
@@ -324,13 +325,18 @@ class App:
             )
             by_queue.setdefault(queue, []).append((index, job, sig.task.options.ignore_result))
             count += 1
+        chunks = [
+            (queue, items[start : start + 1000])
+            for queue, items in by_queue.items()
+            for start in range(0, len(items), 1000)
+        ]
+        answers = self.broker.enqueue_batches(
+            (queue, [job for _, job, _ in chunk]) for queue, chunk in chunks
+        )
         handles: list[AsyncResult[R] | None] = [None] * count
-        for queue, items in by_queue.items():
-            for start in range(0, len(items), 1000):
-                chunk = items[start : start + 1000]
-                done = self.broker.enqueue(queue, [job for _, job, _ in chunk])
-                for (index, _, ignored), answer in zip(chunk, done, strict=True):
-                    handles[index] = AsyncResult(self, answer.id, queue, ignore_result=ignored)
+        for (queue, chunk), done in zip(chunks, answers, strict=True):
+            for (index, _, ignored), answer in zip(chunk, done, strict=True):
+                handles[index] = AsyncResult(self, answer.id, queue, ignore_result=ignored)
         return [h for h in handles if h is not None]
 
     def result(self, job_id: str, queue: str | None = None) -> AsyncResult[Any]:

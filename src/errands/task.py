@@ -151,6 +151,33 @@ def _delay_ms(options: CallOptions) -> int:
     return 0
 
 
+class _IdSource:
+    """128-bit random job ids, read from the OS 256 at a time (a syscall per id is slow).
+
+    The buffer is dropped in a forked child, so parent and child never hand out the same id.
+    """
+
+    def __init__(self) -> None:
+        self._hex = ""
+        self._at = 0
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        """Forget the buffered randomness (called in a forked child)."""
+        self._hex, self._at = "", 0
+
+    def __call__(self) -> str:
+        if self._at >= len(self._hex):
+            self._hex, self._at = os.urandom(16 * 256).hex(), 0
+        start = self._at
+        self._at = start + 32
+        return self._hex[start : start + 32]
+
+
+#: A new random job id (32 hex characters).
+new_job_id = _IdSource()
+
+
 def build_job(
     task: TaskOptions,
     args: Sequence[Any],
@@ -181,7 +208,7 @@ def build_job(
     check_limits(soft, hard)
     priority = check_priority(options.priority if options.priority is not None else task.priority)
     queue = options.queue or task.queue
-    job_id = options.job_id or os.urandom(16).hex()  # 128 random bits, 3x faster than uuid4
+    job_id = options.job_id or new_job_id()
     record = JobRecord(
         id=job_id,
         task=task.name,

@@ -9,7 +9,7 @@ and one conformance suite (tests/integration/test_broker_conformance.py) holds t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -63,6 +63,12 @@ class Broker(Protocol):
 
     async def aenqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
         """Async twin of `enqueue`."""
+        ...
+
+    def enqueue_batches(
+        self, batches: Iterable[tuple[str, Sequence[NewJob]]]
+    ) -> list[list[Enqueued]]:
+        """`enqueue` for each (queue, jobs) batch, in order; streamed where the broker can."""
         ...
 
     def job_state(self, queue: str, job_id: str) -> JobState:

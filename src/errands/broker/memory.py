@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 from errands.broker.base import BrokerSettings
@@ -175,6 +175,12 @@ class MemoryBroker:
         with self._lock:
             self._known.add(queue)
         return result
+
+    def enqueue_batches(
+        self, batches: Iterable[tuple[str, Sequence[NewJob]]]
+    ) -> list[list[Enqueued]]:
+        """`enqueue` for each (queue, jobs) batch, in order."""
+        return [self.enqueue(queue, jobs) for queue, jobs in batches]
 
     async def aenqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
         """Async twin of `enqueue`."""

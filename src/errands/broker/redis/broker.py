@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -215,6 +215,40 @@ class RedisBroker:
         result = self.run(calls.enqueue(self.keys(queue), jobs))
         self._register(queue)
         return result
+
+    def enqueue_batches(
+        self, batches: Iterable[tuple[str, Sequence[NewJob]]]
+    ) -> list[list[Enqueued]]:
+        """Enqueue batches (queue, jobs), all sent on one connection before any reply is read.
+
+        One round trip for all of them, and Redis runs each while the next is still on its way.
+        """
+        sent: list[tuple[str, Sequence[NewJob]]] = []
+        try:
+            connection = self.client.connection_pool.get_connection()
+            try:
+                for queue, jobs in batches:
+                    connection.send_command(*calls.enqueue(self.keys(queue), jobs).command())
+                    sent.append((queue, jobs))
+                replies = []
+                for _ in sent:
+                    try:
+                        replies.append(connection.read_response())
+                    except ResponseError as error:
+                        replies.append(error)
+            finally:
+                self.client.connection_pool.release(connection)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+        results: list[list[Enqueued]] = []
+        for (queue, jobs), reply in zip(sent, replies, strict=True):
+            if isinstance(reply, ResponseError):
+                # The library was missing (nothing ran), or another error: one call at a time.
+                results.append(self.enqueue(queue, jobs))
+            else:
+                results.append(calls.enqueue(self.keys(queue), jobs).parse(reply))
+                self._register(queue)
+        return results
 
     async def aenqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
         """Async twin of `enqueue`."""

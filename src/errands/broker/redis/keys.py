@@ -7,8 +7,6 @@ receive this list, in this order, as KEYS (see lua/00_shared.lua).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from errands.broker.names import check_queue_name
 
 __all__ = ["KEY_SUFFIXES", "QueueKeys", "check_queue_name", "queues_registry_key"]
@@ -43,38 +41,43 @@ def queues_registry_key(namespace: str) -> str:
     return f"{namespace}:queues"
 
 
-@dataclass(frozen=True, slots=True)
 class QueueKeys:
-    """The keys of one queue, and the prefix of the channels its results are published on."""
+    """The keys of one queue, and the prefix of the channels its results are published on.
 
-    namespace: str
-    queue: str
+    Built once per queue (every name computed up front: they go out with every call).
 
-    @property
-    def prefix(self) -> str:
-        """The common prefix, with the hash tag: ``errands:{default}:``."""
-        return f"{self.namespace}:{{{self.queue}}}:"
+    Args:
+        namespace: the app's namespace.
+        queue: the queue name.
+    """
 
-    @property
-    def all(self) -> tuple[str, ...]:
-        """Every key of the queue, in KEYS order."""
-        prefix = self.prefix
-        return tuple(prefix + suffix for suffix in KEY_SUFFIXES)
+    __slots__ = ("all", "cfg", "namespace", "prefix", "queue", "result_channel_prefix", "wake")
 
-    @property
-    def wake(self) -> str:
-        """The ZSET idle workers block on."""
-        return self.prefix + "wake"
+    def __init__(self, namespace: str, queue: str) -> None:
+        self.namespace = namespace
+        self.queue = queue
+        #: The common prefix, with the hash tag: ``errands:{default}:``.
+        self.prefix = f"{namespace}:{{{queue}}}:"
+        #: Every key of the queue, in KEYS order.
+        self.all: tuple[str, ...] = tuple(self.prefix + suffix for suffix in KEY_SUFFIXES)
+        #: The ZSET idle workers block on.
+        self.wake = self.prefix + "wake"
+        #: The HASH of queue settings (paused).
+        self.cfg = self.prefix + "cfg"
+        #: Channel names for finished jobs are this prefix plus the job id.
+        self.result_channel_prefix = self.prefix + "done:"
 
-    @property
-    def cfg(self) -> str:
-        """The HASH of queue settings (paused)."""
-        return self.prefix + "cfg"
+    def __repr__(self) -> str:
+        return f"QueueKeys({self.namespace!r}, {self.queue!r})"
 
-    @property
-    def result_channel_prefix(self) -> str:
-        """Channel names for finished jobs are this prefix plus the job id."""
-        return self.prefix + "done:"
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, QueueKeys) and (other.namespace, other.queue) == (
+            self.namespace,
+            self.queue,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.namespace, self.queue))
 
     def result_channel(self, job_id: str) -> str:
         """The channel the ack of `job_id` publishes its outcome on."""
