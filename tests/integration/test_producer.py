@@ -71,3 +71,38 @@ def test_max_retries_none_is_refused() -> None:
     app = App()
     with pytest.raises(ConfigurationError, match="retry forever"):
         app.task(max_retries=cast("int", None))(lambda: None)
+
+
+def test_enqueue_many_sends_every_job_in_order_across_queues(app: App) -> None:
+    @app.task(queue="a")
+    def first(i: int) -> None: ...
+
+    @app.task(queue="b")
+    def second(i: int) -> None: ...
+
+    signatures = [(first if i % 3 else second).s(i) for i in range(2500)]
+    handles = app.enqueue_many(signatures)
+    assert [h.queue for h in handles] == [s.task.options.queue for s in signatures]
+    assert len({h.id for h in handles}) == 2500
+    assert (app.broker.info("a").ready, app.broker.info("b").ready) == (1666, 834)
+
+
+def test_enqueue_many_loads_the_library_when_the_server_lacks_it(app: App) -> None:
+    from errands.broker.redis.library import library_name
+
+    @app.task
+    def noop(i: int) -> None: ...
+
+    app.broker.client.execute_command("FUNCTION", "DELETE", library_name())  # type: ignore[attr-defined]
+    handles = app.enqueue_many([noop.s(i) for i in range(10)])
+    assert app.broker.info("default").ready == len(handles) == 10
+
+
+def test_a_bad_argument_anywhere_in_a_bulk_enqueue_sends_nothing(app: App) -> None:
+    @app.task
+    def noop(i: int) -> None: ...
+
+    signatures = [noop.s(i) for i in range(1500)] + [noop.s(dt.date.today())]  # type: ignore[arg-type]
+    with pytest.raises(ArgumentError, match=r"args\[0\] is a date"):
+        app.enqueue_many(signatures)
+    assert app.broker.info("default").ready == 0

@@ -86,3 +86,21 @@ def test_get_on_a_dead_job_whose_error_expired_fails_at_once() -> None:
     with pytest.raises(JobFailed, match="error record has expired"):
         job.get(timeout=30)
     assert time.monotonic() - started < 5
+
+
+def test_a_forked_child_never_repeats_its_parents_job_ids() -> None:
+    import os
+
+    from errands.task import new_job_id
+
+    new_job_id()  # the parent has randomness buffered
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave at once
+        os.write(write, new_job_id().encode())
+        os._exit(0)
+    os.close(write)
+    child_id = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    assert child_id != new_job_id()
+    assert len(child_id) == 32
