@@ -12,19 +12,19 @@ See docs/idempotency.md.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+if not __package__:  # run as a script: make examples._harness importable from the root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import time
 
 import redis
 
 from errands import App, AsyncResult, TaskContext
+from examples._harness import NAMESPACE, check, run, running_worker, stopped_cleanly
 
-NAMESPACE = os.environ.get("ERRANDS_NAMESPACE", "errands-examples")
-ROOT = Path(__file__).resolve().parents[1]
 app = App(namespace=NAMESPACE)
 
 
@@ -47,11 +47,6 @@ def charge(ctx: TaskContext, order: int, cents: int) -> str:
 def rebuild_index(name: str) -> str:
     time.sleep(0.2)  # rebuilding the whole index: safe to repeat, wasteful to run twice at once
     return f"index {name} rebuilt"
-
-
-def check(what: str, held: bool, shown: object = None) -> bool:
-    print(f"[{'held' if held else 'FAILED'}] {what}" + ("" if shown is None else f": {shown}"))
-    return held
 
 
 def before_the_worker() -> list[bool]:
@@ -108,36 +103,16 @@ def until_finished_mode() -> list[bool]:
     return held
 
 
-def main() -> int:
-    print(f"broker {app.broker_url}, namespace {NAMESPACE!r}")
-    worker: subprocess.Popen[bytes] | None = None
-    try:
-        held = before_the_worker()
-        argv = ["worker", "examples.idempotency:app", "--pool", "solo", "--log-level", "error"]
-        worker = subprocess.Popen([sys.executable, "-m", "errands", *argv], cwd=ROOT)
+def main() -> list[bool]:
+    held = before_the_worker()
+    with running_worker(
+        "examples.idempotency:app", "--pool", "solo", "--log-level", "error"
+    ) as worker:
         held += window_mode()
         held += until_finished_mode()
-        worker.send_signal(signal.SIGTERM)
-        code = worker.wait(timeout=30)
-        held.append(check("SIGTERM stops the worker cleanly", code == 0, f"exit code {code}"))
-        return 0 if all(held) else 1
-    finally:
-        if worker is not None and worker.poll() is None:
-            worker.kill()
-        clean()
-
-
-def clean() -> None:
-    """Delete every key of the example's namespace."""
-    app.close()
-    client = redis.Redis.from_url(app.broker_url)
-    try:
-        keys = list(client.scan_iter(match=f"{NAMESPACE}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    held.append(stopped_cleanly(worker))
+    return held
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(app, main))

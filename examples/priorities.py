@@ -11,19 +11,17 @@ priority, then first in first out. It exits 0 when that order held. See docs/wor
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import redis
+if not __package__:  # run as a script: make examples._harness importable from the root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import time
 
 from errands import App, ConfigurationError
+from examples._harness import NAMESPACE, check, run, running_worker, stopped_cleanly
 
-NAMESPACE = os.environ.get("ERRANDS_NAMESPACE", "errands-examples")
-ROOT = Path(__file__).resolve().parents[1]
 app = App(namespace=NAMESPACE)
 
 
@@ -34,13 +32,7 @@ def work(label: str) -> float:
     return time.time()  # when it ran
 
 
-def check(what: str, held: bool, shown: object = None) -> bool:
-    print(f"[{'held' if held else 'FAILED'}] {what}" + ("" if shown is None else f": {shown}"))
-    return held
-
-
-def main() -> int:
-    print(f"broker {app.broker_url}, namespace {NAMESPACE!r}")
+def main() -> list[bool]:
     try:
         work.apply_async(("too urgent",), priority=10)
         refused = "accepted"
@@ -55,38 +47,18 @@ def main() -> int:
     signatures += [work.s("on high queue").set(queue="high")]  # priority 0, another queue
     handles = app.enqueue_many(signatures)  # one Redis call per queue
 
-    argv = ["worker", "examples.priorities:app", "-Q", "high,default", "--pool", "solo"]
-    argv += ["--log-level", "error"]
-    worker = subprocess.Popen([sys.executable, "-m", "errands", *argv], cwd=ROOT)
-    try:
+    argv = ["-Q", "high,default", "--pool", "solo", "--log-level", "error"]
+    with running_worker("examples.priorities:app", *argv) as worker:
         ran_at = {label: h.get(timeout=15) for label, h in zip(labels, handles, strict=True)}
-        order = sorted(ran_at, key=ran_at.__getitem__)
-        print("sent:", ", ".join(labels))
-        print("ran: ", ", ".join(order))
-        expected = ["on high queue", "urgent", "normal-1", "normal-2"]
-        held.append(check("queue first, then priority 9, 5, 0", order[:4] == expected))
-        held.append(check("FIFO inside a priority", order[4:] == [f"bulk-{i}" for i in range(5)]))
-        worker.send_signal(signal.SIGTERM)
-        code = worker.wait(timeout=30)
-        held.append(check("SIGTERM stops the worker cleanly", code == 0, f"exit code {code}"))
-        return 0 if all(held) else 1
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-        clean()
-
-
-def clean() -> None:
-    """Delete every key of the example's namespace."""
-    app.close()
-    client = redis.Redis.from_url(app.broker_url)
-    try:
-        keys = list(client.scan_iter(match=f"{NAMESPACE}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    order = sorted(ran_at, key=ran_at.__getitem__)
+    print("sent:", ", ".join(labels))
+    print("ran: ", ", ".join(order))
+    expected = ["on high queue", "urgent", "normal-1", "normal-2"]
+    held.append(check("queue first, then priority 9, 5, 0", order[:4] == expected))
+    held.append(check("FIFO inside a priority", order[4:] == [f"bulk-{i}" for i in range(5)]))
+    held.append(stopped_cleanly(worker))
+    return held
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(app, main))

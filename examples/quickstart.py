@@ -11,21 +11,18 @@ It exits 0 when everything it shows held. See docs/tasks.md.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
-import redis
+if not __package__:  # run as a script: make examples._harness importable from the root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import asyncio
+import datetime as dt
 
 from errands import App, ArgumentError, AsyncResult, JobCancelled, TaskContext
 from errands.broker.types import CancelCode
-
-NAMESPACE = os.environ.get("ERRANDS_NAMESPACE", "errands-examples")
-ROOT = Path(__file__).resolve().parents[1]
+from examples._harness import NAMESPACE, check, run, running_worker, stopped_cleanly
 
 # No I/O here: the app connects on first use, to $ERRANDS_BROKER_URL or redis://localhost:6379/0.
 app = App(namespace=NAMESPACE)
@@ -48,11 +45,6 @@ def shout(ctx: TaskContext, text: str) -> str:
 async def double(x: int) -> int:
     await asyncio.sleep(0.01)  # async tasks run concurrently on the worker child's event loop
     return 2 * x
-
-
-def check(what: str, held: bool, shown: object = None) -> bool:
-    print(f"[{'held' if held else 'FAILED'}] {what}" + ("" if shown is None else f": {shown}"))
-    return held
 
 
 def before_the_worker() -> tuple[list[bool], AsyncResult[int], AsyncResult[int]]:
@@ -114,44 +106,15 @@ def with_the_worker(now: AsyncResult[int], later: AsyncResult[int]) -> list[bool
     return held
 
 
-def main() -> int:
-    print(f"broker {app.broker_url}, namespace {NAMESPACE!r}")
-    worker: subprocess.Popen[bytes] | None = None
-    try:
-        held, now, later = before_the_worker()
-        # What you would type in a terminal; --log-level warning keeps the output short.
-        argv = ["worker", "examples.quickstart:app", "-c", "1", "--log-level", "warning"]
-        worker = subprocess.Popen([sys.executable, "-m", "errands", *argv], cwd=ROOT)
+def main() -> list[bool]:
+    held, now, later = before_the_worker()
+    # What you would type in a terminal; --log-level warning keeps the output short.
+    with running_worker("examples.quickstart:app", "-c", "1", "--log-level", "warning") as worker:
         held += with_the_worker(now, later)
-        code = stop(worker)
-        held.append(check("SIGTERM stops the worker cleanly", code == 0, f"exit code {code}"))
-        return 0 if all(held) else 1
-    finally:
-        if worker is not None and worker.poll() is None:
-            worker.kill()
-        clean()
-
-
-def stop(worker: subprocess.Popen[bytes]) -> int | None:
-    """SIGTERM, as systemd or Kubernetes send it: running jobs finish, then the worker exits."""
-    worker.send_signal(signal.SIGTERM)
-    try:
-        return worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        return None
-
-
-def clean() -> None:
-    """Delete every key of the example's namespace."""
-    app.close()
-    client = redis.Redis.from_url(app.broker_url)
-    try:
-        keys = list(client.scan_iter(match=f"{NAMESPACE}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    # Leaving the block sent SIGTERM, as systemd or Kubernetes do: running jobs finished first.
+    held.append(stopped_cleanly(worker))
+    return held
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(app, main))

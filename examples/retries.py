@@ -10,21 +10,22 @@ It exits 0 when everything it shows held. See docs/retries-and-limits.md.
 
 from __future__ import annotations
 
-import os
-import random
-import signal
-import subprocess
 import sys
 from pathlib import Path
+
+if not __package__:  # run as a script: make examples._harness importable from the root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import random
+import subprocess
 from typing import Any
 
 import redis
 
 from errands import App, AsyncResult, JobFailed, TaskContext
 from errands.retry import backoff_delay
+from examples._harness import NAMESPACE, ROOT, check, run, running_worker, stopped_cleanly
 
-NAMESPACE = os.environ.get("ERRANDS_NAMESPACE", "errands-examples")
-ROOT = Path(__file__).resolve().parents[1]
 app = App(namespace=NAMESPACE)
 
 
@@ -69,11 +70,6 @@ def import_invoice(number: str) -> str:
         raise MissingCustomer(f"invoice {number} has no customer")
     name = customer.decode() if isinstance(customer, bytes) else customer
     return f"invoice {number} imported for {name}"
-
-
-def check(what: str, held: bool, shown: object = None) -> bool:
-    print(f"[{'held' if held else 'FAILED'}] {what}" + ("" if shown is None else f": {shown}"))
-    return held
 
 
 def show_backoff() -> None:
@@ -132,34 +128,13 @@ def run_with_worker() -> list[bool]:
     return held
 
 
-def main() -> int:
-    print(f"broker {app.broker_url}, namespace {NAMESPACE!r}")
+def main() -> list[bool]:
     show_backoff()
-    argv = ["worker", "examples.retries:app", "--pool", "solo", "--log-level", "error"]
-    worker = subprocess.Popen([sys.executable, "-m", "errands", *argv], cwd=ROOT)
-    try:
+    with running_worker("examples.retries:app", "--pool", "solo", "--log-level", "error") as worker:
         held = run_with_worker()
-        worker.send_signal(signal.SIGTERM)
-        code = worker.wait(timeout=30)
-        held.append(check("SIGTERM stops the worker cleanly", code == 0, f"exit code {code}"))
-        return 0 if all(held) else 1
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-        clean()
-
-
-def clean() -> None:
-    """Delete every key of the example's namespace."""
-    app.close()
-    client = redis.Redis.from_url(app.broker_url)
-    try:
-        keys = list(client.scan_iter(match=f"{NAMESPACE}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    held.append(stopped_cleanly(worker))
+    return held
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(app, main))

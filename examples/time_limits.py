@@ -11,21 +11,21 @@ It exits 0 when everything it shows held. See docs/retries-and-limits.md.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a script: make examples._harness importable from the root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import asyncio
 import os
-import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-import redis
-
 from errands import App, AsyncResult, JobFailed, SoftTimeLimitExceeded
+from examples._harness import NAMESPACE, check, run, running_worker, stopped_cleanly
 
-NAMESPACE = os.environ.get("ERRANDS_NAMESPACE", "errands-examples")
-ROOT = Path(__file__).resolve().parents[1]
 app = App(namespace=NAMESPACE)
 
 
@@ -74,11 +74,6 @@ def ping() -> str:
     return "pong"
 
 
-def check(what: str, held: bool, shown: object = None) -> bool:
-    print(f"[{'held' if held else 'FAILED'}] {what}" + ("" if shown is None else f": {shown}"))
-    return held
-
-
 def error_type(handle: AsyncResult[Any]) -> str:
     """The type of the error the job failed with, as get() reports it."""
     try:
@@ -114,33 +109,12 @@ def run_with_worker(worker: subprocess.Popen[bytes]) -> list[bool]:
     return held
 
 
-def main() -> int:
-    print(f"broker {app.broker_url}, namespace {NAMESPACE!r}")
-    argv = ["worker", "examples.time_limits:app", "-c", "1", "--log-level", "error"]
-    worker = subprocess.Popen([sys.executable, "-m", "errands", *argv], cwd=ROOT)
-    try:
+def main() -> list[bool]:
+    with running_worker("examples.time_limits:app", "-c", "1", "--log-level", "error") as worker:
         held = run_with_worker(worker)
-        worker.send_signal(signal.SIGTERM)
-        code = worker.wait(timeout=30)
-        held.append(check("SIGTERM stops the worker cleanly", code == 0, f"exit code {code}"))
-        return 0 if all(held) else 1
-    finally:
-        if worker.poll() is None:
-            worker.kill()
-        clean()
-
-
-def clean() -> None:
-    """Delete every key of the example's namespace."""
-    app.close()
-    client = redis.Redis.from_url(app.broker_url)
-    try:
-        keys = list(client.scan_iter(match=f"{NAMESPACE}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    held.append(stopped_cleanly(worker))
+    return held
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(app, main))
