@@ -279,37 +279,45 @@ class RedisBroker:
         wakes us, and nothing polls.
         """
         deadline = time.monotonic() + timeout_s
+        for attempt in (1, 2):
+            # One subscriber connection per thread, kept between waits: a new connection per
+            # get() costs a connect and a HELLO, more than the whole wait for a quick job.
+            pubsub = getattr(self._local, "pubsub", None)
+            if pubsub is None:
+                pubsub = self._local.pubsub = self.client.pubsub()
+            try:
+                return self._wait_on(pubsub, queue, job_id, deadline)
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                self._local.pubsub = None
+                with contextlib.suppress(Exception):
+                    pubsub.close()
+                if attempt == 2:
+                    raise self._unavailable(error) from None
+                # The kept connection may be stale (the server restarted): one fresh try.
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait_on(self, pubsub: Any, queue: str, job_id: str, deadline: float) -> JobState:
         channel = self.keys(queue).result_channel(job_id)
         wanted = channel.encode()
-        # One subscriber connection per thread, kept between waits: a new connection per get()
-        # costs a connect and a HELLO, more than the whole wait for a quick job.
-        pubsub = getattr(self._local, "pubsub", None)
-        if pubsub is None:
-            pubsub = self._local.pubsub = self.client.pubsub()
+        pubsub.subscribe(channel)
         try:
-            pubsub.subscribe(channel)
-            try:
-                # Read the confirmation first: only then is an ack's publish sure to reach us.
-                # Messages left from earlier waits on this connection are skipped.
-                while time.monotonic() < deadline:
-                    message = pubsub.get_message(timeout=_MAX_BLOCK_S)
-                    if message and message["type"] == "subscribe" and message["channel"] == wanted:
-                        break
-                state = self.job_state(queue, job_id)
-                while not state.settled:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    message = pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
-                    if message and message.get("channel") == wanted:
-                        state = self._from_message(message) or state
-            finally:
+            # Read the confirmation first: only then is an ack's publish sure to reach us.
+            # Messages left from earlier waits on this connection are skipped.
+            while time.monotonic() < deadline:
+                message = pubsub.get_message(timeout=_MAX_BLOCK_S)
+                if message and message["type"] == "subscribe" and message["channel"] == wanted:
+                    break
+            state = self.job_state(queue, job_id)
+            while not state.settled:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                message = pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
+                if message and message.get("channel") == wanted:
+                    state = self._from_message(message) or state
+        finally:
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
                 pubsub.unsubscribe(channel)
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            self._local.pubsub = None
-            with contextlib.suppress(Exception):
-                pubsub.close()
-            raise self._unavailable(error) from None
         return state
 
     async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
