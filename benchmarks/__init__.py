@@ -1,0 +1,1 @@
+"""Benchmarks of errands against its peers: ``python -m benchmarks.run`` (``make bench``)."""

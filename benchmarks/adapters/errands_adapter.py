@@ -1,0 +1,129 @@
+"""errands: the project itself, run from the project's ``.venv``.
+
+Settings (all defaults unless said):
+- worker: ``errands worker benchmarks.adapters.errands_adapter:app -Q bench -c N``: the process
+  pool (default), adaptive prefetch (default), one child per ``-c``;
+- noop, cpu and sleep tasks: ``ignore_result=True``: nobody waits for them, and the docs (README,
+  DESIGN section 8) say results nobody waits for should not be written;
+- bulk enqueue: ``App.enqueue_many`` (one broker call per 1,000 jobs);
+- async scenario: ``--pool async -c 200``, the pool the README documents for I/O-bound async
+  tasks (the process pool runs at most 100 async jobs per child);
+- keys: every key starts with the app's namespace (``BENCH_NAMESPACE``), so the smoke test can
+  run it on the shared test server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from benchmarks.adapters.base import (
+    SLEEP_S,
+    Adapter,
+    async_counter_client,
+    chunks,
+    counter_client,
+    counter_key,
+    cpu_work,
+    echo_value,
+    redis_url,
+)
+from errands import App, AsyncResult, Task
+
+__all__ = ["ErrandsAdapter", "app"]
+
+ENV_NAMESPACE = "BENCH_NAMESPACE"
+QUEUE = "bench"
+
+app = App(redis_url(), namespace=os.environ.get(ENV_NAMESPACE, "errands"), default_queue=QUEUE)
+
+
+@app.task(name="noop", ignore_result=True)
+def noop() -> None:
+    """One INCR."""
+    counter_client().incr(counter_key())
+
+
+@app.task(name="echo")
+def echo() -> float:
+    """One INCR; returns when it started."""
+    started = echo_value()
+    counter_client().incr(counter_key())
+    return started
+
+
+@app.task(name="cpu", ignore_result=True)
+def cpu(k: int) -> None:
+    """About 5 ms of pure-Python work, then one INCR."""
+    cpu_work(k)
+    counter_client().incr(counter_key())
+
+
+@app.task(name="sleep", ignore_result=True)
+async def sleep() -> None:
+    """Await 50 ms, then one INCR."""
+    await asyncio.sleep(SLEEP_S)
+    await async_counter_client().incr(counter_key())
+
+
+_TASKS: dict[str, Task[..., Any]] = {"noop": noop, "echo": echo, "cpu": cpu, "sleep": sleep}
+
+
+class ErrandsAdapter(Adapter):
+    """errands, from the project's virtual environment."""
+
+    name = "errands"
+    label = "errands"
+    packages = ("errands", "redis", "hiredis", "msgspec")
+    namespaced = True
+    bulk_api: ClassVar[str | None] = "App.enqueue_many (1,000 jobs per broker call)"
+    settings = (
+        "worker: `errands worker APP -Q bench -c N` (process pool, adaptive prefetch: defaults)",
+        "noop/cpu/sleep tasks: `ignore_result=True` (README, DESIGN 8: results nobody waits "
+        "for are not written)",
+        "async scenario: `--pool async -c 200` (README: the pool for I/O-bound async tasks)",
+        "log level WARNING, as every system here (no per-job log line at INFO anyway)",
+    )
+
+    def worker_argvs(self, kind: str, children: int) -> list[list[str]]:
+        """One supervisor with `children` children (or the async pool at 200)."""
+        base = [sys.executable, "-m", "errands", "worker", f"{__name__}:app", "-Q", QUEUE]
+        if kind == "async":
+            return [[*base, "--pool", "async", "-c", "200", "--log-level", "warning"]]
+        return [[*base, "-c", str(children), "--log-level", "warning"]]
+
+    async def connect(self) -> None:
+        """Ping the broker through the app's own connection."""
+        app.broker.known_queues()
+
+    async def send(self, task: str, args: Sequence[Any] = ()) -> AsyncResult[Any]:
+        """``task.apply_async(args)``."""
+        return _TASKS[task].apply_async(tuple(args))
+
+    async def enqueue_bulk(self, task: str, args: Sequence[Any], n: int, deadline: float) -> int:
+        """``app.enqueue_many`` in chunks of 1,000 (its own chunk size)."""
+        import time
+
+        target = _TASKS[task]
+        done = 0
+        for size in chunks(n):
+            if time.monotonic() > deadline:
+                break
+            app.enqueue_many([target.s(*args) for _ in range(size)])
+            done += size
+        return done
+
+    async def result(self, handle: Any, timeout_s: float) -> Any:
+        """``AsyncResult.get`` (woken by the ack, no polling)."""
+        assert isinstance(handle, AsyncResult)
+        return handle.get(timeout=timeout_s)
+
+    async def close(self) -> None:
+        """Close the app's connections."""
+        app.close()
+
+
+ADAPTERS: dict[str, type[Adapter]] = {"errands": ErrandsAdapter}
