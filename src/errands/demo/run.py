@@ -20,6 +20,7 @@ from rich.table import Table
 
 from errands.errors import ArgumentError, JobFailed
 from errands.result import AsyncResult
+from errands.workflow import chord
 
 __all__ = ["run_demo"]
 
@@ -115,7 +116,10 @@ def run_demo(console: Console) -> int:  # noqa: PLR0915 - a script: one step aft
         report = tasks.build_report.delay(50)
         invoice = tasks.import_invoice.delay("INV-7")
         rates = [tasks.fetch_rates.delay(c) for c in ("EUR", "USD", "JPY", "GBP", "CHF") * 4]
+        pages = ["a b c", "d e", "f g h i"]
+        words = chord([tasks.count_words.s(p) for p in pages], tasks.total_words.partial()).delay()
         handles = [*thumbnails, alert, first, payment, export, report, invoice, *rates]
+        handles += [*words.members.results, words.callback]
         total = len(handles)
 
         worker = _start_worker(work_dir / "worker.log")
@@ -157,6 +161,14 @@ def run_demo(console: Console) -> int:  # noqa: PLR0915 - a script: one step aft
         lessons.append(_Lesson("soft time limit", partial, partial.startswith("partial")))
         fetched = sum(1 for r in rates if r.get(timeout=5).endswith("fetched"))
         lessons.append(_Lesson("async tasks", f"{fetched} of 20 rate fetches done", fetched == 20))
+        counted = words.get(timeout=5)
+        lessons.append(
+            _Lesson(
+                "no waiting inside a task",
+                f"a chord of 3 pages counted {counted} words",
+                counted == 9,
+            )
+        )
         dead = {job_id for job_id, _, _ in app.broker.dead_jobs("demo")}
         lessons.append(
             _Lesson(

@@ -84,3 +84,15 @@ async def fetch_rates(currency: str) -> str:
     """An async task: runs on the child's event loop, many at once."""
     await asyncio.sleep(0.1)
     return f"{currency} rates fetched"
+
+
+@app.task(queue="demo")
+def count_words(page: str) -> int:
+    """A chord member: counts the words of one page."""
+    return len(page.split())
+
+
+@app.task(queue="demo")
+def total_words(counts: list[int]) -> int:
+    """A chord callback: gets every member's result, in order, once all have succeeded."""
+    return sum(counts)
