@@ -179,12 +179,6 @@ class Broker(Protocol):
         """Fail a chord whose member failed for good: its callback gets `outcome` as result."""
         ...
 
-    async def wait_and_fetch(
-        self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str
-    ) -> Fetched:
-        """`wait_for_work` on one queue, then `fetch`, in one round trip where it can."""
-        ...
-
     async def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
         """Block until a job may be ready in one of `queues`, or `timeout_s` passes."""
         ...

@@ -329,13 +329,6 @@ class MemoryBroker:
         settings = self.settings
         return self._run(queue, lambda q, now: q.maintain(now, lock_ms, settings))
 
-    async def wait_and_fetch(
-        self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str
-    ) -> Fetched:
-        """`wait_for_work` on one queue, then `fetch`."""
-        await self.wait_for_work([queue], timeout_s)
-        return await self.fetch(queue, n, lease_ms, worker_id)
-
     async def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
         """Wait for a wake token of one of `queues` for at most `timeout_s` (real seconds).
 
