@@ -111,7 +111,6 @@ class ProcessPool:
         self._mean_job_s = 0.001
         self._async_share = 0.0  # the share of recent jobs that were async (a moving average)
         self._exit_tasks: set[asyncio.Task[None]] = set()
-        self._restarts = 0
 
     # Starting -----------------------------------------------------------------------------------
 
@@ -251,7 +250,6 @@ class ProcessPool:
             replacement.add_done_callback(lambda _: None)
 
     async def _replace(self, child: _Child) -> None:
-        self._restarts += 1
         fresh = await self._spawn(child.index)
         self.children[self.children.index(child)] = fresh
         try:
@@ -390,11 +388,6 @@ class ProcessPool:
         """Wait until every child has exited."""
         for child in self.children:
             await child.exited.wait()
-
-    @property
-    def restarts(self) -> int:
-        """Children started to replace dead or killed ones."""
-        return self._restarts
 
 
 def _log_settings() -> tuple[str, str]:

@@ -90,10 +90,9 @@ class Ready(msgspec.Struct, tag="ready", array_like=True):
 
 
 class Done(msgspec.Struct, tag="done", array_like=True):
-    """Outcomes of finished jobs, and the id of the sync job that starts next ('' if none)."""
+    """Outcomes of finished jobs (the supervisor times hard limits from their arrival)."""
 
     results: list[Finished]
-    started: str = ""
 
 
 class Dropped(msgspec.Struct, tag="dropped", array_like=True):
