@@ -350,28 +350,43 @@ class Supervisor:
             self._pending_acks = 0
         if wanted > 0:
             self._recheck_at = None
+        # Take the acks before awaiting the follow-ups: a job that finishes meanwhile has its
+        # follow-ups queued for next time, so its ack must wait for next time too.
+        taken: dict[str, list[Outcome]] = {}
         if free > 0 or acks_due:
-            await self._send_follow_ups()
+            taken, self._acks = self._acks, {}
+            try:
+                await self._send_follow_ups()
+            except BaseException:
+                self._restore_acks(taken)
+                raise
         moved = 0
         for queue in self.config.queues.order():
-            acks = self._acks.pop(queue, []) if free > 0 or acks_due else []
+            acks = taken.pop(queue, [])
             releases = self._releases.pop(queue, [])
             try:
                 got = await self._exchange_queue(queue, free, acks, releases)
             except BaseException:
                 # Nothing is lost: send them again next time (a stale ack is refused, harmless).
-                if acks:
-                    self._acks.setdefault(queue, []).extend(acks)
-                    self._pending_acks += len(acks)
-                    self._acks_since = self._acks_since or time.monotonic()
+                taken[queue] = acks
+                self._restore_acks(taken)
                 if releases:
                     self._releases.setdefault(queue, []).extend(releases)
                 raise
             free -= got
             moved += got + len(acks) + len(releases)
+        self._restore_acks(taken)  # a queue this worker no longer serves: keep them, never drop
         if wanted > 0 and free > 0:
             self._drained = True  # every queue gave less than we had room for
         return moved
+
+    def _restore_acks(self, taken: dict[str, list[Outcome]]) -> None:
+        """Put back acks that could not be sent, ahead of any that came in since."""
+        for queue, acks in taken.items():
+            if acks:
+                self._acks[queue] = acks + self._acks.get(queue, [])
+                self._pending_acks += len(acks)
+                self._acks_since = self._acks_since or time.monotonic()
 
     async def _send_follow_ups(self) -> None:
         """Enqueue chain steps before acking the jobs that made them.
