@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from errands.broker.base import BrokerSettings
 from errands.broker.redis import calls
+from errands.broker.redis.direct import ThreadConnections
 from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
 from errands.broker.redis.library import library_source
 from errands.broker.types import (
@@ -75,6 +76,7 @@ class RedisBroker:
         self.namespace = namespace
         self.settings = settings or BrokerSettings()
         self._sync: redis.Redis | None = None
+        self._direct: ThreadConnections | None = None
         self._async: aredis.Redis | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._keys: dict[str, QueueKeys] = {}
@@ -101,6 +103,13 @@ class RedisBroker:
                 self.url, socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=5.0
             )
         return self._sync
+
+    @property
+    def direct(self) -> ThreadConnections:
+        """The blocking calls' connections: one per thread, kept between calls."""
+        if self._direct is None:
+            self._direct = ThreadConnections(self.client.connection_pool)
+        return self._direct
 
     @property
     def aclient(self) -> aredis.Redis:
@@ -156,12 +165,12 @@ class RedisBroker:
         """Execute one call, loading the library first if the server lacks it."""
         try:
             try:
-                reply = self.client.execute_command(*call.command())
+                reply = self.direct.call(call.command())
             except ResponseError as error:
                 if not self._missing_library(error):
                     raise self._too_old(error) or error from None
                 self.load_library()
-                reply = self.client.execute_command(*call.command())
+                reply = self.direct.call(call.command())
         except (RedisConnectionError, RedisTimeoutError) as error:
             raise self._unavailable(error) from None
         return call.parse(reply)
@@ -224,20 +233,14 @@ class RedisBroker:
         One round trip for all of them, and Redis runs each while the next is still on its way.
         """
         sent: list[tuple[str, Sequence[NewJob]]] = []
+
+        def commands() -> Iterator[tuple[calls.Arg, ...]]:
+            for queue, jobs in batches:
+                sent.append((queue, jobs))
+                yield calls.enqueue(self.keys(queue), jobs).command()
+
         try:
-            connection = self.client.connection_pool.get_connection()
-            try:
-                for queue, jobs in batches:
-                    connection.send_command(*calls.enqueue(self.keys(queue), jobs).command())
-                    sent.append((queue, jobs))
-                replies = []
-                for _ in sent:
-                    try:
-                        replies.append(connection.read_response())
-                    except ResponseError as error:
-                        replies.append(error)
-            finally:
-                self.client.connection_pool.release(connection)
+            replies = self.direct.call_many(commands())
         except (RedisConnectionError, RedisTimeoutError) as error:
             raise self._unavailable(error) from None
         results: list[list[Enqueued]] = []
@@ -407,6 +410,9 @@ class RedisBroker:
         if pubsub is not None:
             self._local.pubsub = None
             pubsub.close()
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
         if self._sync is not None:
             self._sync.close()
             self._sync = None
