@@ -179,8 +179,18 @@ class Broker(Protocol):
         """Fail a chord whose member failed for good: its callback gets `outcome` as result."""
         ...
 
+    async def wait_and_fetch(
+        self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str
+    ) -> Fetched:
+        """`wait_for_work` on one queue, then `fetch`, in one round trip where it can."""
+        ...
+
     async def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
         """Block until a job may be ready in one of `queues`, or `timeout_s` passes."""
+        ...
+
+    async def interrupt_wait(self, queue: str) -> None:
+        """Add a wake token to `queue`, so that a wait on it (ours, at shutdown) ends now."""
         ...
 
     async def aclose(self) -> None:

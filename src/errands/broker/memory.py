@@ -329,6 +329,13 @@ class MemoryBroker:
         settings = self.settings
         return self._run(queue, lambda q, now: q.maintain(now, lock_ms, settings))
 
+    async def wait_and_fetch(
+        self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str
+    ) -> Fetched:
+        """`wait_for_work` on one queue, then `fetch`."""
+        await self.wait_for_work([queue], timeout_s)
+        return await self.fetch(queue, n, lease_ms, worker_id)
+
     async def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
         """Wait for a wake token of one of `queues` for at most `timeout_s` (real seconds).
 
@@ -351,6 +358,14 @@ class MemoryBroker:
         finally:
             with self._lock:
                 self._work_waiters.discard(box)
+
+    async def interrupt_wait(self, queue: str) -> None:
+        """Add a wake token to `queue` and wake the waiters."""
+        with self._lock:
+            state = self._queue(queue)
+            state.wake.add(f"interrupt:{len(state.wake)}")
+            state.armed = True
+            self._deliver(state)
 
     async def aclose(self) -> None:
         """Nothing to close."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
-from errands.broker.types import AckCode, Delivery, Lease, Outcome
+from errands.broker.types import AckCode, Delivery, Fetched, Lease, Outcome
 from errands.errors import BrokerUnavailable
 from errands.message import decode_envelope
 from errands.worker.follow_ups import apply_follow_ups
@@ -101,7 +101,9 @@ class Supervisor:
         self._killed = False
         self._recheck_at: float | None = None  # monotonic: a delayed job falls due, or a lease ends
         self._drained = False  # the last fetch found the queues empty: wait for a wake token
-        self._wake: asyncio.Future[bool] | None = None  # the pending wait for a wake token
+        # The pending wait for a wake token; with one queue it fetches as it wakes.
+        self._wake: asyncio.Future[bool | Fetched] | None = None
+        self._wake_fetches = False  # the pending wait fetches as it wakes (one queue)
         self._acks_since: float | None = None
         self._pending_acks = 0
         self.processed = 0
@@ -246,6 +248,7 @@ class Supervisor:
             and not self._acks
             and not self._releases
             and not self._follow_ups
+            and self._wake is None
         )
 
     async def _exchange_loop(self) -> None:
@@ -267,10 +270,31 @@ class Supervisor:
                     self._drained = False  # a delayed job is due or a lease ended: fetch
                 self._woken()
         finally:
-            if self._wake is not None:
-                self._wake.cancel()
-                with contextlib.suppress(BaseException):
-                    await self._wake
+            self._stopping = True  # what the wait still brings is given back, never run
+            await self._end_wait()
+
+    async def _end_wait(self) -> None:
+        """End the pending wait for work without losing what it may fetch.
+
+        A fetch pipelined behind the wait runs in Redis the moment the wait ends, whatever
+        happens to us: cancelling our side could leave jobs leased to nobody until their lease
+        expires. So a wake token of our own ends the wait, and what it fetched is given back.
+        """
+        wake = self._wake
+        if wake is None:
+            return
+        if self._wake_fetches and not wake.done():
+            try:
+                async with asyncio.timeout(_CALL_TIMEOUT_S):
+                    await self.broker.interrupt_wait(self.config.queues.names[0])
+                    await asyncio.wait({wake})
+            except (BrokerUnavailable, TimeoutError) as error:
+                log.warning("could not end the wait for work (%s)", error)
+        if not wake.done():
+            wake.cancel()
+            with contextlib.suppress(BaseException):
+                await wake
+        self._woken()
 
     def _woken(self) -> bool:
         """True (once) when the wait for a wake token ended: work may have come, so fetch."""
@@ -279,8 +303,19 @@ class Supervisor:
             return False
         self._wake = None
         self._drained = False
-        if not wake.cancelled() and wake.exception() is not None:
+        if wake.cancelled():
+            return True
+        if wake.exception() is not None:
             log.warning("waiting for work failed: %s", wake.exception())
+            return True
+        fetched = wake.result()
+        if isinstance(fetched, Fetched):
+            queue = self.config.queues.names[0]
+            if self._stopping:  # leased while we were stopping: give them straight back
+                leases = [Lease(d.id, d.token) for d in fetched.jobs]
+                self._releases.setdefault(queue, []).extend(leases)
+            else:
+                self._take_fetched(queue, fetched)
         return True
 
     async def _idle(self) -> None:
@@ -288,9 +323,17 @@ class Supervisor:
         waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._activity.wait())}
         if not self._stopping and (self._drained or self.pool.hungry()):
             if self._wake is None:
-                self._wake = asyncio.ensure_future(
-                    self.broker.wait_for_work(self.config.queues.names, 5.0)
-                )
+                free = self.pool.free_slots()
+                names = self.config.queues.names
+                waiting: Awaitable[bool | Fetched]
+                self._wake_fetches = len(names) == 1 and free > 0
+                if self._wake_fetches:
+                    waiting = self.broker.wait_and_fetch(
+                        names[0], 5.0, free, self.lease_ms, self.worker_id
+                    )
+                else:
+                    waiting = self.broker.wait_for_work(names, 5.0)
+                self._wake = asyncio.ensure_future(waiting)
             waits.add(self._wake)  # type: ignore[arg-type]
         _, pending = await asyncio.wait(
             waits, timeout=self._idle_timeout(), return_when=asyncio.FIRST_COMPLETED
@@ -300,6 +343,8 @@ class Supervisor:
                 waiter.cancel()
 
     async def _shutdown_step(self) -> None:
+        if self._stopping and self._wake is not None:
+            await self._end_wait()
         if not self._stopping or self._stop_deadline is None or self._killed:
             return
         if time.monotonic() >= self._stop_deadline or self.pool.idle():
@@ -420,11 +465,15 @@ class Supervisor:
             self._acked(acks, codes)
         else:
             fetched = await self.broker.fetch(queue, free, self.lease_ms, self.worker_id)
+        self._take_fetched(queue, fetched)
+        return len(fetched.jobs)
+
+    def _take_fetched(self, queue: str, fetched: Fetched) -> None:
+        """Dispatch fetched jobs, and note when to look again."""
         for ms in (fetched.next_due_ms, fetched.next_expiry_ms):
             if ms is not None:  # a delayed job falls due, or a lease (maybe a dead worker's) ends
                 self._recheck_in(ms)
         self._dispatch(queue, fetched.jobs)
-        return len(fetched.jobs)
 
     def _recheck_in(self, ms: int) -> None:
         """Fetch again in `ms` even if no wake token comes (a due job, an expired lease)."""

@@ -485,6 +485,37 @@ class RedisBroker:
             raise self._unavailable(error) from None
         return reply is not None
 
+    async def interrupt_wait(self, queue: str) -> None:
+        """Add a wake token to `queue` (one ZADD: nothing else changes, so no function)."""
+        try:
+            await self.aclient.zadd(self.keys(queue).wake, {"interrupt": 0})
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+
+    async def wait_and_fetch(
+        self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str
+    ) -> Fetched:
+        """Block on the queue's wake token, then fetch, in one round trip.
+
+        The fetch is pipelined behind the BZPOPMIN on the same connection: Redis runs it the
+        moment the wait ends, so an idle worker's first job costs no second round trip.
+        """
+        keys = self.keys(queue)
+        timeout = max(0.001, min(timeout_s, _MAX_BLOCK_S))
+        fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id)
+        try:
+            pipe = self.aclient.pipeline(transaction=False)
+            pipe.execute_command("BZPOPMIN", keys.wake, timeout)
+            pipe.execute_command(*fetch.command())
+            _, reply = await pipe.execute(raise_on_error=False)
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            raise self._unavailable(error) from None
+        if isinstance(reply, ResponseError):
+            if not self._missing_library(reply):
+                raise reply
+            return await self.arun(fetch)  # nothing ran: load the library, fetch again
+        return fetch.parse(reply)
+
     async def aclose(self) -> None:
         """Close the async connections."""
         if self._async is not None:
