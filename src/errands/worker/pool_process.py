@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -61,7 +61,7 @@ class _Child:
     index: int
     proc: asyncio.subprocess.Process
     writer: asyncio.WriteTransport
-    reader: asyncio.StreamReader
+    reader: _FrameProtocol
     sync_jobs: deque[_Slot] = field(default_factory=deque)
     async_jobs: dict[str, _Slot] = field(default_factory=dict)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -75,6 +75,42 @@ class _Child:
 
     def holds(self, job_id: str) -> bool:
         return job_id in self.async_jobs or any(s.assigned.job.id == job_id for s in self.sync_jobs)
+
+
+class _FrameProtocol(asyncio.Protocol):
+    """Frames from a child, each handled the moment it arrives (no task switch per frame)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._buffer = bytearray()
+        self._handler: Callable[[bytes], None] | None = None
+        self._early: list[bytes] = []
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def handle(self, handler: Callable[[bytes], None]) -> None:
+        """Pass every frame body to `handler`, starting with any that came before it was set."""
+        self._handler = handler
+        early, self._early = self._early, []
+        for body in early:
+            handler(body)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        size = header_size()
+        while len(buffer) >= size:
+            end = size + body_length(bytes(buffer[:size]))
+            if len(buffer) < end:
+                break
+            body = bytes(buffer[size:end])
+            del buffer[:end]
+            if self._handler is None:
+                self._early.append(body)
+            else:
+                self._handler(body)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
 class ProcessPool:
@@ -152,14 +188,13 @@ class ProcessPool:
         )
         os.close(to_child_r)
         os.close(from_child_w)
-        reader = asyncio.StreamReader(limit=2**26)
-        await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(from_child_r, "rb", 0)
-        )
+        reader = _FrameProtocol(loop)
+        await loop.connect_read_pipe(lambda: reader, os.fdopen(from_child_r, "rb", 0))
         transport, _ = await loop.connect_write_pipe(
             asyncio.Protocol, os.fdopen(to_child_w, "wb", 0)
         )
         child = _Child(index, proc, transport, reader)
+        reader.handle(lambda body: self._on_message(child, decode_from_child(body)))
         task = asyncio.create_task(self._serve(child), name=f"errands-child-{index}")
         self._exit_tasks.add(task)
         task.add_done_callback(self._exit_tasks.discard)
@@ -168,13 +203,7 @@ class ProcessPool:
     # Reading a child ------------------------------------------------------------------------------
 
     async def _serve(self, child: _Child) -> None:
-        try:
-            while True:
-                header = await child.reader.readexactly(header_size())
-                body = await child.reader.readexactly(body_length(header))
-                self._on_message(child, decode_from_child(body))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        await child.reader.closed
         await child.proc.wait()
         child.writer.close()
         self._on_exit(child)

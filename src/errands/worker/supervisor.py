@@ -18,13 +18,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
 from errands.broker.types import AckCode, Delivery, Fetched, Lease, Outcome
 from errands.errors import BrokerUnavailable
 from errands.message import decode_envelope
+from errands.worker.bell import Bell
 from errands.worker.follow_ups import apply_follow_ups
 from errands.worker.pool import Assigned, Pool, PoolEvents
 from errands.worker.protocol import Finished, FollowUp, Job
@@ -95,7 +96,7 @@ class Supervisor:
         self._releases: dict[str, list[Lease]] = {}
         self._follow_ups: list[FollowUp] = []  # applied before any ack goes out
         self._task_facts: dict[str, tuple[float, bool]] = {}  # name -> (hard limit, is async)
-        self._activity = asyncio.Event()
+        self._activity = Bell()
         self._stopping = False
         self._stop_deadline: float | None = None
         self._killed = False
@@ -320,7 +321,7 @@ class Supervisor:
 
     async def _idle(self) -> None:
         """Sleep until a job finishes, a wake token comes, acks are due or a recheck is."""
-        waits: set[asyncio.Future[object]] = {asyncio.ensure_future(self._activity.wait())}
+        waits: set[asyncio.Future[Any]] = {self._activity.waiter()}
         if not self._stopping and (self._drained or self.pool.hungry()):
             if self._wake is None:
                 free = self.pool.free_slots()
@@ -334,13 +335,8 @@ class Supervisor:
                 else:
                     waiting = self.broker.wait_for_work(names, 5.0)
                 self._wake = asyncio.ensure_future(waiting)
-            waits.add(self._wake)  # type: ignore[arg-type]
-        _, pending = await asyncio.wait(
-            waits, timeout=self._idle_timeout(), return_when=asyncio.FIRST_COMPLETED
-        )
-        for waiter in pending:
-            if waiter is not self._wake:
-                waiter.cancel()
+            waits.add(self._wake)
+        await asyncio.wait(waits, timeout=self._idle_timeout(), return_when=asyncio.FIRST_COMPLETED)
 
     async def _shutdown_step(self) -> None:
         if self._stopping and self._wake is not None:

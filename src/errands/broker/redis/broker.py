@@ -23,7 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from errands.broker.base import BrokerSettings
 from errands.broker.redis import calls
-from errands.broker.redis.direct import ThreadConnections
+from errands.broker.redis.direct import LoopConnections, ThreadConnections
 from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
 from errands.broker.redis.library import library_source
 from errands.broker.types import (
@@ -79,6 +79,7 @@ class RedisBroker:
         self._direct: ThreadConnections | None = None
         self._async: aredis.Redis | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._adirect: LoopConnections | None = None
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         self._local = threading.local()  # per thread: the subscriber connection of wait_result
@@ -120,7 +121,19 @@ class RedisBroker:
                 self.url, socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=5.0
             )
             self._async_loop = loop
+            self._adirect = LoopConnections(self._async.connection_pool)
         return self._async
+
+    @property
+    def adirect(self) -> LoopConnections:
+        """The async calls' connections, of the running event loop."""
+        client = self.aclient
+        if self._adirect is None:  # pragma: no cover - set with the client
+            self._adirect = LoopConnections(client.connection_pool)
+        return self._adirect
+
+    async def _acall(self, *commands: tuple[calls.Arg, ...]) -> list[Any]:
+        return await self.adirect.call_many(commands)
 
     def _unavailable(self, error: Exception) -> BrokerUnavailable:
         return BrokerUnavailable(
@@ -178,13 +191,14 @@ class RedisBroker:
     async def arun(self, call: calls.Call[T]) -> T:
         """Async twin of `run`."""
         try:
-            try:
-                reply = await self.aclient.execute_command(*call.command())
-            except ResponseError as error:
-                if not self._missing_library(error):
-                    raise self._too_old(error) or error from None
+            (reply,) = await self._acall(call.command())
+            if isinstance(reply, ResponseError):
+                if not self._missing_library(reply):
+                    raise self._too_old(reply) or reply from None
                 await self.aload_library()
-                reply = await self.aclient.execute_command(*call.command())
+                (reply,) = await self._acall(call.command())
+                if isinstance(reply, ResponseError):
+                    raise reply
         except (RedisConnectionError, RedisTimeoutError) as error:
             raise self._unavailable(error) from None
         return call.parse(reply)
@@ -192,10 +206,7 @@ class RedisBroker:
     async def arun_pipelined(self, first: calls.Call[Any], second: calls.Call[T]) -> tuple[Any, T]:
         """Send two calls in one round trip (not a transaction: each is atomic on its own)."""
         try:
-            pipe = self.aclient.pipeline(transaction=False)
-            pipe.execute_command(*first.command())
-            pipe.execute_command(*second.command())
-            replies = await pipe.execute(raise_on_error=False)
+            replies = await self._acall(first.command(), second.command())
         except (RedisConnectionError, RedisTimeoutError) as error:
             raise self._unavailable(error) from None
         if any(isinstance(r, ResponseError) and self._missing_library(r) for r in replies):
@@ -504,10 +515,7 @@ class RedisBroker:
         timeout = max(0.001, min(timeout_s, _MAX_BLOCK_S))
         fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id)
         try:
-            pipe = self.aclient.pipeline(transaction=False)
-            pipe.execute_command("BZPOPMIN", keys.wake, timeout)
-            pipe.execute_command(*fetch.command())
-            _, reply = await pipe.execute(raise_on_error=False)
+            _, reply = await self._acall(("BZPOPMIN", keys.wake, timeout), fetch.command())
         except (RedisConnectionError, RedisTimeoutError) as error:
             raise self._unavailable(error) from None
         if isinstance(reply, ResponseError):
@@ -518,6 +526,9 @@ class RedisBroker:
 
     async def aclose(self) -> None:
         """Close the async connections."""
+        if self._adirect is not None:
+            await self._adirect.aclose()
+            self._adirect = None
         if self._async is not None:
             await self._async.aclose()
             self._async = None

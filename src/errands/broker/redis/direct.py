@@ -8,6 +8,7 @@ thread, so each thread keeps a connection of its own and packs commands with hir
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -15,10 +16,12 @@ from typing import Any
 
 import hiredis
 import redis
+import redis.asyncio as aredis
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-__all__ = ["ThreadConnections"]
+__all__ = ["LoopConnections", "ThreadConnections"]
 
 Command = Sequence[str | bytes | int | float]
 
@@ -109,5 +112,72 @@ class ThreadConnections:
 def _read(connection: redis.Connection) -> Any:
     try:
         return connection.read_response()
+    except ResponseError as error:
+        return error
+
+
+class LoopConnections:
+    """Async twin of `ThreadConnections`: connections of one event loop, kept between calls.
+
+    A call takes a free connection (or opens one) and puts it back when its replies are read:
+    calls running at once each have their own, and a call cancelled halfway closes its
+    connection, so no reply is ever read by the wrong caller.
+
+    Args:
+        pool: the async pool whose settings the connections use (they are not taken from it).
+    """
+
+    def __init__(self, pool: aredis.ConnectionPool) -> None:
+        self._pool = pool
+        self._free: list[AbstractConnection] = []
+        self._opened: set[AbstractConnection] = set()
+
+    async def call_many(self, commands: Sequence[Command]) -> list[Any]:
+        """Send every command, then read every reply (error replies are returned in place).
+
+        Raises:
+            ConnectionError, TimeoutError: Redis cannot be reached.
+        """
+        # The stub types the tuple as one element long; any length is accepted.
+        packed = [hiredis.pack_command(tuple(c)) for c in commands]  # type: ignore[arg-type]
+        for attempt in (1, 2):
+            reused = bool(self._free)
+            connection = self._free.pop() if reused else self._open()
+            try:
+                await connection.send_packed_command(packed, check_health=False)
+                replies = [await _aread(connection) for _ in packed]
+            except RedisConnectionError:
+                await self._drop(connection)
+                if attempt == 2 or not reused:
+                    raise
+            except BaseException:
+                await self._drop(connection)
+                raise
+            else:
+                self._free.append(connection)
+                return replies
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _open(self) -> AbstractConnection:
+        connection: AbstractConnection = self._pool.connection_class(**self._pool.connection_kwargs)
+        self._opened.add(connection)
+        return connection
+
+    async def _drop(self, connection: AbstractConnection) -> None:
+        self._opened.discard(connection)
+        with contextlib.suppress(Exception):
+            await connection.disconnect(nowait=True)
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        opened, self._opened, self._free = self._opened, set(), []
+        for connection in opened:
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
+
+
+async def _aread(connection: AbstractConnection) -> Any:
+    try:
+        return await connection.read_response()
     except ResponseError as error:
         return error
