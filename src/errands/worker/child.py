@@ -1,7 +1,9 @@
 """A child process: runs the jobs its supervisor sends, on its main thread or its event loop.
 
-Started by the supervisor as ``python -m errands.worker.child APP READ_FD WRITE_FD LEVEL FORMAT``
-(the supervisor's logging, so that ``ctx.log`` lines show up like its own). Sync jobs run
+Started by the supervisor as ``python -m errands.worker.child APP JOBS_FD CONTROL_FD WRITE_FD
+LEVEL FORMAT`` (the supervisor's logging, so that ``ctx.log`` lines show up like its own). The
+main thread reads jobs itself when it is free, so a job sent to an idle child starts with no
+thread in between; a reader thread takes cancel requests at once, even during a job. Sync jobs run
 one at a time on the main thread, where SIGALRM raises `SoftTimeLimitExceeded` at the soft
 limit; async jobs run concurrently on an event loop in a second thread and are cancelled at theirs.
 Outcomes go back in batches: the main thread sends them when it has nothing more queued, every
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import queue
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from types import FrameType
+from typing import NoReturn
 
 from errands.errors import SoftTimeLimitExceeded
 from errands.loading import load_app
@@ -84,13 +86,13 @@ class Child:
         write_fd: frames to the supervisor.
     """
 
-    def __init__(self, app_spec: str, read_fd: int, write_fd: int) -> None:
+    def __init__(self, app_spec: str, jobs_fd: int, control_fd: int, write_fd: int) -> None:
         self.app = load_app(app_spec)
-        self._reader = FrameReader(read_fd)
+        self._jobs = FrameReader(jobs_fd)
+        self._control = FrameReader(control_fd)
         self._write_fd = write_fd
         self._cancelled: set[str] = set()
         self._executor = Executor(self.app, self._cancelled.__contains__)
-        self._inbox: queue.SimpleQueue[Run | Stop | None] = queue.SimpleQueue()
         self._outbox: list[Finished] = []
         self._oldest = 0.0  # monotonic time of the oldest unsent outcome
         self._out_lock = threading.Lock()
@@ -102,17 +104,27 @@ class Child:
 
     # Threads -----------------------------------------------------------------------------------
 
-    def _read_forever(self) -> None:
+    def _read_control_forever(self) -> None:
         while True:
-            body = self._reader.read()
+            body = self._control.read()
             if body is None:
-                # The supervisor is gone: its leases will expire and the jobs go to others.
-                os._exit(0)
+                _supervisor_gone()
             message = decode_to_child(body)
             if isinstance(message, Cancel):
                 self._cancelled.update(message.ids)
-            else:
-                self._inbox.put(message)
+
+    def _next(self, wait: bool) -> Run | Stop | None:
+        """The next job message; None when there is none and `wait` is false."""
+        if not wait and not self._jobs.ready():
+            return None
+        body = self._jobs.read()
+        if body is None:
+            _supervisor_gone()
+        message = decode_to_child(body)
+        if isinstance(message, Cancel):  # they come on the control pipe; accepted here too
+            self._cancelled.update(message.ids)
+            return None
+        return message
 
     def _flush_forever(self) -> None:
         while True:
@@ -182,12 +194,14 @@ class Child:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         soft_limit = _SignalSoftLimit()
-        threading.Thread(target=self._read_forever, name="errands-reader", daemon=True).start()
+        threading.Thread(
+            target=self._read_control_forever, name="errands-control", daemon=True
+        ).start()
         threading.Thread(target=self._flush_forever, name="errands-flusher", daemon=True).start()
         self._send(Ready(os.getpid()))
         pending: deque[Prepared] = deque()
         while True:
-            message = self._inbox.get() if not pending else self._next_nowait()
+            message = self._next(wait=not pending)
             if isinstance(message, Stop):
                 self.flush()
                 self._send(Dropped([p.job.id for p in pending]))
@@ -207,12 +221,6 @@ class Child:
                 self._async_idle.wait()
         self.flush()
 
-    def _next_nowait(self) -> Run | Stop | None:
-        try:
-            return self._inbox.get_nowait()
-        except queue.Empty:
-            return None
-
     def _accept(self, jobs: list[Job], pending: deque[Prepared]) -> None:
         """Start async jobs at once (their time runs from now); queue sync ones in order."""
         for job in jobs:
@@ -228,12 +236,17 @@ class Child:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``python -m errands.worker.child APP READ_FD WRITE_FD [LEVEL FORMAT]``."""
+    """Entry point: ``python -m errands.worker.child APP JOBS CONTROL WRITE [LEVEL FORMAT]``."""
     args = argv if argv is not None else sys.argv[1:]
-    app_spec, read_fd, write_fd = args[:3]
-    if len(args) >= 5:
-        configure_logging(args[3], "json" if args[4] == "json" else "console")
-    Child(app_spec, int(read_fd), int(write_fd)).run()
+    app_spec, jobs_fd, control_fd, write_fd = args[:4]
+    if len(args) >= 6:
+        configure_logging(args[4], "json" if args[5] == "json" else "console")
+    Child(app_spec, int(jobs_fd), int(control_fd), int(write_fd)).run()
+
+
+def _supervisor_gone() -> NoReturn:
+    # Its leases will expire and the jobs go to other workers.
+    os._exit(0)
 
 
 if __name__ == "__main__":

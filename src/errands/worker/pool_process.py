@@ -60,7 +60,8 @@ class _Slot:
 class _Child:
     index: int
     proc: asyncio.subprocess.Process
-    writer: asyncio.WriteTransport
+    writer: asyncio.WriteTransport  # jobs, read by the child's main thread when it is free
+    control: asyncio.WriteTransport  # cancel requests, read at once by a thread of the child
     reader: _FrameProtocol
     sync_jobs: deque[_Slot] = field(default_factory=deque)
     async_jobs: dict[str, _Slot] = field(default_factory=dict)
@@ -70,8 +71,9 @@ class _Child:
     stopping: bool = False
 
     def send(self, message: Run | Cancel | Stop) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(encode(message))
+        transport = self.control if isinstance(message, Cancel) else self.writer
+        if not transport.is_closing():
+            transport.write(encode(message))
 
     def holds(self, job_id: str) -> bool:
         return job_id in self.async_jobs or any(s.assigned.job.id == job_id for s in self.sync_jobs)
@@ -174,6 +176,7 @@ class ProcessPool:
     async def _spawn(self, index: int) -> _Child:
         loop = asyncio.get_running_loop()
         to_child_r, to_child_w = os.pipe()
+        control_r, control_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -181,19 +184,22 @@ class ProcessPool:
             "errands.worker.child",
             self.app_spec,
             str(to_child_r),
+            str(control_r),
             str(from_child_w),
             *_log_settings(),
-            pass_fds=(to_child_r, from_child_w),
+            pass_fds=(to_child_r, control_r, from_child_w),
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it decides
         )
         os.close(to_child_r)
+        os.close(control_r)
         os.close(from_child_w)
         reader = _FrameProtocol(loop)
         await loop.connect_read_pipe(lambda: reader, os.fdopen(from_child_r, "rb", 0))
         transport, _ = await loop.connect_write_pipe(
             asyncio.Protocol, os.fdopen(to_child_w, "wb", 0)
         )
-        child = _Child(index, proc, transport, reader)
+        control, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(control_w, "wb", 0))
+        child = _Child(index, proc, transport, control, reader)
         reader.handle(lambda body: self._on_message(child, decode_from_child(body)))
         task = asyncio.create_task(self._serve(child), name=f"errands-child-{index}")
         self._exit_tasks.add(task)
@@ -206,6 +212,7 @@ class ProcessPool:
         await child.reader.closed
         await child.proc.wait()
         child.writer.close()
+        child.control.close()
         self._on_exit(child)
         child.exited.set()
 

@@ -8,6 +8,7 @@ started when it was told to stop. Payloads stay raw bytes: the child decodes the
 from __future__ import annotations
 
 import os
+import select
 import struct
 from typing import Literal
 
@@ -139,6 +140,13 @@ class FrameReader:
                 return False
             self._buffer += chunk
         return True
+
+    def ready(self) -> bool:
+        """Whether a frame has begun to arrive (a read would not wait for the next one)."""
+        if self._buffer:
+            return True
+        readable, _, _ = select.select([self._fd], [], [], 0)
+        return bool(readable)
 
     def read(self) -> bytes | None:
         """The next frame body, or None at end of file (the supervisor is gone)."""
