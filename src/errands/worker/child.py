@@ -14,6 +14,7 @@ a long job. No thread wakes per job, which is what a quick job would otherwise p
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -24,9 +25,15 @@ from concurrent.futures import Future
 from types import FrameType
 from typing import NoReturn
 
+import msgspec
+import redis
+
+from errands.broker.redis.broker import RedisBroker
+from errands.broker.types import AckCode
 from errands.errors import SoftTimeLimitExceeded
 from errands.loading import load_app
 from errands.observe.logging import configure_logging
+from errands.worker.direct_wait import DirectLine
 from errands.worker.execution import Executor, Prepared
 from errands.worker.protocol import (
     Cancel,
@@ -38,11 +45,16 @@ from errands.worker.protocol import (
     Ready,
     Run,
     Stop,
+    Took,
+    Wait,
+    WaitEnded,
     decode_to_child,
     encode,
 )
 
 __all__ = ["Child", "main"]
+
+log = logging.getLogger("errands.worker")
 
 _FLUSH_COUNT = 64
 _FLUSH_SOON_S = 0.001
@@ -92,6 +104,9 @@ class Child:
         self._control = FrameReader(control_fd)
         self._write_fd = write_fd
         self._cancelled: set[str] = set()
+        self._line: DirectLine | None = None  # waiting on Redis itself (see direct_wait)
+        self._waiting = False
+        self._own: dict[str, str] = {}  # job id -> lease token, for the jobs it took itself
         self._executor = Executor(self.app, self._cancelled.__contains__)
         self._outbox: list[Finished] = []
         self._oldest = 0.0  # monotonic time of the oldest unsent outcome
@@ -113,7 +128,7 @@ class Child:
             if isinstance(message, Cancel):
                 self._cancelled.update(message.ids)
 
-    def _next(self, wait: bool) -> Run | Stop | None:
+    def _next(self, wait: bool) -> Run | Stop | Wait | None:
         """The next job message; None when there is none and `wait` is false."""
         if not wait and not self._jobs.ready():
             return None
@@ -139,7 +154,7 @@ class Child:
         if batch:
             self._send(Done(batch))
 
-    def _send(self, message: Done | Dropped | Ready) -> None:
+    def _send(self, message: Done | Dropped | Ready | Took | WaitEnded) -> None:
         data = memoryview(encode(message))
         with self._send_lock:
             while data:
@@ -147,6 +162,7 @@ class Child:
                 data = data[written:]
 
     def _finished(self, outcome: Finished) -> None:
+        self._own.pop(outcome.id, None)  # an async job this child took: the supervisor acks it
         with self._out_lock:
             if not self._outbox:
                 self._oldest = time.monotonic()
@@ -201,15 +217,22 @@ class Child:
         self._send(Ready(os.getpid()))
         pending: deque[Prepared] = deque()
         while True:
-            message = self._next(wait=not pending)
+            if not pending and self._waiting:
+                message = self._wait_on_redis(pending)
+            else:
+                message = self._next(wait=not pending)
+            if isinstance(message, Wait):
+                self._start_waiting(message)
             if isinstance(message, Stop):
                 self.flush()
                 self._send(Dropped([p.job.id for p in pending]))
                 break
             if isinstance(message, Run):
+                self._waiting = False  # the supervisor feeds us again
                 self._accept(message.jobs, pending)
             if pending:
-                self._finished(self._executor.run_sync(pending.popleft(), soft_limit))
+                finished = self._executor.run_sync(pending.popleft(), soft_limit)
+                self._finished(self._settle_own(finished, bool(pending)))
                 if (
                     not pending
                     or len(self._outbox) >= _FLUSH_COUNT
@@ -220,6 +243,67 @@ class Child:
             while self._async_running:
                 self._async_idle.wait()
         self.flush()
+
+    # Waiting on Redis ---------------------------------------------------------------------------
+
+    def _start_waiting(self, wait: Wait) -> None:
+        broker = self.app.broker
+        if not isinstance(broker, RedisBroker):
+            self._send(WaitEnded("this broker is not Redis"))
+            return
+        if self._line is None or self._line.wait != wait:
+            if self._line is not None:
+                self._line.close()
+            self._line = DirectLine(broker, wait)
+        self._waiting = True
+
+    def _stop_waiting(self, reason: str) -> None:
+        if self._line is not None:
+            self._line.close()
+        self._line = None
+        self._waiting = False
+        self._send(WaitEnded(reason))
+
+    def _wait_on_redis(self, pending: deque[Prepared]) -> Run | Stop | Wait | None:
+        """Lease a job from Redis, or take the next message: whichever comes first."""
+        assert self._line is not None
+        try:
+            leased, message_waiting = self._line.lease(self._jobs.fd)
+        except (redis.RedisError, OSError) as error:
+            log.warning("waiting on Redis failed (%s); the supervisor waits instead", error)
+            self._stop_waiting(str(error))
+            return None
+        if leased:
+            jobs = [Job(d.id, d.payload, d.attempt) for d in leased]
+            tokens = [d.token for d in leased]
+            self._own.update(zip([j.id for j in jobs], tokens, strict=True))
+            self._send(Took(self._line.wait.queue, jobs, tokens))
+            self._accept(jobs, pending)
+        return self._next(wait=False) if message_waiting else None
+
+    def _settle_own(self, finished: Finished, more_queued: bool) -> Finished:
+        """Acknowledge a job this child took, when nothing else is to be done about it."""
+        token = self._own.pop(finished.id, None)
+        line = self._line
+        if (
+            token is None
+            or line is None
+            or more_queued
+            or finished.kind == "retry"  # the supervisor must know when to look again
+            or finished.follow_ups  # they go first, and the supervisor sends them
+        ):
+            return finished
+        try:
+            code = line.ack(finished, token)
+        except (redis.RedisError, OSError) as error:
+            log.warning("acknowledging job %s failed (%s); the supervisor will", finished.id, error)
+            self._stop_waiting(str(error))
+            return finished
+        if code is AckCode.STALE:
+            log.warning("job %s finished after its lease was lost: it may run twice", finished.id)
+        return msgspec.structs.replace(finished, acked=True, outcome=b"")
+
+    # Jobs -----------------------------------------------------------------------------------------
 
     def _accept(self, jobs: list[Job], pending: deque[Prepared]) -> None:
         """Start async jobs at once (their time runs from now); queue sync ones in order."""

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from errands.worker.protocol import Finished, Job
+from errands.worker.protocol import Finished, Job, Wait
 
 __all__ = ["Assigned", "Pool", "PoolEvents"]
 
@@ -29,10 +29,15 @@ class PoolEvents:
         finished: jobs that ended (including those a pool failed: time limit, lost child).
         give_back: jobs the pool will not run (not started when it stopped, or held by a child
             that was killed for another job's hard limit): released without spending an attempt.
+        took: jobs an executor leased itself (queue, jobs, lease tokens); the supervisor holds
+            them from then on and answers how to run them.
+        wait_ended: an executor stopped waiting for work on its own.
     """
 
     finished: Callable[[Sequence[Finished]], None]
     give_back: Callable[[Sequence[str]], None]
+    took: Callable[[str, Sequence[Job], Sequence[str]], list[Assigned]]
+    wait_ended: Callable[[], None]
 
 
 class Pool(Protocol):
@@ -52,6 +57,10 @@ class Pool(Protocol):
 
     def submit(self, jobs: Sequence[Assigned]) -> None:
         """Start (or queue) these jobs."""
+        ...
+
+    def wait_for_work(self, wait: Wait) -> bool:
+        """Have idle executors wait for work on Redis themselves; True if any does."""
         ...
 
     def cancel(self, job_ids: Sequence[str]) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from errands.errors import SoftTimeLimitExceeded
 from errands.worker.execution import Executor, Prepared
 from errands.worker.pool import Assigned, PoolEvents
-from errands.worker.protocol import Finished
+from errands.worker.protocol import Finished, Wait
 
 if TYPE_CHECKING:
     from errands.app import App
@@ -93,6 +93,10 @@ class InProcessPool:
         for assigned in jobs:
             task = asyncio.create_task(self._run(assigned), name=f"errands-job-{assigned.job.id}")
             self._running[assigned.job.id] = (task, assigned, time.monotonic())
+
+    def wait_for_work(self, wait: Wait) -> bool:
+        """No: jobs run in this process, so the supervisor's own wait is as close as it gets."""
+        return False
 
     async def _run(self, assigned: Assigned) -> None:
         prepared = self._executor.prepare(assigned.job)

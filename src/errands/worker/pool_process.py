@@ -33,6 +33,9 @@ from errands.worker.protocol import (
     Ready,
     Run,
     Stop,
+    Took,
+    Wait,
+    WaitEnded,
     body_length,
     decode_from_child,
     encode,
@@ -69,8 +72,11 @@ class _Child:
     exited: asyncio.Event = field(default_factory=asyncio.Event)
     kill_reason: tuple[str, str] | None = None  # ("time_limit", job id) or ("shutdown", "")
     stopping: bool = False
+    waiting: bool = False  # told to wait for work on Redis itself (a `Wait` sent)
 
-    def send(self, message: Run | Cancel | Stop) -> None:
+    def send(self, message: Run | Cancel | Stop | Wait) -> None:
+        if isinstance(message, Run | Stop):
+            self.waiting = False  # the message ends its wait on Redis
         transport = self.control if isinstance(message, Cancel) else self.writer
         if not transport.is_closing():
             transport.write(encode(message))
@@ -216,9 +222,16 @@ class ProcessPool:
         self._on_exit(child)
         child.exited.set()
 
-    def _on_message(self, child: _Child, message: Ready | Done | Dropped) -> None:
+    def _on_message(
+        self, child: _Child, message: Ready | Done | Dropped | Took | WaitEnded
+    ) -> None:
         if isinstance(message, Ready):
             child.ready.set()
+        elif isinstance(message, Took):
+            self._adopt(child, self.events.took(message.queue, message.jobs, message.tokens))
+        elif isinstance(message, WaitEnded):
+            child.waiting = False
+            self.events.wait_ended()
         elif isinstance(message, Done):
             now = time.monotonic()
             for result in message.results:
@@ -366,6 +379,27 @@ class ProcessPool:
         by_index = {c.index: c for c in live}
         for index, batch in batches.items():
             by_index[index].send(Run([a.job for a in batch]))
+
+    def _adopt(self, child: _Child, jobs: Sequence[Assigned]) -> None:
+        """Track jobs a child leased itself, as if they had been sent to it."""
+        now = time.monotonic()
+        for assigned in jobs:
+            task = self.app.tasks.get(assigned.task)
+            slot = _Slot(assigned, task.options if task else None, now)
+            if assigned.is_async:
+                child.async_jobs[assigned.job.id] = slot
+            else:
+                child.sync_jobs.append(slot)
+
+    def wait_for_work(self, wait: Wait) -> bool:
+        """Tell each idle child to wait for work on Redis itself; True if any child waits."""
+        if self._stopping:
+            return False
+        for child in self._live():
+            if not child.waiting and not child.sync_jobs and not child.async_jobs:
+                child.send(wait)
+                child.waiting = True
+        return any(child.waiting for child in self._live())
 
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Pass cancel requests to the children running those jobs."""

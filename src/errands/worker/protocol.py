@@ -1,8 +1,10 @@
 """Messages between the supervisor and its children: length-prefixed msgpack frames on pipes.
 
-The supervisor sends `Run` (several jobs per message when there is a backlog), `Cancel` and
-`Stop`; a child answers `Ready` once, `Done` with outcomes, and `Dropped` with the jobs it had not
-started when it was told to stop. Payloads stay raw bytes: the child decodes the arguments.
+The supervisor sends `Run` (several jobs per message when there is a backlog), `Cancel`, `Stop`
+and `Wait` (wait for work on Redis yourself: see `errands.worker.direct_wait`); a child answers
+`Ready` once, `Done` with outcomes, `Dropped` with the jobs it had not started when it was told
+to stop, `Took` with the jobs it leased itself while waiting, and `WaitEnded` when it stopped
+waiting on its own. Payloads stay raw bytes: the child decodes the arguments.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ __all__ = [
     "Ready",
     "Run",
     "Stop",
+    "Took",
+    "Wait",
+    "WaitEnded",
     "decode_from_child",
     "decode_to_child",
     "encode",
@@ -59,6 +64,14 @@ class Stop(msgspec.Struct, tag="stop", array_like=True):
     """Finish what is running, report what was not started (`Dropped`), then exit."""
 
 
+class Wait(msgspec.Struct, tag="wait", array_like=True):
+    """Nothing is queued: when idle, block on `queue`'s wake key and lease one job yourself."""
+
+    queue: str
+    lease_ms: int
+    worker_id: str
+
+
 class FollowUp(msgspec.Struct, array_like=True, frozen=True):
     """What to do in Redis before the job that made it is acknowledged.
 
@@ -82,6 +95,7 @@ class Finished(msgspec.Struct, array_like=True, frozen=True):
     outcome: bytes
     retry_delay_ms: int = 0
     follow_ups: list[FollowUp] = []
+    acked: bool = False  # the child acknowledged it in Redis itself (a job it took)
 
 
 class Ready(msgspec.Struct, tag="ready", array_like=True):
@@ -102,8 +116,22 @@ class Dropped(msgspec.Struct, tag="dropped", array_like=True):
     ids: list[str]
 
 
-ToChild = Run | Cancel | Stop
-FromChild = Ready | Done | Dropped
+class Took(msgspec.Struct, tag="took", array_like=True):
+    """Jobs the child leased itself while waiting (with their lease tokens); it runs them."""
+
+    queue: str
+    jobs: list[Job]
+    tokens: list[str]
+
+
+class WaitEnded(msgspec.Struct, tag="wait_ended", array_like=True):
+    """The child stopped waiting on Redis (an error): the supervisor waits for it again."""
+
+    reason: str
+
+
+ToChild = Run | Cancel | Stop | Wait
+FromChild = Ready | Done | Dropped | Took | WaitEnded
 
 _encoder = msgspec.msgpack.Encoder()
 _to_child: msgspec.msgpack.Decoder[ToChild] = msgspec.msgpack.Decoder(ToChild)
@@ -140,6 +168,11 @@ class FrameReader:
                 return False
             self._buffer += chunk
         return True
+
+    @property
+    def fd(self) -> int:
+        """The file descriptor read from."""
+        return self._fd
 
     def ready(self) -> bool:
         """Whether a frame has begun to arrive (a read would not wait for the next one)."""

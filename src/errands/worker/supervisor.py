@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,7 +29,7 @@ from errands.message import decode_envelope
 from errands.worker.bell import Bell
 from errands.worker.follow_ups import apply_follow_ups
 from errands.worker.pool import Assigned, Pool, PoolEvents
-from errands.worker.protocol import Finished, FollowUp, Job
+from errands.worker.protocol import Finished, FollowUp, Job, Wait
 from errands.worker.queues import QueueSelection
 
 if TYPE_CHECKING:
@@ -106,9 +107,13 @@ class Supervisor:
         self._wake: asyncio.Future[bool | Fetched] | None = None
         self._wake_fetches = False  # the pending wait fetches as it wakes (one queue)
         self._acks_since: float | None = None
+        # Children may wait on Redis themselves (direct_wait) when the broker is Redis.
+        self._direct_ok = _is_redis(self.broker)
         self._pending_acks = 0
         self.processed = 0
-        events = PoolEvents(self._on_finished, self._on_give_back)
+        events = PoolEvents(
+            self._on_finished, self._on_give_back, self._on_took, self._on_wait_ended
+        )
         self.pool: Pool
         if config.pool == "process":
             if app_spec is None:
@@ -136,6 +141,9 @@ class Supervisor:
             held = self._held.pop(result.id, None)
             if held is None:
                 continue  # its lease was lost or it was given back: another worker owns it
+            if result.acked:  # a job the child took and settled itself
+                self.processed += 1
+                continue
             self._follow_ups.extend(result.follow_ups)
             self._acks.setdefault(held.queue, []).append(
                 Outcome(result.id, held.token, result.kind, result.outcome, result.retry_delay_ms)
@@ -144,6 +152,17 @@ class Supervisor:
             if self._acks_since is None:
                 self._acks_since = time.monotonic()
         self._activity.set()
+
+    def _on_took(self, queue: str, jobs: Sequence[Job], tokens: Sequence[str]) -> list[Assigned]:
+        """A child leased jobs itself: hold them (leases, limits) and fetch for the others."""
+        for job, token in zip(jobs, tokens, strict=True):
+            self._held[job.id] = _Held(queue, token)
+        self._drained = False  # more may be queued behind it
+        self._activity.set()
+        return [self._assign(job) for job in jobs]
+
+    def _on_wait_ended(self) -> None:
+        self._activity.set()  # the next idle turn waits on Redis for that child
 
     def _on_give_back(self, job_ids: Sequence[str]) -> None:
         for job_id in job_ids:
@@ -322,21 +341,35 @@ class Supervisor:
     async def _idle(self) -> None:
         """Sleep until a job finishes, a wake token comes, acks are due or a recheck is."""
         waits: set[asyncio.Future[Any]] = {self._activity.waiter()}
-        if not self._stopping and (self._drained or self.pool.hungry()):
-            if self._wake is None:
-                free = self.pool.free_slots()
-                names = self.config.queues.names
-                waiting: Awaitable[bool | Fetched]
-                self._wake_fetches = len(names) == 1 and free > 0
-                if self._wake_fetches:
-                    waiting = self.broker.wait_and_fetch(
-                        names[0], 5.0, free, self.lease_ms, self.worker_id
-                    )
-                else:
-                    waiting = self.broker.wait_for_work(names, 5.0)
-                self._wake = asyncio.ensure_future(waiting)
+        wanted = not self._stopping and (self._drained or self.pool.hungry())
+        if wanted and self._wake is None and not (self._drained and self._children_wait()):
+            self._start_wait()
+        if self._wake is not None:
             waits.add(self._wake)
         await asyncio.wait(waits, timeout=self._idle_timeout(), return_when=asyncio.FIRST_COMPLETED)
+
+    def _start_wait(self) -> None:
+        """Wait for a wake token; with one queue, the fetch rides behind it in Redis."""
+        free = self.pool.free_slots()
+        names = self.config.queues.names
+        waiting: Awaitable[bool | Fetched]
+        self._wake_fetches = len(names) == 1 and free > 0
+        if self._wake_fetches:
+            waiting = self.broker.wait_and_fetch(names[0], 5.0, free, self.lease_ms, self.worker_id)
+        else:
+            waiting = self.broker.wait_for_work(names, 5.0)
+        self._wake = asyncio.ensure_future(waiting)
+
+    def _children_wait(self) -> bool:
+        """Idle children wait on Redis themselves, when they can: True if one does.
+
+        A job then reaches the process that runs it in one hop, and its result leaves from
+        there too (see `errands.worker.direct_wait`). Process pool, one queue, Redis only.
+        """
+        names = self.config.queues.names
+        if self.config.pool != "process" or len(names) != 1 or not self._direct_ok:
+            return False
+        return self.pool.wait_for_work(Wait(names[0], self.lease_ms, self.worker_id))
 
     async def _shutdown_step(self) -> None:
         if self._stopping and self._wake is not None:
@@ -573,3 +606,9 @@ class Supervisor:
         while True:
             await asyncio.sleep(self.config.limits_every_s)
             await self.pool.enforce_limits()
+
+
+def _is_redis(broker: object) -> bool:
+    """Whether `broker` is a `RedisBroker`, without importing redis for a memory broker."""
+    module = sys.modules.get("errands.broker.redis.broker")
+    return module is not None and isinstance(broker, module.RedisBroker)

@@ -1,0 +1,103 @@
+"""An idle child's own wait for work, so that a job sent to an idle worker costs one hop.
+
+When its queue is drained, the supervisor tells each idle child to wait on Redis itself
+(`Wait`). The child then blocks on the queue's wake key (BZPOPMIN) with a fetch of one job
+pipelined behind it, while it watches its jobs pipe:
+
+- a job it leased is reported to the supervisor (`Took`, with its lease token) before it runs,
+  so the supervisor renews the lease and enforces the hard limit as for any other job;
+- when such a job ends with nothing more to do (no retry, no follow-ups, nothing else queued),
+  the child acknowledges it in Redis itself, and the producer hears at once; every other
+  outcome goes through the supervisor as usual;
+- a message on its jobs pipe ends the wait with ``CLIENT UNBLOCK`` on another connection: the
+  pipelined fetch still runs, and whatever it leased is reported and run (or given back when
+  the message says stop). Cancelling the wait on our side alone could leave a job leased to
+  nobody until its lease expires.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+from collections.abc import Sequence
+
+import hiredis
+import redis
+
+from errands.broker.redis import calls
+from errands.broker.redis.broker import RedisBroker
+from errands.broker.types import AckCode, Delivery, Outcome
+from errands.worker.protocol import Finished, Wait
+
+__all__ = ["DirectLine"]
+
+_BLOCK_S = 5  # a bound on each BZPOPMIN, so a dead connection is noticed
+
+
+class DirectLine:
+    """A child's connection to Redis for waiting, leasing and acknowledging by itself.
+
+    Args:
+        broker: the app's broker (its keys, settings and connection settings).
+        wait: the queue, lease and worker id the supervisor gave.
+    """
+
+    def __init__(self, broker: RedisBroker, wait: Wait) -> None:
+        self._broker = broker
+        self.wait = wait
+        self._keys = broker.keys(wait.queue)
+        pool = broker.client.connection_pool
+        self._connection: redis.Connection = pool.connection_class(**pool.connection_kwargs)
+        self._client_id: int | None = None
+
+    def _send(self, *commands: Sequence[str | bytes | int | float]) -> None:
+        # The stub types the tuple as one element long; any length is accepted.
+        packed = [hiredis.pack_command(tuple(c)) for c in commands]  # type: ignore[arg-type]
+        self._connection.send_packed_command(packed, check_health=False)
+
+    def lease(self, jobs_fd: int) -> tuple[list[Delivery], bool]:
+        """Block until a job is leased to this child or a message comes on `jobs_fd`.
+
+        Returns:
+            the jobs leased (none, or one), and whether a message is waiting on `jobs_fd`.
+
+        Raises:
+            redis.RedisError: Redis failed us; the caller stops waiting on it.
+        """
+        if self._client_id is None:
+            self._send(("CLIENT", "ID"))
+            self._client_id = int(self._connection.read_response())
+        fetch = calls.fetch(
+            self._keys, self._broker.settings, 1, self.wait.lease_ms, self.wait.worker_id
+        )
+        self._send(("BZPOPMIN", self._keys.wake, _BLOCK_S), fetch.command())
+        # The socket is redis-py's own: select() needs it to watch Redis and the pipe at once.
+        sock: socket.socket | None = self._connection._sock
+        if sock is None:
+            raise redis.ConnectionError("the connection closed while sending")
+        readable, _, _ = select.select([sock.fileno(), jobs_fd], [], [])
+        message_waiting = jobs_fd in readable
+        if sock.fileno() not in readable:
+            self._broker.direct.call(("CLIENT", "UNBLOCK", self._client_id))
+        self._connection.read_response()  # the wake token, or nil
+        try:
+            reply = self._connection.read_response()
+        except redis.ResponseError as error:
+            if "function not found" in str(error).lower():
+                self._broker.load_library()  # nothing ran: the next wait fetches
+                return [], message_waiting
+            raise
+        return fetch.parse(reply).jobs, message_waiting
+
+    def ack(self, finished: Finished, token: str) -> AckCode:
+        """Settle a job this child took: one call, which also publishes its result."""
+        outcome = Outcome(
+            finished.id, token, finished.kind, finished.outcome, finished.retry_delay_ms
+        )
+        call = calls.ack(self._keys, self._broker.settings, [outcome])
+        self._send(call.command())
+        return call.parse(self._connection.read_response())[0]
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._connection.disconnect()

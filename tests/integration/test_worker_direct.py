@@ -1,0 +1,92 @@
+"""Idle children that wait on Redis themselves (``errands.worker.direct_wait``), end to end.
+
+When its queue is drained, a process-pool worker has each idle child block on Redis with a
+fetch pipelined behind: these tests show that jobs reach them and their results come back,
+that bursts hand over to the supervisor's batched path, and that stopping ends those waits at
+once without leaving a job leased to a process that is gone.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.integration.worker_app import Tasks, build
+from tests.integration.workers import Workers, wait_until
+
+
+@pytest.fixture
+def tasks(redis_url: str, namespace: str) -> Iterator[Tasks]:
+    built = build(redis_url, namespace)
+    yield built
+    built.app.close()
+
+
+@pytest.fixture
+def workers(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Workers]:
+    farm = Workers(redis_url, namespace, tmp_path)
+    yield farm
+    farm.close()
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    plain = redis.Redis.from_url(redis_url)
+    yield plain
+    plain.close()
+
+
+def _blocked_on_a_wake_key(client: redis.Redis) -> int:
+    return sum(1 for c in client.client_list() if c.get("cmd") == "bzpopmin" and "b" in c["flags"])
+
+
+def test_idle_children_wait_on_redis_and_run_what_comes(
+    tasks: Tasks, workers: Workers, client: redis.Redis
+) -> None:
+    worker = workers.start("-c", "2")
+    assert tasks.add.delay(1, 2).get(timeout=10) == 3
+    # Both children now block on Redis themselves; the supervisor does not.
+    wait_until(lambda: _blocked_on_a_wake_key(client) == 2, 5, "two children blocked on Redis")
+    for i in range(20):  # one at a time: each goes to a waiting child and is settled by it
+        assert tasks.add.delay(i, 1).get(timeout=10) == i + 1
+    burst = [tasks.add.delay(i, i) for i in range(200)]  # more than the children can take
+    assert [handle.get(timeout=20) for handle in burst] == [2 * i for i in range(200)]
+    assert tasks.app.broker.info("default").active == 0
+    log = worker.log()
+    assert "lost the lease" not in log
+    assert "after its lease was lost" not in log
+
+
+def test_stopping_ends_the_childrens_waits_at_once_and_leaves_nothing_leased(
+    tasks: Tasks, workers: Workers, client: redis.Redis
+) -> None:
+    worker = workers.start("-c", "2")
+    assert tasks.add.delay(2, 2).get(timeout=10) == 4
+    wait_until(lambda: _blocked_on_a_wake_key(client) == 2, 5, "two children blocked on Redis")
+    started = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(timeout_s=10) == 0, worker.log()
+    # Without an interrupt, a child would sit out its BZPOPMIN (5 s) before it saw the stop.
+    assert time.monotonic() - started < 3, worker.log()
+    assert _blocked_on_a_wake_key(client) == 0
+    after = tasks.add.delay(3, 3)
+    assert after.state == "queued"
+
+
+def test_a_job_sent_as_the_worker_stops_is_run_or_left_queued_never_stranded(
+    tasks: Tasks, workers: Workers, client: redis.Redis
+) -> None:
+    for round_ in range(3):
+        worker = workers.start("-c", "2")
+        assert tasks.add.delay(round_, 0).get(timeout=10) == round_
+        wait_until(lambda: _blocked_on_a_wake_key(client) == 2, 5, "children blocked on Redis")
+        sent = tasks.add.delay(round_, 1)
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(timeout_s=10) == 0, worker.log()
+        assert sent.state in ("succeeded", "queued"), worker.log()
+        assert tasks.app.broker.info("default").active == 0
