@@ -14,13 +14,6 @@ from errands.broker.redis.direct import ThreadConnections
 
 
 @pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    yield client
-    client.close()
-
-
-@pytest.fixture
 def connections(client: redis.Redis) -> Iterator[ThreadConnections]:
     connections = ThreadConnections(client.connection_pool)
     yield connections

@@ -13,7 +13,6 @@ import random
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,38 +28,6 @@ LEASE_S = DEFAULT_LEASE_S
 # How late a worker may start a job after it became due: one idle fetch pass (0.5 s) plus slack
 # for two busy cores.
 SCHEDULING_S = 0.5
-
-
-@pytest.fixture
-def tasks(redis_url: str, namespace: str) -> Iterator[Tasks]:
-    """The tasks of `worker_app`, sending jobs to the test's namespace."""
-    built = build(redis_url, namespace)
-    yield built
-    built.app.close()
-
-
-@pytest.fixture
-def workers(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Workers]:
-    """Starts workers for the test; stops the ones still running when it ends."""
-    farm = Workers(redis_url, namespace, tmp_path)
-    yield farm
-    farm.close()
-
-
-@pytest.fixture
-def events(redis_url: str, namespace: str) -> Iterator[Events]:
-    """What the test's jobs recorded."""
-    recorded = Events(redis_url, namespace)
-    yield recorded
-    recorded.close()
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """A plain Redis client, to open the gates `gate` jobs wait for."""
-    plain = redis.Redis.from_url(redis_url)
-    yield plain
-    plain.close()
 
 
 def _dead(tasks: Tasks, queue: str = "default") -> list[str]:

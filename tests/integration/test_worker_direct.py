@@ -10,35 +10,11 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import redis
 
-from tests.integration.worker_app import Tasks, build
+from tests.integration.worker_app import Tasks
 from tests.integration.workers import Workers, wait_until
-
-
-@pytest.fixture
-def tasks(redis_url: str, namespace: str) -> Iterator[Tasks]:
-    built = build(redis_url, namespace)
-    yield built
-    built.app.close()
-
-
-@pytest.fixture
-def workers(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Workers]:
-    farm = Workers(redis_url, namespace, tmp_path)
-    yield farm
-    farm.close()
-
-
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    plain = redis.Redis.from_url(redis_url)
-    yield plain
-    plain.close()
 
 
 def _blocked_on_a_wake_key(client: redis.Redis) -> int:
