@@ -18,8 +18,8 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -27,10 +27,10 @@ from errands.broker.types import AckCode, Delivery, Fetched, Lease, Outcome
 from errands.errors import BrokerUnavailable
 from errands.message import decode_envelope
 from errands.worker.bell import Bell
+from errands.worker.config import WorkerConfig
 from errands.worker.follow_ups import apply_follow_ups
 from errands.worker.pool import Assigned, Pool, PoolEvents
 from errands.worker.protocol import Finished, FollowUp, Job, Wait
-from errands.worker.queues import QueueSelection
 
 if TYPE_CHECKING:
     from errands.app import App
@@ -39,37 +39,11 @@ __all__ = ["Supervisor", "WorkerConfig"]
 
 log = logging.getLogger("errands.worker")
 
-PoolKind = Literal["process", "solo", "async"]
 _CALL_TIMEOUT_S = 20.0  # the watchdog: no Redis call may hang longer than this
 # Acks wait for the next fetch to ride along with, but never longer than this, nor in more
 # than this number: a busy pool pays one round trip per batch, an idle one none at all.
 _ACK_DELAY_S = 0.01
 _ACK_BATCH = 256
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerConfig:
-    """How a worker runs.
-
-    Attributes:
-        queues: the queues it serves, strict or weighted.
-        concurrency: child processes (process pool) or jobs at once (async pool).
-        pool: "process", "solo" or "async".
-        prefetch: sync jobs queued per child beyond the running one (None: adaptive).
-        grace_period_s: how long running jobs may finish after the first SIGTERM.
-        lease_s: a job's lease; renewed every lease/3 while it runs.
-        maintenance_every_s: how often to run the bounded maintenance pass.
-        limits_every_s: how often hard time limits are checked.
-    """
-
-    queues: QueueSelection
-    concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
-    pool: PoolKind = "process"
-    prefetch: int | None = None
-    grace_period_s: float = 30.0
-    lease_s: float = 30.0
-    maintenance_every_s: float = 5.0
-    limits_every_s: float = 0.05
 
 
 @dataclass(slots=True)
