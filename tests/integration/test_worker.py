@@ -11,7 +11,6 @@ import itertools
 import json
 import random
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from errands import JobFailed
 from errands.broker.types import CancelCode
 from errands.embedded import EmbeddedServer
 from tests.integration.worker_app import DEFAULT_LEASE_S, Tasks, build, gate_key
-from tests.integration.workers import Events, Workers, process_gone, wait_until
+from tests.integration.workers import Events, Workers, free_port, process_gone, wait_until
 
 LEASE_S = DEFAULT_LEASE_S
 # How late a worker may start a job after it became due: one idle fetch pass (0.5 s) plus slack
@@ -33,13 +32,6 @@ SCHEDULING_S = 0.5
 def _dead(tasks: Tasks, queue: str = "default") -> list[str]:
     """The ids in the dead-letter set of `queue`."""
     return [job_id for job_id, _, _ in tasks.app.broker.dead_jobs(queue)]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 # Leases and crashes ------------------------------------------------------------------------------
@@ -299,7 +291,7 @@ def test_strict_queue_order_runs_every_high_job_before_any_low_one(
 def test_a_redis_restart_during_work_loses_no_job_and_the_worker_serves_on(
     namespace: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     data_dir = tmp_path / "redis"
     server = EmbeddedServer(data_dir, appendonly=True, port=port).start()
     farm = Workers(server.url, namespace, tmp_path)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import redis
 
-from tests.integration.worker_app import Tasks
-from tests.integration.workers import Workers, wait_until
+from errands.embedded import EmbeddedServer
+from tests.integration.worker_app import Tasks, build
+from tests.integration.workers import Workers, free_port, wait_until
 
 
 def _blocked_on_a_wake_key(client: redis.Redis) -> int:
@@ -66,3 +68,34 @@ def test_a_job_sent_as_the_worker_stops_is_run_or_left_queued_never_stranded(
         assert worker.wait(timeout_s=10) == 0, worker.log()
         assert sent.state in ("succeeded", "queued"), worker.log()
         assert tasks.app.broker.info("default").active == 0
+
+
+def test_children_hand_their_wait_over_while_redis_is_away_and_take_it_back(
+    namespace: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    server = EmbeddedServer(tmp_path / "redis", port=port).start()
+    farm = Workers(server.url, namespace, tmp_path)
+    tasks = build(server.url, namespace)
+    watcher = redis.Redis.from_url(server.url)
+    try:
+        worker = farm.start("-c", "2")
+        assert tasks.add.delay(1, 1).get(timeout=10) == 2
+        wait_until(lambda: _blocked_on_a_wake_key(watcher) == 2, 5, "children blocked on Redis")
+
+        server.stop()
+        worker.wait_for_log("waiting on Redis failed", timeout_s=10)
+        worker.wait_for_log("retrying", timeout_s=10)  # the supervisor's own retries go on
+        server = EmbeddedServer(tmp_path / "redis", port=port).start()
+
+        assert tasks.add.delay(2, 2).get(timeout=30) == 4
+        watcher = redis.Redis.from_url(server.url)
+        wait_until(lambda: _blocked_on_a_wake_key(watcher) == 2, 10, "children waiting again")
+        # Each child retried at most every 2 s while Redis was away: no busy loop.
+        assert worker.log().count("waiting on Redis failed") <= 8, worker.log()
+        assert worker.running()
+    finally:
+        watcher.close()
+        tasks.app.close()
+        farm.close()
+        server.stop()

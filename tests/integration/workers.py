@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +24,7 @@ import redis
 
 from tests.integration.worker_app import events_key
 
-__all__ = ["ROOT", "Events", "WorkerProcess", "Workers", "process_gone"]
+__all__ = ["ROOT", "Events", "WorkerProcess", "Workers", "free_port", "process_gone", "wait_until"]
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SPEC = "tests.integration.worker_app:app"
@@ -46,6 +47,14 @@ def process_gone(pid: int) -> bool:
     except OSError:
         return True
     return status.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for a test's own Redis server)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

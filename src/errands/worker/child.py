@@ -56,6 +56,10 @@ __all__ = ["Child", "main"]
 
 log = logging.getLogger("errands.worker")
 
+# With jobs queued, the jobs pipe is looked at (a select) when few are left, or every so many
+# jobs (so a Stop is seen soon): the supervisor tops a child up when it is half empty.
+_LOOK_BELOW = 2
+_LOOK_EVERY = 16
 _FLUSH_COUNT = 64
 _FLUSH_SOON_S = 0.001
 _FLUSH_LATE_S = 0.005
@@ -216,11 +220,15 @@ class Child:
         threading.Thread(target=self._flush_forever, name="errands-flusher", daemon=True).start()
         self._send(Ready(os.getpid()))
         pending: deque[Prepared] = deque()
+        unseen = 0  # jobs run since the jobs pipe was last looked at
         while True:
             if not pending and self._waiting:
                 message = self._wait_on_redis(pending)
-            else:
+            elif len(pending) <= _LOOK_BELOW or unseen >= _LOOK_EVERY:
                 message = self._next(wait=not pending)
+                unseen = 0
+            else:
+                message = None  # plenty queued: a look (a syscall) can wait a few jobs
             if isinstance(message, Wait):
                 self._start_waiting(message)
             if isinstance(message, Stop):
@@ -231,6 +239,7 @@ class Child:
                 self._waiting = False  # the supervisor feeds us again
                 self._accept(message.jobs, pending)
             if pending:
+                unseen += 1
                 finished = self._executor.run_sync(pending.popleft(), soft_limit)
                 self._finished(self._settle_own(finished, bool(pending)))
                 if (

@@ -50,6 +50,7 @@ __all__ = ["ProcessPool"]
 log = logging.getLogger("errands.worker")
 
 _START_TIMEOUT_S = 60.0
+_WAIT_AGAIN_AFTER_S = 2.0  # a child whose wait on Redis failed waits through the supervisor
 
 
 @dataclass(slots=True)
@@ -73,6 +74,7 @@ class _Child:
     kill_reason: tuple[str, str] | None = None  # ("time_limit", job id) or ("shutdown", "")
     stopping: bool = False
     waiting: bool = False  # told to wait for work on Redis itself (a `Wait` sent)
+    wait_again_at: float = 0.0  # monotonic: after a failed wait, not before this
 
     def send(self, message: Run | Cancel | Stop | Wait) -> None:
         if isinstance(message, Run | Stop):
@@ -230,7 +232,9 @@ class ProcessPool:
         elif isinstance(message, Took):
             self._adopt(child, self.events.took(message.queue, message.jobs, message.tokens))
         elif isinstance(message, WaitEnded):
+            # Redis failed it: the supervisor waits (and retries) for a while instead.
             child.waiting = False
+            child.wait_again_at = time.monotonic() + _WAIT_AGAIN_AFTER_S
             self.events.wait_ended()
         elif isinstance(message, Done):
             now = time.monotonic()
@@ -395,10 +399,12 @@ class ProcessPool:
         """Tell each idle child to wait for work on Redis itself; True if any child waits."""
         if self._stopping:
             return False
+        now = time.monotonic()
         for child in self._live():
-            if not child.waiting and not child.sync_jobs and not child.async_jobs:
-                child.send(wait)
-                child.waiting = True
+            if child.waiting or child.sync_jobs or child.async_jobs or now < child.wait_again_at:
+                continue
+            child.send(wait)
+            child.waiting = True
         return any(child.waiting for child in self._live())
 
     def cancel(self, job_ids: Sequence[str]) -> None:
