@@ -288,6 +288,11 @@ class Child:
             self._own.update(zip([j.id for j in jobs], tokens, strict=True))
             self._send(Took(self._line.wait.queue, jobs, tokens))
             self._accept(jobs, pending)
+            if self._async_running:
+                # Async jobs run beside the loop: waiting on for more would take them one by
+                # one past the child's async limit. The supervisor feeds it meanwhile.
+                self._waiting = False
+                self._send(WaitEnded("running async jobs"))
         return self._next(wait=False) if message_waiting else None
 
     def _settle_own(self, finished: Finished, more_queued: bool) -> Finished:
