@@ -63,10 +63,23 @@ class ThreadConnections:
             ResponseError: the server refused the command.
             ConnectionError, TimeoutError: Redis cannot be reached.
         """
-        reply = self.call_many([command])[0]
-        if isinstance(reply, ResponseError):
-            raise reply
-        return reply
+        # The common case, kept lean: one command, its reply, no batch bookkeeping.
+        packed = hiredis.pack_command(tuple(command))  # type: ignore[arg-type]
+        for attempt in (1, 2):
+            connection = self._connection()
+            try:
+                connection.send_packed_command([packed], check_health=False)
+                return connection.read_response()
+            except ResponseError:
+                raise  # a whole reply was read: the connection is fine
+            except RedisConnectionError:
+                connection.disconnect()
+                if attempt == 2:
+                    raise
+            except BaseException:
+                connection.disconnect()  # a reply may be left unread on it
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def call_many(self, commands: Iterable[Command]) -> list[Any]:
         """Send every command before reading any reply: one round trip for all of them.

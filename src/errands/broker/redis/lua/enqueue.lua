@@ -11,9 +11,17 @@ local FIELDS = 11
 
 local function enqueue(KEYS, ARGV)
   local K = key_table(KEYS)
-  local now = now_ms()
   local n = tonumber(ARGV[2])
   if n == 0 then return {} end
+  -- The clock is read only when a job needs it (a delay, an idempotency key).
+  local now = 0
+  for i = 0, n - 1 do
+    local b = 2 + i * FIELDS
+    if ARGV[b + 5] ~= '' or tonumber(ARGV[b + 4]) > 0 then
+      now = now_ms()
+      break
+    end
+  end
   local ids = {}
   for i = 0, n - 1 do ids[i + 1] = ARGV[2 + i * FIELDS + 1] end
   local known_meta = redis.call('HMGET', K.meta, unpack(ids))
