@@ -16,7 +16,7 @@ import redis
 
 from errands.embedded import EmbeddedServer
 from tests.integration.worker_app import Tasks, build
-from tests.integration.workers import Workers, free_port, wait_until
+from tests.integration.workers import Events, Workers, free_port, wait_until
 
 
 def _blocked_on_a_wake_key(client: redis.Redis) -> int:
@@ -99,3 +99,16 @@ def test_children_hand_their_wait_over_while_redis_is_away_and_take_it_back(
         tasks.app.close()
         farm.close()
         server.stop()
+
+
+def test_a_delayed_job_sent_to_waiting_children_starts_on_time(
+    tasks: Tasks, workers: Workers, client: redis.Redis, events: Events
+) -> None:
+    workers.start("-c", "2")
+    assert tasks.add.delay(0, 0).get(timeout=10) == 0
+    wait_until(lambda: _blocked_on_a_wake_key(client) == 2, 5, "two children blocked on Redis")
+    sent_at = time.time()
+    delayed = tasks.where.apply_async(countdown=1.0)
+    started = events.wait_for(event="started", job=delayed.id)[0]["time"]
+    # Not at the end of a 5 s wait: the child that saw it shortened its next wait.
+    assert 1.0 <= started - sent_at < 1.5

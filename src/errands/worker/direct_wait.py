@@ -31,7 +31,8 @@ from errands.worker.protocol import Finished, Wait
 
 __all__ = ["DirectLine"]
 
-_BLOCK_S = 5  # a bound on each BZPOPMIN, so a dead connection is noticed
+_BLOCK_S = 5.0  # a bound on each BZPOPMIN, so a dead connection is noticed
+_SILENCE_S = _BLOCK_S + 10.0  # no reply for this long: the connection is dead
 
 
 class DirectLine:
@@ -49,6 +50,9 @@ class DirectLine:
         pool = broker.client.connection_pool
         self._connection: redis.Connection = pool.connection_class(**pool.connection_kwargs)
         self._client_id: int | None = None
+        # Shorter than _BLOCK_S when the last fetch said a delayed job falls due (or a lease
+        # expires) sooner: the fetch behind the wait then promotes (or reaps) it on time.
+        self._block_s = _BLOCK_S
 
     def _send(self, *commands: Sequence[str | bytes | int | float]) -> None:
         # The stub types the tuple as one element long; any length is accepted.
@@ -70,12 +74,14 @@ class DirectLine:
         fetch = calls.fetch(
             self._keys, self._broker.settings, 1, self.wait.lease_ms, self.wait.worker_id
         )
-        self._send(("BZPOPMIN", self._keys.wake, _BLOCK_S), fetch.command())
+        self._send(("BZPOPMIN", self._keys.wake, round(self._block_s, 3)), fetch.command())
         # The socket is redis-py's own: select() needs it to watch Redis and the pipe at once.
         sock: socket.socket | None = self._connection._sock
         if sock is None:
             raise redis.ConnectionError("the connection closed while sending")
-        readable, _, _ = select.select([sock.fileno(), jobs_fd], [], [])
+        readable, _, _ = select.select([sock.fileno(), jobs_fd], [], [], _SILENCE_S)
+        if not readable:
+            raise redis.ConnectionError(f"no reply from Redis within {_SILENCE_S:g}s")
         message_waiting = jobs_fd in readable
         if sock.fileno() not in readable:
             self._broker.direct.call(("CLIENT", "UNBLOCK", self._client_id))
@@ -87,7 +93,13 @@ class DirectLine:
                 self._broker.load_library()  # nothing ran: the next wait fetches
                 return [], message_waiting
             raise
-        return fetch.parse(reply).jobs, message_waiting
+        fetched = fetch.parse(reply)
+        soonest = min(
+            (ms for ms in (fetched.next_due_ms, fetched.next_expiry_ms) if ms is not None),
+            default=None,
+        )
+        self._block_s = _BLOCK_S if soonest is None else min(_BLOCK_S, max(0.001, soonest / 1000))
+        return fetched.jobs, message_waiting
 
     def ack(self, finished: Finished, token: str) -> AckCode:
         """Settle a job this child took: one call, which also publishes its result."""
