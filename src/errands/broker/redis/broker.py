@@ -303,6 +303,7 @@ class RedisBroker:
                 return self._wait_on(pubsub, queue, job_id, deadline)
             except (RedisConnectionError, RedisTimeoutError) as error:
                 self._local.pubsub = None
+                self._local.leftover = None
                 with contextlib.suppress(Exception):
                     pubsub.close()
                 if attempt == 2:
@@ -313,6 +314,10 @@ class RedisBroker:
     def _wait_on(self, pubsub: Any, queue: str, job_id: str, deadline: float) -> JobState:
         channel = self.keys(queue).result_channel(job_id)
         wanted = channel.encode()
+        leftover: str | None = getattr(self._local, "leftover", None)
+        if leftover is not None:
+            pubsub.unsubscribe(leftover)
+            self._local.leftover = None
         pubsub.subscribe(channel)
         try:
             # Read the confirmation first: only then is an ack's publish sure to reach us.
@@ -330,8 +335,9 @@ class RedisBroker:
                 if message and message.get("channel") == wanted:
                     state = self._from_message(message) or state
         finally:
-            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
-                pubsub.unsubscribe(channel)
+            # Unsubscribed at the start of the next wait: not a send between the result and
+            # the caller. A message still coming on it is skipped like any earlier one.
+            self._local.leftover = channel
         return state
 
     async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
@@ -420,6 +426,7 @@ class RedisBroker:
         pubsub = getattr(self._local, "pubsub", None)
         if pubsub is not None:
             self._local.pubsub = None
+            self._local.leftover = None
             pubsub.close()
         if self._direct is not None:
             self._direct.close()
