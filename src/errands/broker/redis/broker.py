@@ -12,6 +12,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,6 +50,7 @@ T = TypeVar("T")
 # Blocking reads (BZPOPMIN, pub/sub waits) stay well under this, so a dead connection is noticed.
 _SOCKET_TIMEOUT_S = 30.0
 _MAX_BLOCK_S = 5.0
+_KEEP_SUBSCRIBERS = 8  # idle subscriber connections kept per event loop for result waits
 
 
 def redact(url: str) -> str:
@@ -58,6 +60,14 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(slots=True)
+class _Subscriber:
+    """A pub/sub connection kept for result waits, and the channel it still listens to."""
+
+    pubsub: Any
+    leftover: str | None = None
 
 
 class RedisBroker:
@@ -80,6 +90,7 @@ class RedisBroker:
         self._async: aredis.Redis | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._adirect: LoopConnections | None = None
+        self._asubscribers: list[_Subscriber] = []  # idle ones, of the current event loop
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         self._local = threading.local()  # per thread: the subscriber connection of wait_result
@@ -122,6 +133,7 @@ class RedisBroker:
             )
             self._async_loop = loop
             self._adirect = LoopConnections(self._async.connection_pool)
+            self._asubscribers = []
         return self._async
 
     @property
@@ -341,29 +353,61 @@ class RedisBroker:
         return state
 
     async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
-        """Async twin of `wait_result`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        try:
-            pubsub = self.aclient.pubsub()
+        """Async twin of `wait_result`.
+
+        Subscriber connections are kept between waits (one per concurrent waiter, a few kept
+        idle): opening one per `aget()` costs more than the whole wait for a quick job.
+        """
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        self.aclient  # noqa: B018 - binds the subscribers to this event loop
+        for attempt in (1, 2):
+            subscriber = (
+                self._asubscribers.pop()
+                if self._asubscribers
+                else _Subscriber(self.aclient.pubsub())
+            )
+            keep = False
             try:
-                await pubsub.subscribe(self.keys(queue).result_channel(job_id))
-                # Read the confirmation first: only then is an ack's publish sure to reach us.
-                while True:
-                    message = await pubsub.get_message(timeout=_MAX_BLOCK_S)
-                    if (message or {}).get("type") == "subscribe" or loop.time() > deadline:
-                        break
-                state = await self.ajob_state(queue, job_id)
-                while not state.settled:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        break
-                    message = await pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
-                    state = self._from_message(message) or state
+                state = await self._await_on(subscriber, queue, job_id, deadline)
+                keep = True
+                return state
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                if attempt == 2:
+                    raise self._unavailable(error) from None
+                # A kept connection may be stale (the server restarted): one fresh try.
             finally:
-                await pubsub.aclose()
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
+                if keep and len(self._asubscribers) < _KEEP_SUBSCRIBERS:
+                    self._asubscribers.append(subscriber)
+                else:
+                    with contextlib.suppress(Exception):
+                        await subscriber.pubsub.aclose()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _await_on(
+        self, subscriber: _Subscriber, queue: str, job_id: str, deadline: float
+    ) -> JobState:
+        loop = asyncio.get_running_loop()
+        pubsub = subscriber.pubsub
+        channel = self.keys(queue).result_channel(job_id)
+        wanted = channel.encode()
+        if subscriber.leftover is not None:
+            await pubsub.unsubscribe(subscriber.leftover)
+        subscriber.leftover = channel
+        await pubsub.subscribe(channel)
+        # Read the confirmation first: only then is an ack's publish sure to reach us.
+        # Messages left from earlier waits on this connection are skipped.
+        while loop.time() < deadline:
+            message = await pubsub.get_message(timeout=_MAX_BLOCK_S)
+            if message and message["type"] == "subscribe" and message["channel"] == wanted:
+                break
+        state = await self.ajob_state(queue, job_id)
+        while not state.settled:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            message = await pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
+            if message and message.get("channel") == wanted:
+                state = self._from_message(message) or state
         return state
 
     def cancel(self, queue: str, job_id: str) -> CancelCode:
@@ -533,6 +577,10 @@ class RedisBroker:
 
     async def aclose(self) -> None:
         """Close the async connections."""
+        subscribers, self._asubscribers = self._asubscribers, []
+        for subscriber in subscribers:
+            with contextlib.suppress(Exception):
+                await subscriber.pubsub.aclose()
         if self._adirect is not None:
             await self._adirect.aclose()
             self._adirect = None
