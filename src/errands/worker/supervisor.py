@@ -50,6 +50,7 @@ _ACK_BATCH = 256
 class _Held:
     queue: str
     token: str
+    taken: bool = False  # leased by a child itself, which may settle it itself
 
 
 class Supervisor:
@@ -130,7 +131,7 @@ class Supervisor:
     def _on_took(self, queue: str, jobs: Sequence[Job], tokens: Sequence[str]) -> list[Assigned]:
         """A child leased jobs itself: hold them (leases, limits) and fetch for the others."""
         for job, token in zip(jobs, tokens, strict=True):
-            self._held[job.id] = _Held(queue, token)
+            self._held[job.id] = _Held(queue, token, taken=True)
         self._drained = False  # more may be queued behind it
         self._activity.set()
         return [self._assign(job) for job in jobs]
@@ -554,6 +555,11 @@ class Supervisor:
                 queue, self.worker_id, info, queue_leases, self.lease_ms
             )
             for job_id in reply.lost:
+                holding = self._held.get(job_id)
+                if holding is not None and holding.taken:
+                    # Most likely its child acked it a moment ago; if not, our ack of its
+                    # outcome is refused as stale, and that warns.
+                    continue
                 if self._held.pop(job_id, None) is not None:
                     log.warning(
                         "lost the lease of job %s (Redis unreachable for longer than the lease?): "
