@@ -222,7 +222,7 @@ class Child:
         pending: deque[Prepared] = deque()
         unseen = 0  # jobs run since the jobs pipe was last looked at
         while True:
-            if not pending and self._waiting:
+            if not pending and self._waiting and not self._jobs.ready():
                 message = self._wait_on_redis(pending)
             elif len(pending) <= _LOOK_BELOW or unseen >= _LOOK_EVERY:
                 message = self._next(wait=not pending)
