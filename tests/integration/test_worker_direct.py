@@ -16,11 +16,26 @@ import redis
 
 from errands.embedded import EmbeddedServer
 from tests.integration.worker_app import Tasks, build
-from tests.integration.workers import Events, Workers, free_port, wait_until
+from tests.integration.workers import Events, WorkerProcess, Workers, free_port, wait_until
 
 
-def _blocked_on_a_wake_key(client: redis.Redis) -> int:
-    return sum(1 for c in client.client_list() if c.get("cmd") == "bzpopmin" and "b" in c["flags"])
+def _blocked_on_a_wake_key(client: redis.Redis, worker: WorkerProcess) -> int:
+    """How many of `worker`'s children block on Redis now (their connections are named)."""
+    mine = f":{worker.pid}:"
+    return sum(
+        1
+        for c in client.client_list()
+        if c.get("cmd") == "bzpopmin" and "b" in c["flags"] and mine in c.get("name", "")
+    )
+
+
+def _children_wait(client: redis.Redis, worker: WorkerProcess, timeout_s: float) -> None:
+    """Return once both of `worker`'s children block on Redis themselves."""
+    wait_until(
+        lambda: _blocked_on_a_wake_key(client, worker) == 2,
+        timeout_s,
+        f"both children of worker {worker.pid} to block on Redis",
+    )
 
 
 def test_idle_children_wait_on_redis_and_run_what_comes(
@@ -29,7 +44,7 @@ def test_idle_children_wait_on_redis_and_run_what_comes(
     worker = workers.start("-c", "2")
     assert tasks.add.delay(1, 2).get(timeout=10) == 3
     # Both children now block on Redis themselves; the supervisor does not.
-    wait_until(lambda: _blocked_on_a_wake_key(client) == 2, 5, "two children blocked on Redis")
+    _children_wait(client, worker, timeout_s=5)
     for i in range(20):  # one at a time: each goes to a waiting child and is settled by it
         assert tasks.add.delay(i, 1).get(timeout=10) == i + 1
     burst = [tasks.add.delay(i, i) for i in range(200)]  # more than the children can take
@@ -45,13 +60,13 @@ def test_stopping_ends_the_childrens_waits_at_once_and_leaves_nothing_leased(
 ) -> None:
     worker = workers.start("-c", "2")
     assert tasks.add.delay(2, 2).get(timeout=10) == 4
-    wait_until(lambda: _blocked_on_a_wake_key(client) == 2, 5, "two children blocked on Redis")
+    _children_wait(client, worker, timeout_s=5)
     started = time.monotonic()
     worker.signal(signal.SIGTERM)
     assert worker.wait(timeout_s=10) == 0, worker.log()
     # Without an interrupt, a child would sit out its BZPOPMIN (5 s) before it saw the stop.
     assert time.monotonic() - started < 3, worker.log()
-    assert _blocked_on_a_wake_key(client) == 0
+    assert _blocked_on_a_wake_key(client, worker) == 0
     after = tasks.add.delay(3, 3)
     assert after.state == "queued"
 
@@ -62,7 +77,7 @@ def test_a_job_sent_as_the_worker_stops_is_run_or_left_queued_never_stranded(
     for round_ in range(3):
         worker = workers.start("-c", "2")
         assert tasks.add.delay(round_, 0).get(timeout=10) == round_
-        wait_until(lambda: _blocked_on_a_wake_key(client) == 2, 5, "children blocked on Redis")
+        _children_wait(client, worker, timeout_s=5)
         sent = tasks.add.delay(round_, 1)
         worker.signal(signal.SIGTERM)
         assert worker.wait(timeout_s=10) == 0, worker.log()
@@ -81,7 +96,7 @@ def test_children_hand_their_wait_over_while_redis_is_away_and_take_it_back(
     try:
         worker = farm.start("-c", "2")
         assert tasks.add.delay(1, 1).get(timeout=10) == 2
-        wait_until(lambda: _blocked_on_a_wake_key(watcher) == 2, 5, "children blocked on Redis")
+        _children_wait(watcher, worker, timeout_s=5)
 
         server.stop()
         worker.wait_for_log("waiting on Redis failed", timeout_s=10)
@@ -90,7 +105,7 @@ def test_children_hand_their_wait_over_while_redis_is_away_and_take_it_back(
 
         assert tasks.add.delay(2, 2).get(timeout=30) == 4
         watcher = redis.Redis.from_url(server.url)
-        wait_until(lambda: _blocked_on_a_wake_key(watcher) == 2, 10, "children waiting again")
+        _children_wait(watcher, worker, timeout_s=10)
         # Each child retried at most every 2 s while Redis was away: no busy loop.
         assert worker.log().count("waiting on Redis failed") <= 8, worker.log()
         assert worker.running()
@@ -104,9 +119,9 @@ def test_children_hand_their_wait_over_while_redis_is_away_and_take_it_back(
 def test_a_delayed_job_sent_to_waiting_children_starts_on_time(
     tasks: Tasks, workers: Workers, client: redis.Redis, events: Events
 ) -> None:
-    workers.start("-c", "2")
+    worker = workers.start("-c", "2")
     assert tasks.add.delay(0, 0).get(timeout=10) == 0
-    wait_until(lambda: _blocked_on_a_wake_key(client) == 2, 5, "two children blocked on Redis")
+    _children_wait(client, worker, timeout_s=5)
     sent_at = time.time()
     delayed = tasks.where.apply_async(countdown=1.0)
     started = events.wait_for(event="started", job=delayed.id)[0]["time"]

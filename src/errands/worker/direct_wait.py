@@ -48,7 +48,9 @@ class DirectLine:
         self.wait = wait
         self._keys = broker.keys(wait.queue)
         pool = broker.client.connection_pool
-        self._connection: redis.Connection = pool.connection_class(**pool.connection_kwargs)
+        # Named, so that CLIENT LIST shows which worker's children wait on Redis.
+        settings = {**pool.connection_kwargs, "client_name": f"errands-wait:{wait.worker_id}"}
+        self._connection: redis.Connection = pool.connection_class(**settings)
         self._client_id: int | None = None
         # Shorter than _BLOCK_S when the last fetch said a delayed job falls due (or a lease
         # expires) sooner: the fetch behind the wait then promotes (or reaps) it on time.
