@@ -48,19 +48,26 @@ async def app(app: App) -> AsyncIterator[App]:
     await app.broker.aclose()
 
 
-def _wait_until_blocked(redis_url: str, worker_id: str) -> None:
-    """Return once the worker's BZPOPMIN is blocked in Redis (checked, not slept on)."""
+def _blocked_clients(redis_url: str) -> set[str]:
+    """The ids of the clients blocked on a BZPOPMIN now, whoever they are."""
     client = redis.Redis.from_url(redis_url)
     try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            clients = client.client_list()
-            if any(c.get("cmd") == "bzpopmin" and "b" in c.get("flags", "") for c in clients):
-                return
-            time.sleep(0.005)
-        raise AssertionError(f"worker {worker_id} never blocked on its wake key")
+        return {
+            c["id"]
+            for c in client.client_list()
+            if c.get("cmd") == "bzpopmin" and "b" in c.get("flags", "")
+        }
     finally:
         client.close()
+
+
+def _wait_until_blocked(redis_url: str, others: set[str]) -> None:
+    """Return once a client not in `others` blocks on a BZPOPMIN (checked, not slept on)."""
+    deadline = time.monotonic() + 5
+    while not _blocked_clients(redis_url) - others:
+        if time.monotonic() > deadline:
+            raise AssertionError("the supervisor never blocked on its wake key")
+        time.sleep(0.005)
 
 
 async def _blocked_supervisor(app: App, redis_url: str) -> tuple[Supervisor, _HeldPool]:
@@ -68,8 +75,9 @@ async def _blocked_supervisor(app: App, redis_url: str) -> tuple[Supervisor, _He
     pool = _HeldPool()
     supervisor.pool = pool  # type: ignore[assignment]
     await supervisor._exchange()  # nothing queued: the worker is drained
+    others = _blocked_clients(redis_url)  # an idle worker elsewhere on this server, maybe
     asyncio.create_task(supervisor._idle())  # noqa: RUF006 - awaited through supervisor._wake
-    await asyncio.to_thread(_wait_until_blocked, redis_url, supervisor.worker_id)
+    await asyncio.to_thread(_wait_until_blocked, redis_url, others)
     return supervisor, pool
 
 

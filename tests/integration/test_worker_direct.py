@@ -38,13 +38,18 @@ def _children_wait(client: redis.Redis, worker: WorkerProcess, timeout_s: float)
     )
 
 
+def _idle_worker(workers: Workers, tasks: Tasks, client: redis.Redis) -> WorkerProcess:
+    """A worker with two children, one job run, both children now waiting on Redis."""
+    worker = workers.start("-c", "2")
+    assert tasks.add.delay(0, 0).get(timeout=10) == 0
+    _children_wait(client, worker, timeout_s=5)
+    return worker
+
+
 def test_idle_children_wait_on_redis_and_run_what_comes(
     tasks: Tasks, workers: Workers, client: redis.Redis
 ) -> None:
-    worker = workers.start("-c", "2")
-    assert tasks.add.delay(1, 2).get(timeout=10) == 3
-    # Both children now block on Redis themselves; the supervisor does not.
-    _children_wait(client, worker, timeout_s=5)
+    worker = _idle_worker(workers, tasks, client)
     for i in range(20):  # one at a time: each goes to a waiting child and is settled by it
         assert tasks.add.delay(i, 1).get(timeout=10) == i + 1
     burst = [tasks.add.delay(i, i) for i in range(200)]  # more than the children can take
@@ -58,9 +63,7 @@ def test_idle_children_wait_on_redis_and_run_what_comes(
 def test_stopping_ends_the_childrens_waits_at_once_and_leaves_nothing_leased(
     tasks: Tasks, workers: Workers, client: redis.Redis
 ) -> None:
-    worker = workers.start("-c", "2")
-    assert tasks.add.delay(2, 2).get(timeout=10) == 4
-    _children_wait(client, worker, timeout_s=5)
+    worker = _idle_worker(workers, tasks, client)
     started = time.monotonic()
     worker.signal(signal.SIGTERM)
     assert worker.wait(timeout_s=10) == 0, worker.log()
@@ -75,9 +78,7 @@ def test_a_job_sent_as_the_worker_stops_is_run_or_left_queued_never_stranded(
     tasks: Tasks, workers: Workers, client: redis.Redis
 ) -> None:
     for round_ in range(3):
-        worker = workers.start("-c", "2")
-        assert tasks.add.delay(round_, 0).get(timeout=10) == round_
-        _children_wait(client, worker, timeout_s=5)
+        worker = _idle_worker(workers, tasks, client)
         sent = tasks.add.delay(round_, 1)
         worker.signal(signal.SIGTERM)
         assert worker.wait(timeout_s=10) == 0, worker.log()
@@ -94,9 +95,7 @@ def test_children_hand_their_wait_over_while_redis_is_away_and_take_it_back(
     tasks = build(server.url, namespace)
     watcher = redis.Redis.from_url(server.url)
     try:
-        worker = farm.start("-c", "2")
-        assert tasks.add.delay(1, 1).get(timeout=10) == 2
-        _children_wait(watcher, worker, timeout_s=5)
+        worker = _idle_worker(farm, tasks, watcher)
 
         server.stop()
         worker.wait_for_log("waiting on Redis failed", timeout_s=10)
@@ -119,9 +118,7 @@ def test_children_hand_their_wait_over_while_redis_is_away_and_take_it_back(
 def test_a_delayed_job_sent_to_waiting_children_starts_on_time(
     tasks: Tasks, workers: Workers, client: redis.Redis, events: Events
 ) -> None:
-    worker = workers.start("-c", "2")
-    assert tasks.add.delay(0, 0).get(timeout=10) == 0
-    _children_wait(client, worker, timeout_s=5)
+    _idle_worker(workers, tasks, client)
     sent_at = time.time()
     delayed = tasks.where.apply_async(countdown=1.0)
     started = events.wait_for(event="started", job=delayed.id)[0]["time"]

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import select
 import socket
-from collections.abc import Sequence
 
-import hiredis
 import redis
 
 from errands.broker.redis import calls
 from errands.broker.redis.broker import RedisBroker
+from errands.broker.redis.direct import Command, pack
 from errands.broker.types import AckCode, Delivery, Outcome
 from errands.worker.protocol import Finished, Wait
 
@@ -56,10 +55,8 @@ class DirectLine:
         # expires) sooner: the fetch behind the wait then promotes (or reaps) it on time.
         self._block_s = _BLOCK_S
 
-    def _send(self, *commands: Sequence[str | bytes | int | float]) -> None:
-        # The stub types the tuple as one element long; any length is accepted.
-        packed = [hiredis.pack_command(tuple(c)) for c in commands]  # type: ignore[arg-type]
-        self._connection.send_packed_command(packed, check_health=False)
+    def _send(self, *commands: Command) -> None:
+        self._connection.send_packed_command([pack(c) for c in commands], check_health=False)
 
     def lease(self, jobs_fd: int) -> tuple[list[Delivery], bool]:
         """Block until a job is leased to this child or a message comes on `jobs_fd`.

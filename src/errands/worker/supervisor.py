@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -82,8 +81,6 @@ class Supervisor:
         self._wake: asyncio.Future[bool | Fetched] | None = None
         self._wake_fetches = False  # the pending wait fetches as it wakes (one queue)
         self._acks_since: float | None = None
-        # Children may wait on Redis themselves (direct_wait) when the broker is Redis.
-        self._direct_ok = _is_redis(self.broker)
         self._pending_acks = 0
         self.processed = 0
         events = PoolEvents(
@@ -339,10 +336,11 @@ class Supervisor:
         """Idle children wait on Redis themselves, when they can: True if one does.
 
         A job then reaches the process that runs it in one hop, and its result leaves from
-        there too (see `errands.worker.direct_wait`). Process pool, one queue, Redis only.
+        there too (see `errands.worker.direct_wait`). Process pool, one queue; a child
+        whose broker is not Redis answers `WaitEnded` and the supervisor waits as before.
         """
         names = self.config.queues.names
-        if self.config.pool != "process" or len(names) != 1 or not self._direct_ok:
+        if self.config.pool != "process" or len(names) != 1:
             return False
         return self.pool.wait_for_work(Wait(names[0], self.lease_ms, self.worker_id))
 
@@ -586,9 +584,3 @@ class Supervisor:
         while True:
             await asyncio.sleep(self.config.limits_every_s)
             await self.pool.enforce_limits()
-
-
-def _is_redis(broker: object) -> bool:
-    """Whether `broker` is a `RedisBroker`, without importing redis for a memory broker."""
-    module = sys.modules.get("errands.broker.redis.broker")
-    return module is not None and isinstance(broker, module.RedisBroker)

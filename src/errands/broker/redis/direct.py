@@ -21,9 +21,16 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-__all__ = ["LoopConnections", "ThreadConnections"]
+__all__ = ["Command", "LoopConnections", "ThreadConnections", "pack"]
 
 Command = Sequence[str | bytes | int | float]
+
+
+def pack(command: Command) -> bytes:
+    """One command in the Redis protocol, packed by hiredis (in C)."""
+    # The stub types the tuple as one element long; any length is accepted.
+    packed: bytes = hiredis.pack_command(tuple(command))  # type: ignore[arg-type]
+    return packed
 
 
 class ThreadConnections:
@@ -63,23 +70,10 @@ class ThreadConnections:
             ResponseError: the server refused the command.
             ConnectionError, TimeoutError: Redis cannot be reached.
         """
-        # The common case, kept lean: one command, its reply, no batch bookkeeping.
-        packed = hiredis.pack_command(tuple(command))  # type: ignore[arg-type]
-        for attempt in (1, 2):
-            connection = self._connection()
-            try:
-                connection.send_packed_command([packed], check_health=False)
-                return connection.read_response()
-            except ResponseError:
-                raise  # a whole reply was read: the connection is fine
-            except RedisConnectionError:
-                connection.disconnect()
-                if attempt == 2:
-                    raise
-            except BaseException:
-                connection.disconnect()  # a reply may be left unread on it
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        reply = self.call_many([command])[0]
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
 
     def call_many(self, commands: Iterable[Command]) -> list[Any]:
         """Send every command before reading any reply: one round trip for all of them.
@@ -96,8 +90,7 @@ class ThreadConnections:
                 if packed:  # the second attempt: everything made so far goes again
                     connection.send_packed_command(packed, check_health=False)
                 for command in pending or ():
-                    # The stub types the tuple as one element long; any length is accepted.
-                    packed.append(hiredis.pack_command(tuple(command)))  # type: ignore[arg-type]
+                    packed.append(pack(command))
                     connection.send_packed_command(packed[-1:], check_health=False)
                 pending = None
                 replies = [_read(connection) for _ in packed]
@@ -151,8 +144,7 @@ class LoopConnections:
         Raises:
             ConnectionError, TimeoutError: Redis cannot be reached.
         """
-        # The stub types the tuple as one element long; any length is accepted.
-        packed = [hiredis.pack_command(tuple(c)) for c in commands]  # type: ignore[arg-type]
+        packed = [pack(c) for c in commands]
         for attempt in (1, 2):
             reused = bool(self._free)
             connection = self._free.pop() if reused else self._open()
