@@ -173,6 +173,18 @@ async def test_fetch_leases_a_job_with_its_payload_attempt_one_and_a_token(
     assert (b.info(Q).ready, b.info(Q).active) == (0, 1)
 
 
+async def test_fetch_says_whether_ready_jobs_are_left_behind_what_it_handed_out(
+    any_broker: Subject,
+) -> None:
+    b = any_broker.broker
+    b.enqueue(Q, [job("a"), job("b")])
+    first = await b.fetch(Q, 1, LONG_MS, "w1")
+    assert ([d.id for d in first.jobs], first.more) == (["a"], True)
+    last = await b.fetch(Q, 1, LONG_MS, "w1")
+    assert ([d.id for d in last.jobs], last.more) == (["b"], False)
+    assert (await b.fetch(Q, 1, LONG_MS, "w1")).more is False
+
+
 async def test_jobs_come_out_by_priority_then_fifo_across_ten_thousand_jobs(
     any_broker: Subject,
 ) -> None:

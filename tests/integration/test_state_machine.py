@@ -494,6 +494,7 @@ class QueueMachine(RuleBasedStateMachine):
         assert not fetched.paused
         got = [(d.id, d.payload, d.attempt, d.token) for d in fetched.jobs]
         assert got == [(j.id, j.payload, j.attempts, str(j.deliveries)) for j in handed]
+        assert fetched.more == (bool(handed) and bool(self.model.at("ready")))
         for delivery in fetched.jobs:
             assert delivery.attempt <= self.model.jobs[delivery.id].max_attempts
             lease = Lease(delivery.id, delivery.token)

@@ -34,6 +34,19 @@ def _dead(tasks: Tasks, queue: str = "default") -> list[str]:
     return [job_id for job_id, _, _ in tasks.app.broker.dead_jobs(queue)]
 
 
+def test_a_result_is_not_held_back_by_a_long_job_after_it_on_the_same_child(
+    tasks: Tasks, workers: Workers, events: Events, client: redis.Redis, namespace: str
+) -> None:
+    quick = tasks.add.delay(2, 3)
+    long_job = tasks.gate.delay("held")
+    workers.start("-c", "1")  # one child: both jobs go to it, the long one queued behind
+    events.wait_for(event="started", job=long_job.id)
+    assert quick.get(timeout=5) == 5
+    assert long_job.state == "active"
+    client.set(gate_key(namespace, "held"), 1)
+    assert long_job.get(timeout=10) == "held"
+
+
 # Leases and crashes ------------------------------------------------------------------------------
 
 

@@ -9,7 +9,10 @@ once without leaving a job leased to a process that is gone.
 from __future__ import annotations
 
 import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
@@ -38,6 +41,34 @@ def _children_wait(client: redis.Redis, worker: WorkerProcess, timeout_s: float)
     )
 
 
+@contextmanager
+def _fetch_calls(client: redis.Redis, namespace: str) -> Iterator[list[str]]:
+    """Collect the client address of every fetch call on `namespace`'s queues (via MONITOR)."""
+    seen: list[str] = []
+    monitor = client.monitor()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    started = threading.Event()
+
+    def watch() -> None:
+        with monitor as m:
+            started.set()
+            for command in m.listen():
+                text = command["command"]
+                if text.startswith("PING"):
+                    return
+                if text.startswith("FCALL") and "_fetch " in text and f" {namespace}:" in text:
+                    seen.append(f"{command['client_address']}:{command['client_port']}")
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started.wait(5)
+    time.sleep(0.1)  # MONITOR is on once its reply is read
+    try:
+        yield seen
+    finally:
+        client.ping()  # the watcher's end mark
+        watcher.join(5)
+
+
 def _idle_worker(workers: Workers, tasks: Tasks, client: redis.Redis) -> WorkerProcess:
     """A worker with two children, one job run, both children now waiting on Redis."""
     worker = workers.start("-c", "2")
@@ -58,6 +89,50 @@ def test_idle_children_wait_on_redis_and_run_what_comes(
     log = worker.log()
     assert "lost the lease" not in log
     assert "after its lease was lost" not in log
+
+
+def test_a_job_taken_by_a_waiting_child_costs_the_supervisor_no_fetch(
+    tasks: Tasks, workers: Workers, client: redis.Redis, namespace: str
+) -> None:
+    worker = _idle_worker(workers, tasks, client)
+    with _fetch_calls(client, namespace) as calls:
+        for i in range(10):  # one at a time: nothing is left behind the job a child takes
+            assert tasks.add.delay(i, 1).get(timeout=10) == i + 1
+    waiting = {
+        c["addr"] for c in client.client_list() if c.get("name", "").startswith("errands-wait:")
+    }
+    assert len(calls) >= 10
+    assert [addr for addr in calls if addr not in waiting] == []
+    with _fetch_calls(client, namespace) as calls:
+        burst = [tasks.add.delay(i, i) for i in range(200)]
+        assert [handle.get(timeout=20) for handle in burst] == [2 * i for i in range(200)]
+    # A burst is left behind the first job taken: the supervisor fetches it in batches.
+    assert [addr for addr in calls if addr not in waiting] != []
+    assert worker.running()
+
+
+def _wakeups(pid: int) -> int:
+    """How many times every thread of process `pid` has been switched in so far (Linux)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        for line in status.read_text().splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def test_idle_children_sleep_instead_of_waking_on_a_timer(
+    tasks: Tasks, workers: Workers, client: redis.Redis
+) -> None:
+    worker = _idle_worker(workers, tasks, client)
+    listing = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text()
+    children = [int(pid) for pid in listing.split()]
+    assert len(children) == 2
+    before = [_wakeups(pid) for pid in children]
+    time.sleep(1.0)
+    woken = [_wakeups(pid) - count for pid, count in zip(children, before, strict=True)]
+    # A thread polling every 5 ms would wake 200 times in that second.
+    assert max(woken) < 20, woken
 
 
 def test_stopping_ends_the_childrens_waits_at_once_and_leaves_nothing_leased(

@@ -325,6 +325,7 @@ class QueueState:
             jobs,
             None if first is None else max(first[1] - now, 0),
             next_expiry_ms=None if lease is None else max(lease[1] - now, 0),
+            more=bool(jobs) and len(self.ready) > 0,
         )
 
     def ack(self, now: int, outcomes: Sequence[Outcome], settings: BrokerSettings) -> list[AckCode]:

@@ -63,13 +63,15 @@ class Fetched(msgspec.Struct, frozen=True):
     """What a fetch returned, when the next delayed job is due, and when the next lease expires.
 
     Both are in ms from now (None: there is none); an idle worker sleeps until the sooner, so a
-    due job or an expired lease is handled without polling.
+    due job or an expired lease is handled without polling. `more` is true when jobs were handed
+    out and ready ones are left behind them.
     """
 
     jobs: list[Delivery]
     next_due_ms: int | None
     paused: bool = False
     next_expiry_ms: int | None = None
+    more: bool = False
 
 
 class Outcome(msgspec.Struct, frozen=True):

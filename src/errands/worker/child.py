@@ -8,7 +8,8 @@ one at a time on the main thread, where SIGALRM raises `SoftTimeLimitExceeded` a
 limit; async jobs run concurrently on an event loop in a second thread and are cancelled at theirs.
 Outcomes go back in batches: the main thread sends them when it has nothing more queued, every
 64 outcomes, or when the oldest waited 1 ms; a flusher thread sends any that waited 5 ms behind
-a long job. No thread wakes per job, which is what a quick job would otherwise pay for most.
+a long job. No thread wakes per job, which is what a quick job would otherwise pay for most, and
+an idle child sleeps: the flusher is woken only when a job starts with outcomes still unsent.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class Child:
         self._outbox: list[Finished] = []
         self._oldest = 0.0  # monotonic time of the oldest unsent outcome
         self._out_lock = threading.Lock()
+        self._flusher_armed = threading.Event()  # set while outcomes may wait behind a job
         self._send_lock = threading.Lock()
         self._async_flush_armed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -147,9 +149,15 @@ class Child:
 
     def _flush_forever(self) -> None:
         while True:
+            self._flusher_armed.wait()
             time.sleep(_FLUSH_LATE_S)
             if self._outbox and time.monotonic() - self._oldest >= _FLUSH_LATE_S:
                 self.flush()
+            with self._out_lock:
+                # Disarmed only when nothing is left: a job that starts with outcomes unsent
+                # arms it again (see run).
+                if not self._outbox:
+                    self._flusher_armed.clear()
 
     def flush(self) -> None:
         """Send every outcome not sent yet, in one message."""
@@ -240,6 +248,8 @@ class Child:
                 self._accept(message.jobs, pending)
             if pending:
                 unseen += 1
+                if self._outbox and not self._flusher_armed.is_set():
+                    self._flusher_armed.set()  # they may wait behind this job
                 finished = self._executor.run_sync(pending.popleft(), soft_limit)
                 self._finished(self._settle_own(finished, bool(pending)))
                 if (
@@ -277,16 +287,16 @@ class Child:
         """Lease a job from Redis, or take the next message: whichever comes first."""
         assert self._line is not None
         try:
-            leased, message_waiting = self._line.lease(self._jobs.fd)
+            fetched, message_waiting = self._line.lease(self._jobs.fd)
         except (redis.RedisError, OSError) as error:
             log.warning("waiting on Redis failed (%s); the supervisor waits instead", error)
             self._stop_waiting(str(error))
             return None
-        if leased:
-            jobs = [Job(d.id, d.payload, d.attempt) for d in leased]
-            tokens = [d.token for d in leased]
+        if fetched.jobs:
+            jobs = [Job(d.id, d.payload, d.attempt) for d in fetched.jobs]
+            tokens = [d.token for d in fetched.jobs]
             self._own.update(zip([j.id for j in jobs], tokens, strict=True))
-            self._send(Took(self._line.wait.queue, jobs, tokens))
+            self._send(Took(self._line.wait.queue, jobs, tokens, fetched.more))
             self._accept(jobs, pending)
             if self._async_running:
                 # Async jobs run beside the loop: waiting on for more would take them one by

@@ -25,7 +25,7 @@ import redis
 from errands.broker.redis import calls
 from errands.broker.redis.broker import RedisBroker
 from errands.broker.redis.direct import Command, pack
-from errands.broker.types import AckCode, Delivery, Outcome
+from errands.broker.types import AckCode, Fetched, Outcome
 from errands.worker.protocol import Finished, Wait
 
 __all__ = ["DirectLine"]
@@ -58,11 +58,12 @@ class DirectLine:
     def _send(self, *commands: Command) -> None:
         self._connection.send_packed_command([pack(c) for c in commands], check_health=False)
 
-    def lease(self, jobs_fd: int) -> tuple[list[Delivery], bool]:
+    def lease(self, jobs_fd: int) -> tuple[Fetched, bool]:
         """Block until a job is leased to this child or a message comes on `jobs_fd`.
 
         Returns:
-            the jobs leased (none, or one), and whether a message is waiting on `jobs_fd`.
+            what the fetch brought (no job, or one), and whether a message is waiting on
+            `jobs_fd`.
 
         Raises:
             redis.RedisError: Redis failed us; the caller stops waiting on it.
@@ -90,7 +91,7 @@ class DirectLine:
         except redis.ResponseError as error:
             if "function not found" in str(error).lower():
                 self._broker.load_library()  # nothing ran: the next wait fetches
-                return [], message_waiting
+                return Fetched([], None), message_waiting
             raise
         fetched = fetch.parse(reply)
         soonest = min(
@@ -98,7 +99,7 @@ class DirectLine:
             default=None,
         )
         self._block_s = _BLOCK_S if soonest is None else min(_BLOCK_S, max(0.001, soonest / 1000))
-        return fetched.jobs, message_waiting
+        return fetched, message_waiting
 
     def ack(self, finished: Finished, token: str) -> AckCode:
         """Settle a job this child took: one call, which also publishes its result."""

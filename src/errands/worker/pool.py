@@ -29,14 +29,15 @@ class PoolEvents:
         finished: jobs that ended (including those a pool failed: time limit, lost child).
         give_back: jobs the pool will not run (not started when it stopped, or held by a child
             that was killed for another job's hard limit): released without spending an attempt.
-        took: jobs an executor leased itself (queue, jobs, lease tokens); the supervisor holds
-            them from then on and answers how to run them.
+        took: jobs an executor leased itself (queue, jobs, lease tokens, whether ready jobs were
+            left behind them); the supervisor holds them from then on and answers how to run
+            them.
         wait_ended: an executor stopped waiting for work on its own.
     """
 
     finished: Callable[[Sequence[Finished]], None]
     give_back: Callable[[Sequence[str]], None]
-    took: Callable[[str, Sequence[Job], Sequence[str]], list[Assigned]]
+    took: Callable[[str, Sequence[Job], Sequence[str], bool], list[Assigned]]
     wait_ended: Callable[[], None]
 
 

@@ -230,7 +230,8 @@ class ProcessPool:
         if isinstance(message, Ready):
             child.ready.set()
         elif isinstance(message, Took):
-            self._adopt(child, self.events.took(message.queue, message.jobs, message.tokens))
+            took = self.events.took(message.queue, message.jobs, message.tokens, message.more)
+            self._adopt(child, took)
         elif isinstance(message, WaitEnded):
             # Redis failed it: the supervisor waits (and retries) for a while instead.
             child.waiting = False

@@ -117,11 +117,15 @@ class Dropped(msgspec.Struct, tag="dropped", array_like=True):
 
 
 class Took(msgspec.Struct, tag="took", array_like=True):
-    """Jobs the child leased itself while waiting (with their lease tokens); it runs them."""
+    """Jobs the child leased itself while waiting (with their lease tokens); it runs them.
+
+    `more` says ready jobs were left behind them: the supervisor fetches for the other children.
+    """
 
     queue: str
     jobs: list[Job]
     tokens: list[str]
+    more: bool = False
 
 
 class WaitEnded(msgspec.Struct, tag="wait_ended", array_like=True):

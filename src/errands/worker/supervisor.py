@@ -125,11 +125,17 @@ class Supervisor:
                 self._acks_since = time.monotonic()
         self._activity.set()
 
-    def _on_took(self, queue: str, jobs: Sequence[Job], tokens: Sequence[str]) -> list[Assigned]:
-        """A child leased jobs itself: hold them (leases, limits) and fetch for the others."""
+    def _on_took(
+        self, queue: str, jobs: Sequence[Job], tokens: Sequence[str], more: bool
+    ) -> list[Assigned]:
+        """A child leased jobs itself: hold them (leases, limits), and fetch if more are ready.
+
+        A single job on an idle worker costs no fetch of ours: its child found nothing behind it.
+        """
         for job, token in zip(jobs, tokens, strict=True):
             self._held[job.id] = _Held(queue, token, taken=True)
-        self._drained = False  # more may be queued behind it
+        if more:
+            self._drained = False  # a burst: fetch it in batches for every child
         self._activity.set()
         return [self._assign(job) for job in jobs]
 

@@ -80,7 +80,7 @@ def enqueue(keys: QueueKeys, jobs: Sequence[NewJob]) -> Call[list[Enqueued]]:
 
 
 def _parse_fetched(reply: list[Any]) -> Fetched:
-    flat, next_due, paused, next_expiry = reply
+    flat, next_due, paused, next_expiry, more = reply
     jobs = [
         Delivery(_s(flat[i]), flat[i + 1], int(flat[i + 2]), _s(flat[i + 3]))
         for i in range(0, len(flat), 4)
@@ -90,6 +90,7 @@ def _parse_fetched(reply: list[Any]) -> Fetched:
         None if next_due < 0 else int(next_due),
         paused == 1,
         None if next_expiry < 0 else int(next_expiry),
+        more == 1,
     )
 
 

@@ -3,10 +3,11 @@
 -- ARGV: [1] result channel prefix, [2] n (<= 1000), [3] lease ms, [4] worker id,
 --   [5] promote limit (due delayed jobs moved per call), [6] reap limit (expired leases per call),
 --   [7] dead-set cap.
--- Returns: {jobs, next_due_ms, paused, next_expiry_ms} where jobs is a flat array of 4-tuples
---   {id, payload, attempt, token}, next_due_ms is how long until the next delayed job is due
---   (-1: none), paused is 1 when the queue is paused (no job handed out) and next_expiry_ms is
---   how long until the next lease expires (-1: none). The attempt is 1 on the first run.
+-- Returns: {jobs, next_due_ms, paused, next_expiry_ms, more} where jobs is a flat array of
+--   4-tuples {id, payload, attempt, token}, next_due_ms is how long until the next delayed job is
+--   due (-1: none), paused is 1 when the queue is paused (no job handed out), next_expiry_ms is
+--   how long until the next lease expires (-1: none) and more is 1 when jobs were handed out and
+--   ready ones are left behind them. The attempt is 1 on the first run.
 -- Invariants: a fetched job is in active only, its meta says active with the new token;
 --   when nothing is ready the wake tokens are cleared, so an idle worker blocks instead of spinning.
 local function fetch(KEYS, ARGV)
@@ -18,9 +19,9 @@ local function fetch(KEYS, ARGV)
   promote_due(K, now, tonumber(ARGV[5]))
   reap_expired(K, now, tonumber(ARGV[6]), prefix, tonumber(ARGV[7]))
   if redis.call('HGET', K.cfg, 'paused') == '1' then
-    return {{}, -1, 1, -1}
+    return {{}, -1, 1, -1, 0}
   end
-  local jobs = {}
+  local jobs, more = {}, 0
   local popped = redis.call('ZPOPMIN', K.ready, n)
   local ids = {}
   for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
@@ -53,13 +54,15 @@ local function fetch(KEYS, ARGV)
       redis.call('HSET', K.meta, unpack(meta_args))
       redis.call('ZADD', K.active, unpack(active_args))
     end
+    -- A worker that leased one job while others wait tells its peers to come and fetch.
+    if redis.call('ZCARD', K.ready) > 0 then more = 1 end
   end
   local next_due, next_expiry = -1, -1
   local first = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
   if #first > 0 then next_due = math.max(tonumber(first[2]) - now, 0) end
   local lease_first = redis.call('ZRANGE', K.active, 0, 0, 'WITHSCORES')
   if #lease_first > 0 then next_expiry = math.max(tonumber(lease_first[2]) - now, 0) end
-  return {jobs, next_due, 0, next_expiry}
+  return {jobs, next_due, 0, next_expiry, more}
 end
 
 redis.register_function('errands_v1_fetch', fetch)
