@@ -304,6 +304,14 @@ def write_markdown(run: Run, path: Path) -> None:
         "(a per-job log line is a deployment choice, not a cost of the queue).",
         "",
     ]
+    if "floor" in meta.get("order", run.systems):
+        lines += [
+            "The row *floor: bare redis-py* is not a task queue: a redis-py LPUSH/BRPOP loop "
+            "with no acks, leases, retries, time limits or result store "
+            "(benchmarks/adapters/floor_adapter.py). It shows what this machine and this Redis "
+            "allow a Python process at all: every other row reads against it.",
+            "",
+        ]
     for spec in specs(meta):
         if spec.key not in run.results:
             continue
@@ -339,6 +347,10 @@ def write_markdown(run: Run, path: Path) -> None:
     path.write_text("\n".join(lines))
 
 
+#: errands stands out; the floor (not a task queue) is grey; the peers share one colour
+_COLOURS = {"errands": "#d62728", "floor": "#999999"}
+
+
 def write_chart(run: Run, path: Path) -> None:
     """Write results.png: one bar chart per charted column, min-max as error bars."""
     matplotlib: Any = importlib.import_module("matplotlib")
@@ -360,11 +372,13 @@ def write_chart(run: Run, path: Path) -> None:
     for index, (spec, metric) in enumerate(panels):
         axis = axes[index // columns][index % columns]
         names, medians, lows, highs, missing = [], [], [], [], []
+        colours = []
         for system in order:
             cell = run.results[spec.key].get(system, {}).get(metric.key)
             if cell is None:
                 continue
             names.append(run.systems.get(system, {}).get("label", system))
+            colours.append(_COLOURS.get(system, "#1f77b4"))
             value = median_or_none(cell)
             if value is None:
                 missing.append((len(names) - 1, cell.status if cell.status != "ok" else "n/a"))
@@ -372,7 +386,6 @@ def write_chart(run: Run, path: Path) -> None:
             medians.append(value)
             lows.append(value - min(cell.values) if cell.values else 0.0)
             highs.append(max(cell.values) - value if cell.values else 0.0)
-        colours = ["#d62728" if n == "errands" else "#1f77b4" for n in names]
         rows_at = list(range(len(names)))
         axis.barh(rows_at, medians, xerr=[lows, highs], color=colours, capsize=2)
         axis.set_yticks(rows_at, names)

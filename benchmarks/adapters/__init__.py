@@ -18,4 +18,6 @@ ADAPTERS: dict[str, tuple[str, str]] = {
     "taskiq": ("benchmarks.adapters.taskiq_adapter", "peers"),
     "saq": ("benchmarks.adapters.saq_adapter", "saq"),
     "streaq": ("benchmarks.adapters.streaq_adapter", "peers"),
+    # Not a task queue: a bare redis-py loop, the floor every row reads against.
+    "floor": ("benchmarks.adapters.floor_adapter", "project"),
 }

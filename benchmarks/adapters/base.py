@@ -32,8 +32,11 @@ __all__ = [
     "async_counter_client",
     "counter_client",
     "counter_key",
+    "cpu_body",
     "cpu_work",
+    "echo_body",
     "echo_value",
+    "noop_body",
     "redis_url",
 ]
 
@@ -97,6 +100,24 @@ def cpu_work(k: int) -> int:
 def echo_value() -> float:
     """What the echo task returns: the wall-clock time at which it started."""
     return time.time()
+
+
+def noop_body() -> None:
+    """The noop task: one INCR of the counter."""
+    counter_client().incr(counter_key())
+
+
+def echo_body() -> float:
+    """The echo task: the INCR; returns when it started."""
+    started = echo_value()
+    counter_client().incr(counter_key())
+    return started
+
+
+def cpu_body(k: int) -> None:
+    """The cpu task: about 5 ms of pure-Python work, then the INCR."""
+    cpu_work(k)
+    counter_client().incr(counter_key())
 
 
 class Adapter:

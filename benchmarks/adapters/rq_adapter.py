@@ -28,33 +28,14 @@ from rq import Queue, SimpleWorker, Worker
 from benchmarks.adapters.base import (
     Adapter,
     chunks,
-    counter_client,
-    counter_key,
-    cpu_work,
-    echo_value,
+    cpu_body,
+    echo_body,
+    noop_body,
     redis_url,
 )
 
-
-def noop() -> None:
-    """One INCR."""
-    counter_client().incr(counter_key())
-
-
-def echo() -> float:
-    """One INCR; returns when it started."""
-    started = echo_value()
-    counter_client().incr(counter_key())
-    return started
-
-
-def cpu(k: int) -> None:
-    """About 5 ms of pure-Python work, then one INCR."""
-    cpu_work(k)
-    counter_client().incr(counter_key())
-
-
-_TASKS = {"noop": noop, "echo": echo, "cpu": cpu}
+# Plain functions: RQ imports them by their path, the shared bodies themselves.
+_TASKS = {"noop": noop_body, "echo": echo_body, "cpu": cpu_body}
 _KEEP = {"echo"}  # the only task whose result anybody reads
 
 
