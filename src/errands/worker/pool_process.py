@@ -278,7 +278,9 @@ class ProcessPool:
                     charged.append((slot, error))
                 else:
                     released.append(slot.assigned.job.id)
-        elif reason is not None:  # shutdown: nothing is charged
+        elif reason is not None or (child.stopping and code == 0):
+            # Killed at shutdown, or stopped cleanly (it reported every job it started before
+            # it exited): nothing left here ever ran, so nothing is charged.
             released = [slot.assigned.job.id for slot in running + queued]
         else:
             how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
@@ -361,8 +363,12 @@ class ProcessPool:
         )
 
     def submit(self, jobs: Sequence[Assigned]) -> None:
-        """Send jobs to the least loaded children, one message per child."""
-        live = self._live()
+        """Send jobs to the least loaded children, one message per child.
+
+        Once the pool is stopping they are given back: a fetch that was under way when the stop
+        came must not reach a child that has been told to stop, which exits without reading them.
+        """
+        live = [] if self._stopping else self._live()
         if not live:
             self.events.give_back([a.job.id for a in jobs])
             return
