@@ -76,7 +76,7 @@ class DirectLine:
         fetch = calls.fetch(
             self._keys, self._broker.settings, 1, self.wait.lease_ms, self.wait.worker_id
         )
-        self._send(("BZPOPMIN", self._keys.wake, round(self._block_s, 3)), fetch.command())
+        self._send(("BZPOPMIN", self._keys.wake, round(self._block_s, 3)), fetch.packed())
         # The socket is redis-py's own: select() needs it to watch Redis and the pipe at once.
         sock: socket.socket | None = self._connection._sock
         if sock is None:
@@ -109,7 +109,7 @@ class DirectLine:
             finished.id, token, finished.kind, finished.outcome, finished.retry_delay_ms
         )
         call = calls.ack(self._keys, self._broker.settings, [outcome])
-        self._send(call.command())
+        self._send(call.packed())
         return call.parse(self._connection.read_response())[0]
 
     def close(self) -> None:

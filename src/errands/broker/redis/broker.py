@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from errands.broker.base import BrokerSettings
 from errands.broker.redis import calls
-from errands.broker.redis.direct import LoopConnections, ThreadConnections
+from errands.broker.redis.direct import Command, LoopConnections, ThreadConnections
 from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
 from errands.broker.redis.library import library_source
 from errands.broker.types import (
@@ -144,7 +144,7 @@ class RedisBroker:
             self._adirect = LoopConnections(client.connection_pool)
         return self._adirect
 
-    async def _acall(self, *commands: tuple[calls.Arg, ...]) -> list[Any]:
+    async def _acall(self, *commands: Command) -> list[Any]:
         return await self.adirect.call_many(commands)
 
     def _unavailable(self, error: Exception) -> BrokerUnavailable:
@@ -190,12 +190,12 @@ class RedisBroker:
         """Execute one call, loading the library first if the server lacks it."""
         try:
             try:
-                reply = self.direct.call(call.command())
+                reply = self.direct.call(call.packed())
             except ResponseError as error:
                 if not self._missing_library(error):
                     raise self._too_old(error) or error from None
                 self.load_library()
-                reply = self.direct.call(call.command())
+                reply = self.direct.call(call.packed())
         except (RedisConnectionError, RedisTimeoutError) as error:
             raise self._unavailable(error) from None
         return call.parse(reply)
@@ -203,12 +203,12 @@ class RedisBroker:
     async def arun(self, call: calls.Call[T]) -> T:
         """Async twin of `run`."""
         try:
-            (reply,) = await self._acall(call.command())
+            (reply,) = await self._acall(call.packed())
             if isinstance(reply, ResponseError):
                 if not self._missing_library(reply):
                     raise self._too_old(reply) or reply from None
                 await self.aload_library()
-                (reply,) = await self._acall(call.command())
+                (reply,) = await self._acall(call.packed())
                 if isinstance(reply, ResponseError):
                     raise reply
         except (RedisConnectionError, RedisTimeoutError) as error:
@@ -218,7 +218,7 @@ class RedisBroker:
     async def arun_pipelined(self, first: calls.Call[Any], second: calls.Call[T]) -> tuple[Any, T]:
         """Send two calls in one round trip (not a transaction: each is atomic on its own)."""
         try:
-            replies = await self._acall(first.command(), second.command())
+            replies = await self._acall(first.packed(), second.packed())
         except (RedisConnectionError, RedisTimeoutError) as error:
             raise self._unavailable(error) from None
         if any(isinstance(r, ResponseError) and self._missing_library(r) for r in replies):
@@ -257,10 +257,10 @@ class RedisBroker:
         """
         sent: list[tuple[str, Sequence[NewJob]]] = []
 
-        def commands() -> Iterator[tuple[calls.Arg, ...]]:
+        def commands() -> Iterator[bytes]:
             for queue, jobs in batches:
                 sent.append((queue, jobs))
-                yield calls.enqueue(self.keys(queue), jobs).command()
+                yield calls.enqueue(self.keys(queue), jobs).packed()
 
         try:
             replies = self.direct.call_many(commands())
@@ -566,7 +566,7 @@ class RedisBroker:
         timeout = max(0.001, min(timeout_s, _MAX_BLOCK_S))
         fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id)
         try:
-            _, reply = await self._acall(("BZPOPMIN", keys.wake, timeout), fetch.command())
+            _, reply = await self._acall(("BZPOPMIN", keys.wake, timeout), fetch.packed())
         except (RedisConnectionError, RedisTimeoutError) as error:
             raise self._unavailable(error) from None
         if isinstance(reply, ResponseError):

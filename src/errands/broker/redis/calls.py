@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import hiredis
+
 from errands.broker.base import BrokerSettings
 from errands.broker.redis.keys import QueueKeys
 from errands.broker.redis.library import function_name
@@ -53,6 +55,32 @@ class Call(Generic[T]):
         """The command to send (FCALL or FCALL_RO)."""
         verb = "FCALL_RO" if self.read_only else "FCALL"
         return (verb, self.function, len(self.keys), *self.keys, *self.args)
+
+    def packed(self) -> bytes:
+        """The command in the Redis protocol, ready to send.
+
+        Its head (verb, function, every key of the queue) is the same for every call of one
+        function on one queue: it is packed once, and only the arguments are packed per call.
+        """
+        verb = "FCALL_RO" if self.read_only else "FCALL"
+        head = _heads.get((verb, self.function, self.keys))
+        if head is None:
+            if len(_heads) >= _MAX_HEADS:
+                _heads.clear()
+            head = _bulk((verb, self.function, len(self.keys), *self.keys))
+            _heads[verb, self.function, self.keys] = head
+        count = 3 + len(self.keys) + len(self.args)
+        return b"*%d\r\n%s%s" % (count, head, _bulk(self.args) if self.args else b"")
+
+
+_heads: dict[tuple[str, str, tuple[str, ...]], bytes] = {}
+_MAX_HEADS = 4096  # functions x queues: a bound for apps that make up queue names on the fly
+
+
+def _bulk(items: tuple[Arg, ...]) -> bytes:
+    """The bulk strings of `items` in the Redis protocol, without the array header."""
+    packed: bytes = hiredis.pack_command(items)  # type: ignore[arg-type]
+    return packed[packed.index(b"\r\n") + 2 :]
 
 
 def enqueue(keys: QueueKeys, jobs: Sequence[NewJob]) -> Call[list[Enqueued]]:

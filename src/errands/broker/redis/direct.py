@@ -23,11 +23,14 @@ from redis.exceptions import ResponseError
 
 __all__ = ["Command", "LoopConnections", "ThreadConnections", "pack"]
 
-Command = Sequence[str | bytes | int | float]
+#: A command as its parts, or already in the Redis protocol (`Call.packed`).
+Command = Sequence[str | bytes | int | float] | bytes
 
 
 def pack(command: Command) -> bytes:
-    """One command in the Redis protocol, packed by hiredis (in C)."""
+    """One command in the Redis protocol, packed by hiredis (in C); bytes pass as they are."""
+    if isinstance(command, bytes):
+        return command
     # The stub types the tuple as one element long; any length is accepted.
     packed: bytes = hiredis.pack_command(tuple(command))  # type: ignore[arg-type]
     return packed
