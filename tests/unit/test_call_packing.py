@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hiredis
-
 from errands.broker.redis.calls import Call
+from errands.broker.redis.direct import pack
 
 
 def _call(function: str, keys: tuple[str, ...], *args: str | bytes | int | float) -> Call[None]:
@@ -17,7 +16,7 @@ def test_packed_is_the_command_in_the_redis_protocol() -> None:
         _call("fetch", ("q:a", "q:b")),  # no arguments
         Call("read", ("q:a",), ("id",), lambda reply: None, read_only=True),
     ):
-        assert call.packed() == hiredis.pack_command(call.command())
+        assert call.packed() == pack(call.command())
 
 
 def test_each_queue_and_function_gets_its_own_head() -> None:
@@ -25,4 +24,4 @@ def test_each_queue_and_function_gets_its_own_head() -> None:
     second = _call("ack", ("two:ready", "two:jobs"), "x")
     other = _call("fetch", ("one:ready", "one:jobs"), "x")
     for call in (first, second, other, first, second, other):  # from the cache the second time
-        assert call.packed() == hiredis.pack_command(call.command())
+        assert call.packed() == pack(call.command())
