@@ -6,8 +6,9 @@ main thread reads jobs itself when it is free, so a job sent to an idle child st
 thread in between; a reader thread takes cancel requests at once, even during a job. Sync jobs run
 one at a time on the main thread, where SIGALRM raises `SoftTimeLimitExceeded` at the soft
 limit; async jobs run concurrently on an event loop in a second thread and are cancelled at theirs.
-Outcomes go back in batches: the main thread sends them when it has nothing more queued, every
-64 outcomes, or when the oldest waited 3 ms; a flusher thread sends any that waited 5 ms behind
+Outcomes go back in batches: the main thread sends them when it has two jobs or fewer left
+queued (so the supervisor tops it up before it runs dry), every 64 outcomes, or when the oldest
+waited 3 ms; a flusher thread sends any that waited 5 ms behind
 a long job. No thread wakes per job, which is what a quick job would otherwise pay for most, and
 an idle child sleeps: the flusher is woken only when a job starts with outcomes still unsent.
 """
@@ -255,7 +256,7 @@ class Child:
                 finished = self._executor.run_sync(pending.popleft(), soft_limit)
                 self._finished(self._settle_own(finished, bool(pending)))
                 if (
-                    not pending
+                    len(pending) <= _LOOK_BELOW  # running low: the supervisor refills us now
                     or len(self._outbox) >= _FLUSH_COUNT
                     or time.monotonic() - self._oldest >= _FLUSH_SOON_S
                 ):
