@@ -8,9 +8,9 @@ one at a time on the main thread, where SIGALRM raises `SoftTimeLimitExceeded` a
 limit; async jobs run concurrently on an event loop in a second thread and are cancelled at theirs.
 Outcomes go back in batches: the main thread sends them when it has two jobs or fewer left
 queued (so the supervisor tops it up before it runs dry), every 64 outcomes, or when the oldest
-waited 3 ms; a flusher thread sends any that waited 5 ms behind
-a long job. No thread wakes per job, which is what a quick job would otherwise pay for most, and
-an idle child sleeps: the flusher is woken only when a job starts with outcomes still unsent.
+waited 3 ms; a flusher thread sends any that waited 5 ms behind a long job. No thread wakes per
+job, which is what a quick job would otherwise pay for most, and an idle child sleeps: the
+flusher is woken only when a job starts with outcomes still unsent.
 """
 
 from __future__ import annotations
