@@ -104,7 +104,9 @@ def test_a_job_taken_by_a_waiting_child_costs_the_supervisor_no_fetch(
     assert len(calls) >= 10
     assert [addr for addr in calls if addr not in waiting] == []
     with _fetch_calls(client, namespace) as calls:
-        burst = [tasks.add.delay(i, i) for i in range(200)]
+        # In one call, so they are all queued at once (sent one by one, the children may keep
+        # up and find nothing behind each job).
+        burst = tasks.app.enqueue_many([tasks.add.s(i, i) for i in range(200)])
         assert [handle.get(timeout=20) for handle in burst] == [2 * i for i in range(200)]
     # A burst is left behind the first job taken: the supervisor fetches it in batches.
     assert [addr for addr in calls if addr not in waiting] != []
