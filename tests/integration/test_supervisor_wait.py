@@ -15,6 +15,7 @@ import redis
 
 from errands import App
 from errands.worker.pool import Assigned
+from errands.worker.protocol import Wait
 from errands.worker.queues import QueueSelection
 from errands.worker.supervisor import Supervisor, WorkerConfig
 
@@ -33,6 +34,9 @@ class _HeldPool:
 
     def submit(self, jobs: Sequence[Assigned]) -> None:
         self.assigned.extend(jobs)
+
+    def wait_for_work(self, wait: Wait) -> bool:
+        return False  # no executor of its own waits on Redis: the supervisor does
 
     def idle(self) -> bool:
         return True

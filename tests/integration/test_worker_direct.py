@@ -47,25 +47,25 @@ def _fetch_calls(client: redis.Redis, namespace: str) -> Iterator[list[str]]:
     seen: list[str] = []
     monitor = client.monitor()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
     started = threading.Event()
+    end_mark = f"end of {namespace} fetch calls"
 
     def watch() -> None:
-        with monitor as m:
+        with monitor as m:  # MONITOR is on once this returns (it reads the reply)
             started.set()
             for command in m.listen():
                 text = command["command"]
-                if text.startswith("PING"):
+                if text.startswith("ECHO") and end_mark in text:
                     return
                 if text.startswith("FCALL") and "_fetch " in text and f" {namespace}:" in text:
                     seen.append(f"{command['client_address']}:{command['client_port']}")
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    started.wait(5)
-    time.sleep(0.1)  # MONITOR is on once its reply is read
+    assert started.wait(5), "MONITOR did not start"
     try:
         yield seen
     finally:
-        client.ping()  # the watcher's end mark
+        client.echo(end_mark)  # everything before it has been seen once the watcher returns
         watcher.join(5)
 
 

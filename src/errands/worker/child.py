@@ -59,7 +59,8 @@ __all__ = ["Child", "main"]
 log = logging.getLogger("errands.worker")
 
 # With jobs queued, the jobs pipe is looked at (a select) when few are left, or every so many
-# jobs (so a Stop is seen soon): the supervisor tops a child up when it is half empty.
+# jobs (so a Stop is seen soon); with few left, outcomes also go back at once, so that the
+# supervisor, which tops a child up when it is half empty, hears in time.
 _LOOK_BELOW = 2
 _LOOK_EVERY = 16
 _FLUSH_COUNT = 64

@@ -284,9 +284,7 @@ class ProcessPool:
                     charged.append((slot, error))
                 else:
                     released.append(slot.assigned.job.id)
-        elif reason is not None or (child.stopping and code == 0):
-            # Killed at shutdown, or stopped cleanly (it reported every job it started before
-            # it exited): nothing left here ever ran, so nothing is charged.
+        elif reason is not None:  # shutdown: nothing is charged
             released = [slot.assigned.job.id for slot in running + queued]
         else:
             how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
@@ -382,16 +380,11 @@ class ProcessPool:
         now = time.monotonic()
         for assigned in jobs:
             self._async_share += 0.1 * (float(assigned.is_async) - self._async_share)
-            task = self.app.tasks.get(assigned.task)
-            slot = _Slot(assigned, task.options if task else None, now)
             if assigned.is_async:
                 child = min(live, key=lambda c: len(c.async_jobs))
-                child.async_jobs[assigned.job.id] = slot
             else:
                 child = min(live, key=lambda c: len(c.sync_jobs))
-                if not child.sync_jobs:
-                    slot.since = now
-                child.sync_jobs.append(slot)
+            self._track(child, assigned, now)
             batches.setdefault(child.index, []).append(assigned)
         by_index = {c.index: c for c in live}
         for index, batch in batches.items():
@@ -401,12 +394,16 @@ class ProcessPool:
         """Track jobs a child leased itself, as if they had been sent to it."""
         now = time.monotonic()
         for assigned in jobs:
-            task = self.app.tasks.get(assigned.task)
-            slot = _Slot(assigned, task.options if task else None, now)
-            if assigned.is_async:
-                child.async_jobs[assigned.job.id] = slot
-            else:
-                child.sync_jobs.append(slot)
+            self._track(child, assigned, now)
+
+    def _track(self, child: _Child, assigned: Assigned, now: float) -> None:
+        """Hold `assigned` as `child`'s: for its hard limit, cancels and the free slots."""
+        task = self.app.tasks.get(assigned.task)
+        slot = _Slot(assigned, task.options if task else None, now)
+        if assigned.is_async:
+            child.async_jobs[assigned.job.id] = slot
+        else:
+            child.sync_jobs.append(slot)
 
     def wait_for_work(self, wait: Wait) -> bool:
         """Tell each idle child to wait for work on Redis itself; True if any child waits."""

@@ -342,11 +342,12 @@ class Supervisor:
         """Idle children wait on Redis themselves, when they can: True if one does.
 
         A job then reaches the process that runs it in one hop, and its result leaves from
-        there too (see `errands.worker.direct_wait`). Process pool, one queue; a child
-        whose broker is not Redis answers `WaitEnded` and the supervisor waits as before.
+        there too (see `errands.worker.direct_wait`). One queue, and a pool whose executors
+        can (the process pool); a child whose broker is not Redis answers `WaitEnded` and the
+        supervisor waits as before.
         """
         names = self.config.queues.names
-        if self.config.pool != "process" or len(names) != 1:
+        if len(names) != 1:
             return False
         return self.pool.wait_for_work(Wait(names[0], self.lease_ms, self.worker_id))
 

@@ -12,7 +12,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,6 +26,7 @@ from errands.broker.redis import calls
 from errands.broker.redis.direct import Command, LoopConnections, ThreadConnections
 from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
 from errands.broker.redis.library import library_source
+from errands.broker.redis.subscriber import Subscriber
 from errands.broker.types import (
     AckCode,
     CancelCode,
@@ -62,14 +62,6 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-@dataclass(slots=True)
-class _Subscriber:
-    """A pub/sub connection kept for result waits, and the channel it still listens to."""
-
-    pubsub: Any
-    leftover: str | None = None
-
-
 class RedisBroker:
     """A broker on Redis 7+ (or Valkey 7.2+), every state change one Redis Function call.
 
@@ -90,10 +82,10 @@ class RedisBroker:
         self._async: aredis.Redis | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._adirect: LoopConnections | None = None
-        self._asubscribers: list[_Subscriber] = []  # idle ones, of the current event loop
+        self._asubscribers: list[Subscriber] = []  # idle ones, of the current event loop
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
-        self._local = threading.local()  # per thread: the subscriber connection of wait_result
+        self._local = threading.local()  # per thread: the `Subscriber` of wait_result
 
     def __repr__(self) -> str:
         return f"RedisBroker({redact(self.url)!r}, namespace={self.namespace!r})"
@@ -308,48 +300,41 @@ class RedisBroker:
         for attempt in (1, 2):
             # One subscriber connection per thread, kept between waits: a new connection per
             # get() costs a connect and a HELLO, more than the whole wait for a quick job.
-            pubsub = getattr(self._local, "pubsub", None)
-            if pubsub is None:
-                pubsub = self._local.pubsub = self.client.pubsub()
+            subscriber: Subscriber | None = getattr(self._local, "subscriber", None)
+            if subscriber is None:
+                subscriber = self._local.subscriber = Subscriber(self.client.pubsub())
             try:
-                return self._wait_on(pubsub, queue, job_id, deadline)
+                return self._wait_on(subscriber, queue, job_id, deadline)
             except (RedisConnectionError, RedisTimeoutError) as error:
-                self._local.pubsub = None
-                self._local.leftover = None
+                self._local.subscriber = None
                 with contextlib.suppress(Exception):
-                    pubsub.close()
+                    subscriber.pubsub.close()
                 if attempt == 2:
                     raise self._unavailable(error) from None
                 # The kept connection may be stale (the server restarted): one fresh try.
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait_on(self, pubsub: Any, queue: str, job_id: str, deadline: float) -> JobState:
+    def _wait_on(
+        self, subscriber: Subscriber, queue: str, job_id: str, deadline: float
+    ) -> JobState:
+        pubsub = subscriber.pubsub
         channel = self.keys(queue).result_channel(job_id)
         wanted = channel.encode()
-        leftover: str | None = getattr(self._local, "leftover", None)
-        if leftover is not None:
-            pubsub.unsubscribe(leftover)
-            self._local.leftover = None
-        pubsub.subscribe(channel)
-        try:
-            # Read the confirmation first: only then is an ack's publish sure to reach us.
-            # Messages left from earlier waits on this connection are skipped.
-            while time.monotonic() < deadline:
-                message = pubsub.get_message(timeout=_MAX_BLOCK_S)
-                if message and message["type"] == "subscribe" and message["channel"] == wanted:
-                    break
-            state = self.job_state(queue, job_id)
-            while not state.settled:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                message = pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
-                if message and message.get("channel") == wanted:
-                    state = self._from_message(message) or state
-        finally:
-            # Unsubscribed at the start of the next wait: not a send between the result and
-            # the caller. A message still coming on it is skipped like any earlier one.
-            self._local.leftover = channel
+        subscriber.switch_to(channel)
+        # Read the confirmation first: only then is an ack's publish sure to reach us.
+        # Messages left from earlier waits on this connection are skipped.
+        while time.monotonic() < deadline:
+            message = pubsub.get_message(timeout=_MAX_BLOCK_S)
+            if message and message["type"] == "subscribe" and message["channel"] == wanted:
+                break
+        state = self.job_state(queue, job_id)
+        while not state.settled:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            message = pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
+            if message and message.get("channel") == wanted:
+                state = self._from_message(message) or state
         return state
 
     async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
@@ -364,7 +349,7 @@ class RedisBroker:
             subscriber = (
                 self._asubscribers.pop()
                 if self._asubscribers
-                else _Subscriber(self.aclient.pubsub())
+                else Subscriber(self.aclient.pubsub())
             )
             keep = False
             try:
@@ -384,16 +369,13 @@ class RedisBroker:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _await_on(
-        self, subscriber: _Subscriber, queue: str, job_id: str, deadline: float
+        self, subscriber: Subscriber, queue: str, job_id: str, deadline: float
     ) -> JobState:
         loop = asyncio.get_running_loop()
         pubsub = subscriber.pubsub
         channel = self.keys(queue).result_channel(job_id)
         wanted = channel.encode()
-        if subscriber.leftover is not None:
-            await pubsub.unsubscribe(subscriber.leftover)
-        subscriber.leftover = channel
-        await pubsub.subscribe(channel)
+        await subscriber.aswitch_to(channel)
         # Read the confirmation first: only then is an ack's publish sure to reach us.
         # Messages left from earlier waits on this connection are skipped.
         while loop.time() < deadline:
@@ -467,11 +449,10 @@ class RedisBroker:
 
     def close(self) -> None:
         """Close the blocking connections."""
-        pubsub = getattr(self._local, "pubsub", None)
-        if pubsub is not None:
-            self._local.pubsub = None
-            self._local.leftover = None
-            pubsub.close()
+        subscriber: Subscriber | None = getattr(self._local, "subscriber", None)
+        if subscriber is not None:
+            self._local.subscriber = None
+            subscriber.pubsub.close()
         if self._direct is not None:
             self._direct.close()
             self._direct = None

@@ -51,13 +51,8 @@ class Call(Generic[T]):
     parse: Callable[[Any], T]
     read_only: bool = False
 
-    def command(self) -> tuple[Arg, ...]:
-        """The command to send (FCALL or FCALL_RO)."""
-        verb = "FCALL_RO" if self.read_only else "FCALL"
-        return (verb, self.function, len(self.keys), *self.keys, *self.args)
-
     def packed(self) -> bytes:
-        """The command in the Redis protocol, ready to send.
+        """The command (FCALL, or FCALL_RO) in the Redis protocol, ready to send.
 
         Its head (verb, function, every key of the queue) is the same for every call of one
         function on one queue: it is packed once, and only the arguments are packed per call.
