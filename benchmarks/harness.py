@@ -152,7 +152,9 @@ class Harness:
         env[ENV_URL] = self.server.url
         env[ENV_PREFIX] = self.prefix
         env["BENCH_NAMESPACE"] = self.namespace or "errands"
-        env["PYTHONPATH"] = str(ROOT)
+        # A caller's PYTHONPATH stays behind ROOT: pointing it at another checkout's src/
+        # measures that version of errands (an A/B of two commits).
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
         env["PYTHONUNBUFFERED"] = "1"
         return env
 

@@ -6,7 +6,17 @@ import math
 import os
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypedDict, TypeVar, overload
+from typing import (
+    Any,
+    Concatenate,
+    Literal,
+    ParamSpec,
+    Protocol,
+    TypedDict,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from typing_extensions import Unpack
 
@@ -19,6 +29,10 @@ from errands.retry import RetryPolicy
 from errands.task import CallOptions, Signature, Task, TaskOptions, build_job, check_limits
 
 __all__ = ["DEFAULT_BROKER_URL", "App", "TaskOptionsKw"]
+
+# Jobs per enqueue call: big enough that the round trip is shared, small enough that Redis,
+# which runs one call at a time, is not held for long.
+_ENQUEUE_CHUNK = 1000
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -318,17 +332,21 @@ class App:
         # Every job is built (and checked) before any is sent: a bad argument sends nothing.
         by_queue: dict[str, list[tuple[int, NewJob, bool]]] = {}
         count = 0
-        for index, sig in enumerate(signatures):
-            sig.task.check_call(sig.args, sig.kwargs)
+        for sig in signatures:
+            task = sig.task
+            task.check_call(sig.args, sig.kwargs)
             queue, job = build_job(
-                sig.task.options, sig.args, sig.kwargs, sig.options, self.max_payload_bytes
+                task.options, sig.args, sig.kwargs, sig.options, self.max_payload_bytes
             )
-            by_queue.setdefault(queue, []).append((index, job, sig.task.options.ignore_result))
+            items = by_queue.get(queue)
+            if items is None:
+                items = by_queue[queue] = []
+            items.append((count, job, task.options.ignore_result))
             count += 1
         chunks = [
-            (queue, items[start : start + 1000])
+            (queue, items[start : start + _ENQUEUE_CHUNK])
             for queue, items in by_queue.items()
-            for start in range(0, len(items), 1000)
+            for start in range(0, len(items), _ENQUEUE_CHUNK)
         ]
         answers = self.broker.enqueue_batches(
             (queue, [job for _, job, _ in chunk]) for queue, chunk in chunks
@@ -337,7 +355,7 @@ class App:
         for (queue, chunk), done in zip(chunks, answers, strict=True):
             for (index, _, ignored), answer in zip(chunk, done, strict=True):
                 handles[index] = AsyncResult(self, answer.id, queue, ignore_result=ignored)
-        return [h for h in handles if h is not None]
+        return cast("list[AsyncResult[R]]", handles)  # every index was filled
 
     def result(self, job_id: str, queue: str | None = None) -> AsyncResult[Any]:
         """A handle on a job sent earlier (by id and queue)."""

@@ -136,6 +136,11 @@ class CallOptions:
     time_limit: float | timedelta | None = None
 
 
+#: The options of a call that gives none (shared: `CallOptions` is frozen, and making one costs
+#: more than the rest of a signature).
+NO_OPTIONS = CallOptions()
+
+
 def _delay_ms(options: CallOptions) -> int:
     if options.countdown is not None and options.eta is not None:
         raise ConfigurationError("give countdown or eta, not both")
@@ -203,10 +208,13 @@ def build_job(
     check_arguments(args, kwargs)
     call_soft = None if options.soft_time_limit is None else seconds(options.soft_time_limit)
     call_hard = None if options.time_limit is None else seconds(options.time_limit)
-    soft = call_soft if call_soft is not None else task.soft_time_limit
-    hard = call_hard if call_hard is not None else task.time_limit
-    check_limits(soft, hard)
-    priority = check_priority(options.priority if options.priority is not None else task.priority)
+    if call_soft is not None or call_hard is not None:
+        # The task's own limits were checked when it was registered.
+        check_limits(
+            call_soft if call_soft is not None else task.soft_time_limit,
+            call_hard if call_hard is not None else task.time_limit,
+        )
+    priority = task.priority if options.priority is None else check_priority(options.priority)
     queue = options.queue or task.queue
     job_id = options.job_id or new_job_id()
     record = JobRecord(
@@ -264,7 +272,7 @@ class Signature(Generic[R]):
         self.task = task
         self.args = tuple(args)
         self.kwargs = dict(kwargs)
-        self.options = options or CallOptions()
+        self.options = options or NO_OPTIONS
         self.partial = partial
 
     def __repr__(self) -> str:
@@ -400,7 +408,7 @@ class Task(Generic[P, R]):
 
 
 def _merge(options: CallOptions | None, call_options: Mapping[str, Any]) -> CallOptions:
-    base = options or CallOptions()
+    base = options or NO_OPTIONS
     if not call_options:
         return base
     unknown = set(call_options) - set(CallOptions.__dataclass_fields__)

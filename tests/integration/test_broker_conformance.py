@@ -614,9 +614,14 @@ async def test_a_window_key_returns_the_first_job_inside_the_window_and_a_new_on
     assert b.enqueue(Q, [job("third", **keyed)]) == [Enqueued("third", created=True)]
 
 
-async def test_an_until_finished_key_is_released_when_the_job_ends(any_broker: Subject) -> None:
+# The key travels inside the job's meta, packed by the client (msgpack: a key of 32 bytes or more
+# is a str8 or str16, not a fixstr) and read back by the functions when the job ends.
+@pytest.mark.parametrize("key", ["sync", "invoice-2026-11-28-" + "é" * 200], ids=["short", "long"])
+async def test_an_until_finished_key_is_released_when_the_job_ends(
+    any_broker: Subject, key: str
+) -> None:
     b = any_broker.broker
-    keyed = {"idempotency_key": "sync", "idempotency_mode": "until_finished"}
+    keyed = {"idempotency_key": key, "idempotency_mode": "until_finished"}
     b.enqueue(Q, [job("first", **keyed)])
     assert b.enqueue(Q, [job("second", **keyed)]) == [Enqueued("first", created=False)]
     [d] = await take(b)

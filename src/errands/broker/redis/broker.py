@@ -247,24 +247,25 @@ class RedisBroker:
 
         One round trip for all of them, and Redis runs each while the next is still on its way.
         """
-        sent: list[tuple[str, Sequence[NewJob]]] = []
+        sent: list[tuple[str, Sequence[NewJob], calls.Call[list[Enqueued]]]] = []
 
         def commands() -> Iterator[bytes]:
             for queue, jobs in batches:
-                sent.append((queue, jobs))
-                yield calls.enqueue(self.keys(queue), jobs).packed()
+                call = calls.enqueue(self.keys(queue), jobs)
+                sent.append((queue, jobs, call))
+                yield call.packed()
 
         try:
             replies = self.direct.call_many(commands())
         except (RedisConnectionError, RedisTimeoutError) as error:
             raise self._unavailable(error) from None
         results: list[list[Enqueued]] = []
-        for (queue, jobs), reply in zip(sent, replies, strict=True):
+        for (queue, jobs, call), reply in zip(sent, replies, strict=True):
             if isinstance(reply, ResponseError):
                 # The library was missing (nothing ran), or another error: one call at a time.
                 results.append(self.enqueue(queue, jobs))
             else:
-                results.append(calls.enqueue(self.keys(queue), jobs).parse(reply))
+                results.append(call.parse(reply))
                 self._register(queue)
         return results
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 import hiredis
+import msgspec
 
 from errands.broker.base import BrokerSettings
 from errands.broker.redis.keys import QueueKeys
@@ -78,26 +80,70 @@ def _bulk(items: tuple[Arg, ...]) -> bytes:
     return packed[packed.index(b"\r\n") + 2 :]
 
 
+def _meta_head(
+    max_attempts: int,
+    priority: int,
+    max_stalls: int,
+    result_ttl_ms: int,
+    ignore_result: bool,
+    scheduled: bool,
+    idempotency_key: str | None,
+    idempotency_mode: str,
+) -> bytes:
+    """A new job's meta map in msgpack, all but the value of its last key, ``sc`` (enqueue.lua)."""
+    meta: dict[str, Any] = {
+        "a": 0,
+        "m": max_attempts,
+        "p": priority,
+        "st": 0,
+        "xs": max_stalls,
+        "d": 0,
+        "rt": result_ttl_ms,
+        "ir": 1 if ignore_result else 0,
+        "s": "scheduled" if scheduled else "queued",
+    }
+    if idempotency_key is not None:
+        meta["ik"] = idempotency_key
+        meta["im"] = _MODES[idempotency_mode]
+    meta["sc"] = None  # last, so that dropping its nil leaves the map ending with the key
+    packed = msgspec.msgpack.encode(meta)
+    return packed[:-1]
+
+
+# Jobs of one task sent alike (no idempotency key) share their meta: packed once, not per job.
+_shared_meta_head = lru_cache(maxsize=256)(_meta_head)
+
+
 def enqueue(keys: QueueKeys, jobs: Sequence[NewJob]) -> Call[list[Enqueued]]:
     """Build the enqueue call for a batch of jobs."""
     args: list[Arg] = [keys.result_channel_prefix, len(jobs)]
     for job in jobs:
+        key = job.idempotency_key
         args += (
             job.id,
             job.payload,
+            (_shared_meta_head if key is None else _meta_head)(
+                job.max_attempts,
+                job.priority,
+                job.max_stalls,
+                job.result_ttl_ms,
+                job.ignore_result,
+                job.delay_ms > 0,
+                key,
+                job.idempotency_mode,
+            ),
             job.priority,
             job.delay_ms,
-            job.idempotency_key or "",
+            key or "",
             job.idempotency_ttl_ms,
-            _MODES[job.idempotency_mode],
-            job.max_attempts,
-            job.result_ttl_ms,
-            1 if job.ignore_result else 0,
-            job.max_stalls,
         )
 
     def parse(reply: list[Any]) -> list[Enqueued]:
-        return [Enqueued(_s(reply[i]), reply[i + 1] == 1) for i in range(0, len(reply), 2)]
+        # A new job's id is the one sent; only a duplicate's (an earlier job's) is read back.
+        return [
+            Enqueued(job.id, True) if reply[2 * k + 1] == 1 else Enqueued(_s(reply[2 * k]), False)
+            for k, job in enumerate(jobs)
+        ]
 
     return Call(function_name("enqueue"), keys.all, tuple(args), parse)
 
