@@ -5,7 +5,8 @@ Settings (all defaults unless said):
   pool (default), adaptive prefetch (default), one child per ``-c``;
 - noop, cpu and sleep tasks: ``ignore_result=True``: nobody waits for them, and the docs (README,
   DESIGN section 8) say results nobody waits for should not be written;
-- bulk enqueue: ``App.enqueue_many`` (one broker call per 1,000 jobs);
+- bulk enqueue: ``App.enqueue_many`` with 1,000 signatures a call (it sends them 200 to a Redis
+  call, all calls before any reply);
 - async scenario: ``--pool async -c 200``, the pool the README documents for I/O-bound async
   tasks (the process pool runs at most 100 async jobs per child);
 - keys: every key starts with the app's namespace (``BENCH_NAMESPACE``), so the smoke test can
@@ -79,7 +80,7 @@ class ErrandsAdapter(Adapter):
     label = "errands"
     packages = ("errands", "redis", "hiredis", "msgspec")
     namespaced = True
-    bulk_api: ClassVar[str | None] = "App.enqueue_many (1,000 jobs per broker call)"
+    bulk_api: ClassVar[str | None] = "App.enqueue_many (1,000 jobs per call, 200 per Redis call)"
     settings = (
         "worker: `errands worker APP -Q bench -c N` (process pool, adaptive prefetch: defaults)",
         "noop/cpu/sleep tasks: `ignore_result=True` (README, DESIGN 8: results nobody waits "
@@ -104,7 +105,7 @@ class ErrandsAdapter(Adapter):
         return _TASKS[task].apply_async(tuple(args))
 
     async def enqueue_bulk(self, task: str, args: Sequence[Any], n: int, deadline: float) -> int:
-        """``app.enqueue_many`` in chunks of 1,000 (its own chunk size)."""
+        """``app.enqueue_many`` in chunks of 1,000, as every adapter sends its bulk API."""
         import time
 
         target = _TASKS[task]

@@ -30,9 +30,11 @@ from errands.task import CallOptions, Signature, Task, TaskOptions, build_job, c
 
 __all__ = ["DEFAULT_BROKER_URL", "App", "TaskOptionsKw"]
 
-# Jobs per enqueue call: big enough that the round trip is shared, small enough that Redis,
-# which runs one call at a time, is not held for long.
-_ENQUEUE_CHUNK = 1000
+# Jobs per enqueue call. All calls go out before any reply is read, so one round trip is shared
+# anyway; small calls let Redis run one while the next is packed (1,000 jobs a call: 33-34k
+# jobs/s; 100-200: 39-41k on the bench VM), and hold Redis, which runs one call at a time and
+# serves the workers too, for about 2 ms each instead of 10.
+_ENQUEUE_CHUNK = 200
 
 P = ParamSpec("P")
 R = TypeVar("R")
