@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
+import time
 from typing import cast
 
 import pytest
+import redis
 
-from errands import App, ArgumentError, BrokerUnavailable, ConfigurationError, ResultTimeoutError
+from errands import (
+    App,
+    ArgumentError,
+    BrokerUnavailable,
+    ConfigurationError,
+    JobCancelled,
+    ResultTimeoutError,
+)
+from errands.broker.redis import RedisBroker
 
 
 def test_delay_queues_a_job_that_reports_queued(app: App) -> None:
@@ -106,3 +117,39 @@ def test_a_bad_argument_anywhere_in_a_bulk_enqueue_sends_nothing(app: App) -> No
     with pytest.raises(ArgumentError, match=r"args\[0\] is a date"):
         app.enqueue_many(signatures)
     assert app.broker.info("default").ready == 0
+
+
+def test_a_result_wait_reads_after_subscribing_on_the_same_connection(
+    app: App, redis_url: str
+) -> None:
+    """One round trip before a wait sleeps, and still no lost wake-up.
+
+    The read of the job's state follows SUBSCRIBE on the subscribed connection itself (RESP3),
+    so an ack after the read is published to a channel already listened to.
+    """
+
+    @app.task
+    def slow() -> None: ...
+
+    handle = slow.delay()
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            handle.get(timeout=10)
+        except BaseException as error:  # noqa: BLE001 - handed to the test thread
+            outcome.append(error)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    observer = redis.Redis.from_url(redis_url)
+    channel = cast("RedisBroker", app.broker).keys("default").result_channel(handle.id)
+    deadline = time.monotonic() + 10
+    while observer.pubsub_numsub(channel)[0][1] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    subscribed = [c for c in observer.client_list() if c["sub"] != "0"]
+    assert [(c["resp"], c["cmd"]) for c in subscribed] == [("3", "fcall_ro")]
+    handle.cancel()  # publishes the outcome: the sleeping wait wakes
+    waiter.join(timeout=10)
+    observer.close()
+    assert [type(e) for e in outcome] == [JobCancelled]

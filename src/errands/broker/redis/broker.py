@@ -26,7 +26,7 @@ from errands.broker.redis import calls
 from errands.broker.redis.direct import Command, LoopConnections, ThreadConnections
 from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
 from errands.broker.redis.library import library_source
-from errands.broker.redis.subscriber import Subscriber
+from errands.broker.redis.subscriber import AsyncSubscriber, Subscriber
 from errands.broker.types import (
     AckCode,
     CancelCode,
@@ -82,7 +82,7 @@ class RedisBroker:
         self._async: aredis.Redis | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._adirect: LoopConnections | None = None
-        self._asubscribers: list[Subscriber] = []  # idle ones, of the current event loop
+        self._asubscribers: list[AsyncSubscriber] = []  # idle ones, of the current event loop
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         self._local = threading.local()  # per thread: the `Subscriber` of wait_result
@@ -284,18 +284,15 @@ class RedisBroker:
         return await self.arun(calls.result(self.keys(queue), job_id))
 
     @staticmethod
-    def _from_message(message: dict[str, Any] | None) -> JobState | None:
-        if not message or message.get("type") != "message":
-            return None
-        data: bytes = message["data"]
+    def _from_message(data: bytes) -> JobState:
         state, attempts = read_outcome(data)
         return JobState(state, data, attempts)
 
     def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
         """Block until the job finishes or `timeout_s` passes.
 
-        Subscribes first, then reads, then waits: an ack between the read and the wait still
-        wakes us, and nothing polls.
+        Subscribes and reads in one write, then waits: an ack after the read still wakes us,
+        and nothing polls (see `Subscriber`).
         """
         deadline = time.monotonic() + timeout_s
         for attempt in (1, 2):
@@ -303,13 +300,13 @@ class RedisBroker:
             # get() costs a connect and a HELLO, more than the whole wait for a quick job.
             subscriber: Subscriber | None = getattr(self._local, "subscriber", None)
             if subscriber is None:
-                subscriber = self._local.subscriber = Subscriber(self.client.pubsub())
+                subscriber = self._local.subscriber = Subscriber(self.client.connection_pool)
             try:
                 return self._wait_on(subscriber, queue, job_id, deadline)
             except (RedisConnectionError, RedisTimeoutError) as error:
                 self._local.subscriber = None
                 with contextlib.suppress(Exception):
-                    subscriber.pubsub.close()
+                    subscriber.close()
                 if attempt == 2:
                     raise self._unavailable(error) from None
                 # The kept connection may be stale (the server restarted): one fresh try.
@@ -318,24 +315,24 @@ class RedisBroker:
     def _wait_on(
         self, subscriber: Subscriber, queue: str, job_id: str, deadline: float
     ) -> JobState:
-        pubsub = subscriber.pubsub
         channel = self.keys(queue).result_channel(job_id)
-        wanted = channel.encode()
-        subscriber.switch_to(channel)
-        # Read the confirmation first: only then is an ack's publish sure to reach us.
-        # Messages left from earlier waits on this connection are skipped.
-        while time.monotonic() < deadline:
-            message = pubsub.get_message(timeout=_MAX_BLOCK_S)
-            if message and message["type"] == "subscribe" and message["channel"] == wanted:
-                break
-        state = self.job_state(queue, job_id)
+        read = calls.result(self.keys(queue), job_id)
+        try:
+            reply, early = subscriber.run(channel, read.packed())
+            state = read.parse(reply)
+        except ResponseError as error:
+            if not self._missing_library(error):
+                raise
+            early, state = None, self.job_state(queue, job_id)  # loads it; subscribed already
+        if early is not None and not state.settled:
+            state = self._from_message(early)
         while not state.settled:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            message = pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
-            if message and message.get("channel") == wanted:
-                state = self._from_message(message) or state
+            data = subscriber.message(channel, min(remaining, _MAX_BLOCK_S))
+            if data is not None:
+                state = self._from_message(data)
         return state
 
     async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
@@ -350,7 +347,7 @@ class RedisBroker:
             subscriber = (
                 self._asubscribers.pop()
                 if self._asubscribers
-                else Subscriber(self.aclient.pubsub())
+                else AsyncSubscriber(self.aclient.connection_pool)
             )
             keep = False
             try:
@@ -366,31 +363,31 @@ class RedisBroker:
                     self._asubscribers.append(subscriber)
                 else:
                     with contextlib.suppress(Exception):
-                        await subscriber.pubsub.aclose()
+                        await subscriber.aclose()
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _await_on(
-        self, subscriber: Subscriber, queue: str, job_id: str, deadline: float
+        self, subscriber: AsyncSubscriber, queue: str, job_id: str, deadline: float
     ) -> JobState:
         loop = asyncio.get_running_loop()
-        pubsub = subscriber.pubsub
         channel = self.keys(queue).result_channel(job_id)
-        wanted = channel.encode()
-        await subscriber.aswitch_to(channel)
-        # Read the confirmation first: only then is an ack's publish sure to reach us.
-        # Messages left from earlier waits on this connection are skipped.
-        while loop.time() < deadline:
-            message = await pubsub.get_message(timeout=_MAX_BLOCK_S)
-            if message and message["type"] == "subscribe" and message["channel"] == wanted:
-                break
-        state = await self.ajob_state(queue, job_id)
+        read = calls.result(self.keys(queue), job_id)
+        try:
+            reply, early = await subscriber.run(channel, read.packed())
+            state = read.parse(reply)
+        except ResponseError as error:
+            if not self._missing_library(error):
+                raise
+            early, state = None, await self.ajob_state(queue, job_id)
+        if early is not None and not state.settled:
+            state = self._from_message(early)
         while not state.settled:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            message = await pubsub.get_message(timeout=min(remaining, _MAX_BLOCK_S))
-            if message and message.get("channel") == wanted:
-                state = self._from_message(message) or state
+            data = await subscriber.message(channel, min(remaining, _MAX_BLOCK_S))
+            if data is not None:
+                state = self._from_message(data)
         return state
 
     def cancel(self, queue: str, job_id: str) -> CancelCode:
@@ -453,7 +450,7 @@ class RedisBroker:
         subscriber: Subscriber | None = getattr(self._local, "subscriber", None)
         if subscriber is not None:
             self._local.subscriber = None
-            subscriber.pubsub.close()
+            subscriber.close()
         if self._direct is not None:
             self._direct.close()
             self._direct = None
@@ -562,7 +559,7 @@ class RedisBroker:
         subscribers, self._asubscribers = self._asubscribers, []
         for subscriber in subscribers:
             with contextlib.suppress(Exception):
-                await subscriber.pubsub.aclose()
+                await subscriber.aclose()
         if self._adirect is not None:
             await self._adirect.aclose()
             self._adirect = None
