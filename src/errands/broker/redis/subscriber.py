@@ -136,7 +136,9 @@ class AsyncSubscriber:
                 reply = await self.connection.read_response(
                     timeout=remaining, disconnect_on_error=False, push_request=True
                 )
-            except RedisTimeoutError:
+            except RedisTimeoutError:  # redis-py before 8 raises; 8 returns None
+                return None
+            if reply is None:
                 return None
             if _is_push(reply) and reply[0] == b"message" and reply[1] == wanted:
                 data: bytes = reply[2]
