@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import threading
 import time
@@ -153,3 +154,33 @@ def test_a_result_wait_reads_after_subscribing_on_the_same_connection(
     waiter.join(timeout=10)
     observer.close()
     assert [type(e) for e in outcome] == [JobCancelled]
+
+
+def test_a_forked_child_waits_for_results_on_a_connection_of_its_own(app: App) -> None:
+    @app.task
+    def noop() -> None: ...
+
+    def waiting_connection_id() -> int:
+        """Wait for a cancelled job, then ask Redis which connection the wait used."""
+        handle = noop.delay()
+        handle.cancel()
+        with pytest.raises(JobCancelled):
+            handle.get(timeout=5)
+        connection = cast("RedisBroker", app.broker)._local.subscriber.connection
+        connection.send_command("CLIENT", "ID")
+        return int(connection.read_response())
+
+    parent_id = waiting_connection_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its connection's id, then leave without cleanup
+        try:
+            os.write(write, str(waiting_connection_id()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_id = int(os.read(read, 64) or b"0")
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child_id not in (0, parent_id)
+    assert waiting_connection_id() == parent_id  # the parent's is still its own, and works

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -299,7 +300,7 @@ class RedisBroker:
             # One subscriber connection per thread, kept between waits: a new connection per
             # get() costs a connect and a HELLO, more than the whole wait for a quick job.
             subscriber: Subscriber | None = getattr(self._local, "subscriber", None)
-            if subscriber is None:
+            if subscriber is None or subscriber.pid != os.getpid():  # a forked child: its own
                 subscriber = self._local.subscriber = Subscriber(self.client.connection_pool)
             try:
                 return self._wait_on(subscriber, queue, job_id, deadline)

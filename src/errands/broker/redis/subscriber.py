@@ -14,6 +14,7 @@ not the one waited for.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -61,6 +62,7 @@ class Subscriber:
         # Pushes (subscribe confirmations, messages) come back from read_response as they are.
         self.connection._parser.set_pubsub_push_handler(_as_is)
         self.leftover: str | None = None
+        self.pid = os.getpid()  # a forked child opens its own, never reading from this socket
 
     def run(self, channel: str, command: bytes) -> tuple[Any, bytes | None]:
         """Listen to `channel` instead of the last wait's, and run `command` after, in one write.
