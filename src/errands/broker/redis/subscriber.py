@@ -43,6 +43,16 @@ async def _aas_is(push: Any) -> Any:
     return push
 
 
+def _pass_pushes_through(connection: Any, handler: Any) -> None:
+    """Have read_response return pushes (subscribe confirmations, messages) as they are.
+
+    redis-py 5.1 and later hand a push to a handler first; 5.0 returns it like any reply.
+    """
+    setter = getattr(connection._parser, "set_pubsub_push_handler", None)
+    if setter is not None:
+        setter(handler)
+
+
 def _commands(leftover: str | None, channel: str, command: bytes) -> list[bytes]:
     parts = [] if leftover is None else [pack(("UNSUBSCRIBE", leftover))]
     return [*parts, pack(("SUBSCRIBE", channel)), command]
@@ -59,8 +69,7 @@ class Subscriber:
         self.connection: redis.Connection = pool.connection_class(
             **{**pool.connection_kwargs, "protocol": 3}
         )
-        # Pushes (subscribe confirmations, messages) come back from read_response as they are.
-        self.connection._parser.set_pubsub_push_handler(_as_is)
+        _pass_pushes_through(self.connection, _as_is)
         self.leftover: str | None = None
         self.pid = os.getpid()  # a forked child opens its own, never reading from this socket
 
@@ -110,8 +119,7 @@ class AsyncSubscriber:
         self.connection: AbstractConnection = pool.connection_class(
             **{**pool.connection_kwargs, "protocol": 3}
         )
-        parser: Any = self.connection._parser  # typed as a base without the push hooks
-        parser.set_pubsub_push_handler(_aas_is)
+        _pass_pushes_through(self.connection, _aas_is)
         self.leftover: str | None = None
 
     async def run(self, channel: str, command: bytes) -> tuple[Any, bytes | None]:
