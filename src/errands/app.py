@@ -26,7 +26,15 @@ from errands.context import TaskContext
 from errands.errors import ConfigurationError, TaskNotFound
 from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
-from errands.task import CallOptions, Signature, Task, TaskOptions, build_job, check_limits
+from errands.task import (
+    CallOptions,
+    Signature,
+    Task,
+    TaskOptions,
+    build_job,
+    check_job,
+    check_limits,
+)
 
 __all__ = ["DEFAULT_BROKER_URL", "App", "TaskOptionsKw"]
 
@@ -331,31 +339,42 @@ class App:
 
         Returns the handles in the order of `signatures`.
         """
-        # Every job is built (and checked) before any is sent: a bad argument sends nothing.
-        by_queue: dict[str, list[tuple[int, NewJob, bool]]] = {}
+        # Every signature is checked before any job is sent: a bad argument sends nothing.
+        # Building a job (id, record, payload) costs five times its checks, so jobs are built
+        # chunk by chunk as they are sent, while Redis runs the chunks sent before.
+        by_queue: dict[str, list[tuple[int, Signature[R]]]] = {}
         count = 0
         for sig in signatures:
             task = sig.task
             task.check_call(sig.args, sig.kwargs)
-            queue, job = build_job(
+            queue = check_job(
                 task.options, sig.args, sig.kwargs, sig.options, self.max_payload_bytes
             )
             items = by_queue.get(queue)
             if items is None:
                 items = by_queue[queue] = []
-            items.append((count, job, task.options.ignore_result))
+            items.append((count, sig))
             count += 1
         chunks = [
             (queue, items[start : start + _ENQUEUE_CHUNK])
             for queue, items in by_queue.items()
             for start in range(0, len(items), _ENQUEUE_CHUNK)
         ]
+        max_bytes = self.max_payload_bytes
         answers = self.broker.enqueue_batches(
-            (queue, [job for _, job, _ in chunk]) for queue, chunk in chunks
+            (
+                queue,
+                [
+                    build_job(s.task.options, s.args, s.kwargs, s.options, max_bytes)[1]
+                    for _, s in chunk
+                ],
+            )
+            for queue, chunk in chunks
         )
         handles: list[AsyncResult[R] | None] = [None] * count
         for (queue, chunk), done in zip(chunks, answers, strict=True):
-            for (index, _, ignored), answer in zip(chunk, done, strict=True):
+            for (index, sig), answer in zip(chunk, done, strict=True):
+                ignored = sig.task.options.ignore_result
                 handles[index] = AsyncResult(self, answer.id, queue, ignore_result=ignored)
         return cast("list[AsyncResult[R]]", handles)  # every index was filled
 

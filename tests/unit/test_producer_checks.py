@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from datetime import timedelta
@@ -104,3 +105,42 @@ def test_a_forked_child_never_repeats_its_parents_job_ids() -> None:
     os.waitpid(pid, 0)
     assert child_id != new_job_id()
     assert len(child_id) == 32
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"countdown": 1, "eta": dt.datetime.now(dt.UTC)}, ConfigurationError, "not both"),
+        ({"eta": dt.datetime(2030, 1, 1)}, ConfigurationError, "aware datetime"),
+        ({"idempotency_ttl": "soon"}, ConfigurationError, "idempotency_ttl"),
+        ({"idempotency_mode": "forever"}, ConfigurationError, "idempotency_mode"),
+        ({"priority": 12}, ConfigurationError, "priority"),
+        ({"time_limit": -1}, ConfigurationError, "time_limit"),
+    ],
+    ids=["countdown-and-eta", "naive-eta", "ttl", "mode", "priority", "limit"],
+)
+def test_a_bad_call_option_at_the_end_of_a_bulk_enqueue_sends_nothing(
+    app: App, options: dict[str, object], error: type[Exception], message: str
+) -> None:
+    # Jobs are built while earlier chunks are sent: every check must come before the first.
+    @app.task(name="note")
+    def note(i: int) -> None: ...
+
+    signatures = [note.s(i) for i in range(450)] + [note.s(450).set(**options)]
+    with pytest.raises(error, match=message):
+        app.enqueue_many(signatures)
+    assert app.broker.info("default").ready == 0
+
+
+def test_a_payload_near_the_limit_is_measured_exactly_before_a_bulk_enqueue_sends() -> None:
+    app = App(broker=MemoryBroker(), max_payload_bytes=1000)
+
+    @app.task(name="store")
+    def store(text: str) -> None: ...
+
+    # Under the limit, though over the cheap bound a bulk enqueue checks first: accepted.
+    app.enqueue_many([store.s("a") for _ in range(450)] + [store.s("x" * 850)])
+    assert app.broker.info("default").ready == 451
+    with pytest.raises(ArgumentError, match="over the limit of 1,000"):
+        app.enqueue_many([store.s("a") for _ in range(450)] + [store.s("x" * 990)])
+    assert app.broker.info("default").ready == 451
