@@ -28,6 +28,7 @@ from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
 from errands.task import (
     CallOptions,
+    CheckedCall,
     Signature,
     Task,
     TaskOptions,
@@ -342,18 +343,18 @@ class App:
         # Every signature is checked before any job is sent: a bad argument sends nothing.
         # Building a job (id, record, payload) costs five times its checks, so jobs are built
         # chunk by chunk as they are sent, while Redis runs the chunks sent before.
-        by_queue: dict[str, list[tuple[int, Signature[R]]]] = {}
+        by_queue: dict[str, list[tuple[int, Signature[R], CheckedCall]]] = {}
         count = 0
         for sig in signatures:
             task = sig.task
             task.check_call(sig.args, sig.kwargs)
-            queue = check_job(
+            checked = check_job(
                 task.options, sig.args, sig.kwargs, sig.options, self.max_payload_bytes
             )
-            items = by_queue.get(queue)
+            items = by_queue.get(checked.queue)
             if items is None:
-                items = by_queue[queue] = []
-            items.append((count, sig))
+                items = by_queue[checked.queue] = []
+            items.append((count, sig, checked))
             count += 1
         chunks = [
             (queue, items[start : start + _ENQUEUE_CHUNK])
@@ -365,15 +366,17 @@ class App:
             (
                 queue,
                 [
-                    build_job(s.task.options, s.args, s.kwargs, s.options, max_bytes)[1]
-                    for _, s in chunk
+                    build_job(
+                        s.task.options, s.args, s.kwargs, s.options, max_bytes, checked=checked
+                    )[1]
+                    for _, s, checked in chunk
                 ],
             )
             for queue, chunk in chunks
         )
         handles: list[AsyncResult[R] | None] = [None] * count
         for (queue, chunk), done in zip(chunks, answers, strict=True):
-            for (index, sig), answer in zip(chunk, done, strict=True):
+            for (index, sig, _), answer in zip(chunk, done, strict=True):
                 ignored = sig.task.options.ignore_result
                 handles[index] = AsyncResult(self, answer.id, queue, ignore_result=ignored)
         return cast("list[AsyncResult[R]]", handles)  # every index was filled

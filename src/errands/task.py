@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, ParamSpec, TypeVar
 
 from errands.arity import arity_checker
 from errands.broker.types import NewJob
@@ -183,14 +183,21 @@ class _IdSource:
 new_job_id = _IdSource()
 
 
-def _checked_settings(
-    task: TaskOptions, args: Sequence[Any], kwargs: Mapping[str, Any], options: CallOptions
-) -> tuple[float | None, float | None, int, int]:
-    """Check a call's arguments and options.
+class CheckedCall(NamedTuple):
+    """What the checks of one call found: everything a job needs besides its id and payload."""
 
-    Returns:
-        Its own soft and hard time limits, its priority and its idempotency window in ms.
-    """
+    queue: str
+    soft_time_limit: float | None  # the call's own, None: the task's
+    time_limit: float | None
+    priority: int
+    delay_ms: int
+    idempotency_ttl_ms: int
+
+
+def _check_call(
+    task: TaskOptions, args: Sequence[Any], kwargs: Mapping[str, Any], options: CallOptions
+) -> CheckedCall:
+    """Check a call's arguments and options."""
     if options.idempotency_mode not in ("window", "until_finished"):
         raise ConfigurationError(
             "idempotency_mode must be 'window' or 'until_finished', "
@@ -210,14 +217,15 @@ def _checked_settings(
             call_hard if call_hard is not None else task.time_limit,
         )
     priority = task.priority if options.priority is None else check_priority(options.priority)
-    _delay_ms(options)  # refuses countdown with eta, and a naive eta
+    delay_ms = _delay_ms(options)  # refuses countdown with eta, and a naive eta
     ttl = options.idempotency_ttl if options.idempotency_ttl is not None else task.idempotency_ttl
     ttl_s = seconds(ttl) if isinstance(ttl, (int, float, timedelta)) else math.nan
     if not 0 < ttl_s < math.inf:
         raise ConfigurationError(
             f"idempotency_ttl must be a positive number of seconds or a timedelta, not {ttl!r}"
         )
-    return call_soft, call_hard, priority, int(ttl_s * 1000)
+    queue = options.queue or task.queue
+    return CheckedCall(queue, call_soft, call_hard, priority, delay_ms, int(ttl_s * 1000))
 
 
 def check_job(
@@ -226,21 +234,18 @@ def check_job(
     kwargs: Mapping[str, Any],
     options: CallOptions,
     max_payload_bytes: int,
-) -> str:
+) -> CheckedCall:
     """Make every check of `build_job` without building the job (five times cheaper).
 
-    After it, `build_job` cannot fail for the same call: the payload is measured against an
-    upper bound of its size, and built here only when that bound is over the limit.
-
-    Returns:
-        The queue name.
+    After it, `build_job` given what it returns cannot fail for the same call: the payload is
+    measured against an upper bound of its size, and built here only when that bound is over
+    the limit.
     """
-    _checked_settings(task, args, kwargs, options)
+    checked = _check_call(task, args, kwargs, options)
     job_id = options.job_id or "0" * 32
-    queue = options.queue or task.queue
-    if payload_bound(task.name, queue, job_id, args, kwargs) > max_payload_bytes:
-        build_job(task, args, kwargs, options, max_payload_bytes)  # exact: raises when over
-    return queue
+    if payload_bound(task.name, checked.queue, job_id, args, kwargs) > max_payload_bytes:
+        build_job(task, args, kwargs, options, max_payload_bytes, checked=checked)  # exact
+    return checked
 
 
 def build_job(
@@ -250,16 +255,19 @@ def build_job(
     options: CallOptions,
     max_payload_bytes: int,
     links: list[Link] | None = None,
+    *,
+    checked: CheckedCall | None = None,
 ) -> tuple[str, NewJob]:
     """Check the arguments and options of one call and build the job to enqueue.
+
+    `checked`, what `check_job` found for this call, saves checking it twice.
 
     Returns:
         The queue name and the job.
     """
-    call_soft, call_hard, priority, idempotency_ttl_ms = _checked_settings(
+    queue, call_soft, call_hard, priority, delay_ms, idempotency_ttl_ms = checked or _check_call(
         task, args, kwargs, options
     )
-    queue = options.queue or task.queue
     job_id = options.job_id or new_job_id()
     record = JobRecord(
         id=job_id,
@@ -277,7 +285,7 @@ def build_job(
         id=job_id,
         payload=encode_record(record, max_payload_bytes),
         priority=priority,
-        delay_ms=_delay_ms(options),
+        delay_ms=delay_ms,
         idempotency_key=options.idempotency_key,
         idempotency_ttl_ms=idempotency_ttl_ms,
         idempotency_mode=options.idempotency_mode,
