@@ -140,7 +140,7 @@ class Harness:
         self.counter = f"{self.prefix}bench:count"
         self.log = log
         self.run = Run()
-        self.cpu_k = calibrate_cpu()
+        self.cpu_k: dict[str, int] = {}  # the CPU loop's iterations, calibrated per system
         self._worker_logs = WORK / "logs"
 
     # Plumbing -----------------------------------------------------------------------------------
@@ -268,19 +268,32 @@ class Harness:
         }
 
     def windows(
-        self, system: System, children: int, window: int, cap_s: float, what: str
+        self,
+        system: System,
+        children: int,
+        window: int,
+        cap_s: float,
+        what: str,
+        *,
+        count: int | None = None,
+        warm_up: int = 0,
     ) -> list[Progress]:
-        """Start workers on a queued backlog; time `runs` windows of `window` jobs, in turn.
+        """Start workers on a queued backlog; time `count` (default: runs) windows of `window`
+        jobs, in turn.
 
-        Each window runs from the end of the previous one (the first from the first job seen)
-        until `window` more jobs finished, or `cap_s`.
+        Each window runs from the end of the previous one (the first from the first job seen,
+        or, with `warm_up`, from that many jobs after it) until `window` more jobs finished, or
+        `cap_s`.
         """
         workers = self.workers(system, "default", children, what)
         steps: list[Progress] = []
         try:
             first = workers.wait(self.server, self.counter, 1, self.caps.start, 0)
             start_t, start_count = first.first_t, first.first_count
-            for _ in range(self.runs):
+            if warm_up:
+                warm = workers.wait(self.server, self.counter, start_count + warm_up, 1, cap_s)
+                start_t, start_count = warm.last_t, warm.last_count
+            for _ in range(self.runs if count is None else count):
                 target = start_count + window
                 step = workers.wait(self.server, self.counter, target, 1, cap_s)
                 steps.append(

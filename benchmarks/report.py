@@ -139,9 +139,10 @@ SCENARIOS: tuple[ScenarioSpec, ...] = (
     ScenarioSpec(
         "cpu",
         "6. CPU-bound",
-        "{cpu_n} jobs of ~5 ms pure-Python work each (the same loop and iteration count "
-        "everywhere), 1 and 2 worker children; seconds from the first job's end to the last "
-        "one's, scaled to all jobs (lower is better).",
+        "{cpu_n} jobs of ~5 ms pure-Python work each (the same loop everywhere, calibrated "
+        "just before each system's turn), 1 and 2 worker children in alternating runs; seconds "
+        "for the {cpu_n} jobs after 10 warm-up jobs (lower is better); the speed-up is the "
+        "median of the per-pair ratios.",
         (
             Metric("time_1", "1 child, s", digits=2, chart=True, lower_better=True),
             Metric("time_2", "2 children, s", digits=2, chart=True, lower_better=True),

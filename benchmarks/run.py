@@ -248,9 +248,13 @@ METHOD = [
     "Processing and async: a fresh worker per run. Processing runs after the first reuse the "
     "queue, topped up with as many jobs as the previous run finished (flushed and refilled "
     "when that run finished most of them).",
-    "Latency, CPU and backlog: one worker per configuration, and each run is a window taken "
-    "after the previous one (latency: 500 jobs or the cap; CPU: 400 jobs of a queue of 3 x "
-    "400; backlog: 2,000 jobs of the same backlog).",
+    "Latency and backlog: one worker per configuration, and each run is a window taken "
+    "after the previous one (latency: 500 jobs or the cap; backlog: 2,000 jobs of the same "
+    "backlog).",
+    "CPU: runs alternate 1 and 2 children (1, 2, 1, 2, 1, 2), each a fresh worker on a fresh "
+    "queue of 470 jobs, timed over 400 jobs after 10 warm-up jobs; the speed-up is taken per "
+    "pair of runs, a few seconds apart, so that a drift of the machine between them does "
+    "not read as scaling.",
     "With 2 children, systems whose one worker command runs several children (errands, "
     "Celery, Dramatiq, Huey, TaskIQ, SAQ, streaq) start them together; RQ and arq run two "
     "worker processes, started together by the driver.",
@@ -261,8 +265,10 @@ METHOD = [
     "Lua scripts and functions as commands too.",
     "Memory per job: INFO used_memory after FLUSHALL SYNC (and after any pending lazy free) "
     "and after queueing, divided by the jobs queued.",
-    "The CPU loop runs the same iteration count in every system, calibrated once to ~5 ms "
-    "(best of 7) on the driver's interpreter (the same Python version as the peers').",
+    "The CPU loop is calibrated to ~5 ms (best of 7, on the driver's interpreter, the same "
+    "Python version as the peers') just before each system's turn: this machine's speed "
+    "drifts by a third within the hour, and jobs that shrink to 4 ms make every fixed cost "
+    "weigh more.",
     "The machine is shared with other work: the load average is given above; CPU scaling "
     "with 2 children needs 2 idle cores and is the first figure to suffer from that load.",
 ]
