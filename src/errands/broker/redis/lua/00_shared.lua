@@ -64,15 +64,19 @@ local function ready_score(K, priority)
   return (9 - priority) * PRIORITY_SPAN + seq
 end
 
-local function arm_wake(K, n)
+local function arm_wake(wake_key, n)
   -- One token per job up to a few, so that several idle workers wake for a batch.
+  if n == 1 then
+    redis.call('ZADD', wake_key, 0, '1')
+    return
+  end
   local tokens = math.min(n, 8)
   local args = {}
   for i = 1, tokens do
     args[#args + 1] = 0
     args[#args + 1] = tostring(i)
   end
-  if tokens > 0 then redis.call('ZADD', K.wake, unpack(args)) end
+  if tokens > 0 then redis.call('ZADD', wake_key, unpack(args)) end
 end
 
 local function to_ready(K, id, m, score)
@@ -145,7 +149,7 @@ local function promote_due(K, now, limit)
   end
   if #due > 0 then
     redis.call('ZREM', K.delayed, unpack(due))
-    arm_wake(K, #due)
+    arm_wake(K.wake, #due)
   end
   return #due
 end
@@ -187,7 +191,7 @@ local function reap_expired(K, now, limit, channel_prefix, dead_cap)
   end
   if #expired > 0 then
     redis.call('ZREM', K.active, unpack(expired))
-    arm_wake(K, requeued)
+    arm_wake(K.wake, requeued)
   end
   return #expired
 end

@@ -66,7 +66,7 @@ local function chord_part(KEYS, ARGV)
   redis.call('HSET', K.jobs, id, payload)
   to_ready(K, id, m, ready_score(K, c.pr))
   redis.call('HINCRBY', K.stats, 'enqueued', 1)
-  arm_wake(K, 1)
+  arm_wake(K.wake, 1)
   return 3
 end
 

@@ -28,7 +28,7 @@ local function redrive(KEYS, ARGV)
       moved[#moved + 1] = id
     end
   end
-  arm_wake(K, #moved)
+  arm_wake(K.wake, #moved)
   return moved
 end
 

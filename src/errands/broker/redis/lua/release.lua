@@ -25,7 +25,7 @@ local function release(KEYS, ARGV)
       end
     end
   end
-  arm_wake(K, released)
+  arm_wake(K.wake, released)
   return released
 end
 
