@@ -59,9 +59,26 @@ local function put_meta(K, id, m)
   redis.call('HSET', K.meta, id, cmsgpack.pack(m))
 end
 
-local function ready_score(K, priority)
-  local seq = redis.call('INCR', K.seq)
+-- Where a job sorts in ready: by priority (9 first), then by its sequence number (FIFO).
+local function score_of(priority, seq)
   return (9 - priority) * PRIORITY_SPAN + seq
+end
+
+local function ready_score(K, priority)
+  return score_of(priority, redis.call('INCR', K.seq))
+end
+
+-- The job holding an idempotency key while its window is open, else nil.
+local function key_holder(idem, idem_x, ikey, now)
+  local holder = redis.call('HGET', idem, ikey)
+  if holder and tonumber(redis.call('ZSCORE', idem_x, ikey) or 0) > now then return holder end
+  return nil
+end
+
+-- Give an idempotency key to a new job until `expires` (ms).
+local function hold_key(idem, idem_x, ikey, id, expires)
+  redis.call('HSET', idem, ikey, id)
+  redis.call('ZADD', idem_x, expires, ikey)
 end
 
 local function arm_wake(wake_key, n)

@@ -26,18 +26,15 @@ local function enqueue_one(KEYS, ARGV)
   local now = 0
   if ikey ~= '' or delay > 0 then now = now_ms() end
   if ikey ~= '' then
-    local holder = redis.call('HGET', KEYS[9], ikey)
-    if holder and tonumber(redis.call('ZSCORE', KEYS[10], ikey) or 0) > now then
-      return {holder, 0}
-    end
-    redis.call('HSET', KEYS[9], ikey, id)
-    redis.call('ZADD', KEYS[10], now + tonumber(ARGV[9]), ikey)
+    local holder = key_holder(KEYS[9], KEYS[10], ikey, now)
+    if holder then return {holder, 0} end
+    hold_key(KEYS[9], KEYS[10], ikey, id, now + tonumber(ARGV[9]))
   end
   local score = 0
   if delay > 0 then
     redis.call('ZADD', KEYS[2], now + delay, id)
   else
-    score = (9 - priority) * PRIORITY_SPAN + redis.call('INCR', KEYS[12])
+    score = score_of(priority, redis.call('INCR', KEYS[12]))
     redis.call('ZADD', KEYS[1], score, id)
   end
   redis.call('HSET', KEYS[5], id, ARGV[4])
@@ -75,13 +72,7 @@ local function enqueue(KEYS, ARGV)
     if known_meta[i + 1] or known_result[i + 1] or seen_id[id] then
       existing = id
     elseif ikey ~= '' then
-      existing = seen_key[ikey]
-      if not existing then
-        local holder = redis.call('HGET', K.idem, ikey)
-        if holder and tonumber(redis.call('ZSCORE', K.idem_x, ikey) or 0) > now then
-          existing = holder
-        end
-      end
+      existing = seen_key[ikey] or key_holder(K.idem, K.idem_x, ikey, now)
     end
     out[#out + 1] = existing or id
     out[#out + 1] = existing and 0 or 1
@@ -101,16 +92,13 @@ local function enqueue(KEYS, ARGV)
     local id, priority, delay = ARGV[b + 1], tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
     local ikey = ARGV[b + 6]
     local score = 0
-    if ikey ~= '' then
-      redis.call('HSET', K.idem, ikey, id)
-      redis.call('ZADD', K.idem_x, now + tonumber(ARGV[b + 7]), ikey)
-    end
+    if ikey ~= '' then hold_key(K.idem, K.idem_x, ikey, id, now + tonumber(ARGV[b + 7])) end
     if delay > 0 then
       delayed[#delayed + 1] = now + delay
       delayed[#delayed + 1] = id
     else
       seq = seq + 1
-      score = (9 - priority) * PRIORITY_SPAN + seq
+      score = score_of(priority, seq)
       ready[#ready + 1] = score
       ready[#ready + 1] = id
     end
