@@ -141,14 +141,16 @@ def test_a_result_wait_reads_after_subscribing_on_the_same_connection(
         except BaseException as error:  # noqa: BLE001 - handed to the test thread
             outcome.append(error)
 
+    observer = redis.Redis.from_url(redis_url)
+    # Only the wait's connection counts: a shared server may have subscribers of its own.
+    before = {c["id"] for c in observer.client_list()}
     waiter = threading.Thread(target=wait)
     waiter.start()
-    observer = redis.Redis.from_url(redis_url)
     channel = cast("RedisBroker", app.broker).keys("default").result_channel(handle.id)
     deadline = time.monotonic() + 10
     while observer.pubsub_numsub(channel)[0][1] == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
-    subscribed = [c for c in observer.client_list() if c["sub"] != "0"]
+    subscribed = [c for c in observer.client_list() if c["sub"] != "0" and c["id"] not in before]
     assert [(c["resp"], c["cmd"]) for c in subscribed] == [("3", "fcall_ro")]
     handle.cancel()  # publishes the outcome: the sleeping wait wakes
     waiter.join(timeout=10)
