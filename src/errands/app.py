@@ -23,7 +23,7 @@ from typing_extensions import Unpack
 from errands.broker.base import Broker, BrokerSettings
 from errands.broker.types import NewJob
 from errands.context import TaskContext
-from errands.errors import ConfigurationError, TaskNotFound
+from errands.errors import BrokerError, ConfigurationError, TaskNotFound
 from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
 from errands.task import (
@@ -42,7 +42,8 @@ __all__ = ["DEFAULT_BROKER_URL", "App", "TaskOptionsKw"]
 # Jobs per enqueue call. All calls go out before any reply is read, so one round trip is shared
 # anyway; small calls let Redis run one while the next is packed (1,000 jobs a call: 33-34k
 # jobs/s; 100-200: 39-41k on the bench VM), and hold Redis, which runs one call at a time and
-# serves the workers too, for about 2 ms each instead of 10.
+# serves the workers too, for about 2 ms each instead of 10. At most the Redis broker's
+# ENQUEUE_CHUNK, which its enqueue_batches takes in one call.
 _ENQUEUE_CHUNK = 200
 
 P = ParamSpec("P")
@@ -110,6 +111,9 @@ class App:
         max_stalls: lease expiries a job survives before it is declared poison.
         dead_max_count: the dead-letter set keeps at most this many jobs per queue.
         dead_max_age: dead jobs older than this are dropped.
+        unknown_task_window: a job of a task this worker does not know waits this long from
+            its enqueue (deferred with growing pauses, no attempt spent) for a worker that
+            knows it, as in a rolling deploy; then it fails with `TaskNotFound`.
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class App:
         max_stalls: int = 1,
         dead_max_count: int = 10_000,
         dead_max_age: float | timedelta = timedelta(days=7),
+        unknown_task_window: float | timedelta = timedelta(minutes=15),
     ) -> None:
         if broker_url is not None and broker is not None:
             raise ConfigurationError("give broker_url or broker, not both")
@@ -146,6 +151,12 @@ class App:
         if not 1 <= self.lease < math.inf:
             raise ConfigurationError(f"lease must be a finite number of seconds >= 1, not {lease}")
         self.max_stalls = max_stalls
+        self.unknown_task_window = seconds(unknown_task_window)
+        if not 0 <= self.unknown_task_window < math.inf:
+            raise ConfigurationError(
+                f"unknown_task_window must be a finite number of seconds >= 0, not "
+                f"{unknown_task_window}"
+            )
         self.broker_settings = BrokerSettings(
             dead_max_count=dead_max_count, dead_max_age_ms=int(seconds(dead_max_age) * 1000)
         )
@@ -375,10 +386,18 @@ class App:
             for queue, chunk in chunks
         )
         handles: list[AsyncResult[R] | None] = [None] * count
+        refused: BrokerError | None = None
         for (queue, chunk), done in zip(chunks, answers, strict=True):
+            if isinstance(done, BrokerError):
+                refused = refused or done
+                continue
             for (index, sig, _), answer in zip(chunk, done, strict=True):
                 ignored = sig.task.options.ignore_result
                 handles[index] = AsyncResult(self, answer.id, queue, ignore_result=ignored)
+        if refused is not None:
+            # Each chunk is all or nothing: say which jobs are in, so a retry can send the rest.
+            refused.enqueued = [h for h in handles if h is not None]
+            raise refused
         return cast("list[AsyncResult[R]]", handles)  # every index was filled
 
     def result(self, job_id: str, queue: str | None = None) -> AsyncResult[Any]:

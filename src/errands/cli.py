@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
 import msgspec
@@ -22,6 +22,9 @@ from errands.loading import load_app
 from errands.observe.logging import configure_logging
 
 __all__ = ["main"]
+
+if TYPE_CHECKING:
+    from errands.worker import Supervisor
 
 F = TypeVar("F", bound=Callable[..., Any])
 console = Console()
@@ -116,7 +119,7 @@ def worker(
         lease_s=lease or app.lease,
     )
     supervisor = Supervisor(app, config, app_spec)
-    asyncio.run(supervisor.run())
+    _serve(supervisor)
     if getattr(supervisor.pool, "abandoned", False):
         # A thread of the solo or async pool still runs a job that was given back: it cannot
         # be stopped, so leave now rather than wait for it (its job may run again elsewhere).
@@ -265,7 +268,20 @@ def dev(app_spec: str, queues: str | None, concurrency: int, log_level: str) -> 
             concurrency=concurrency,
             lease_s=app.lease,
         )
-        asyncio.run(Supervisor(app, config, app_spec).run())
+        _serve(Supervisor(app, config, app_spec))
     finally:
         if server is not None:
             server.stop()
+
+
+def _serve(supervisor: Supervisor) -> None:
+    """Run a worker; one that stops on an error exits 1, for its process manager to restart it.
+
+    The supervisor has logged the error (with its traceback when it is not an errands error)
+    and given its jobs back.
+    """
+    try:
+        asyncio.run(supervisor.run())
+    except Exception:  # noqa: BLE001 - logged by the supervisor, which said why
+        logging.shutdown()
+        sys.exit(1)

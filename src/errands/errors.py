@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import builtins
+from typing import Any
 
 __all__ = [
     "ArgumentError",
+    "BrokerError",
+    "BrokerFull",
     "BrokerTooOld",
     "BrokerUnavailable",
+    "ChordFailed",
     "ConfigurationError",
     "ErrandsError",
     "JobCancelled",
@@ -39,11 +43,41 @@ class ArgumentError(ErrandsError, TypeError):
     """
 
 
-class BrokerUnavailable(ErrandsError, ConnectionError):
-    """Redis cannot be reached at the configured URL."""
+class BrokerError(ErrandsError):
+    """Redis answered in a way errands cannot work with; waiting will not help.
+
+    The server is not Redis, refused our credentials, has no Functions, or refused a call for a
+    reason that is not passing (the message names it). A worker that meets one gives its jobs
+    back and exits non-zero; fix what the message says, then start it again.
+
+    Attributes:
+        enqueued: for a refused bulk enqueue, what was enqueued before (and beside) the call
+            Redis refused: each call is all or nothing, so these jobs are whole (handles from
+            `App.enqueue_many`, answers from the broker's `enqueue`); empty otherwise.
+    """
+
+    enqueued: list[Any] = []  # noqa: RUF012 - replaced per instance, never mutated in place
 
 
-class BrokerTooOld(ErrandsError):
+class BrokerUnavailable(BrokerError, ConnectionError):
+    """Redis cannot serve us now, for a reason that passes: retrying later is the remedy.
+
+    It cannot be reached, timed out, is loading its data, is a replica during a failover
+    (READONLY), is busy running a script, or lacks the replicas it needs to accept writes. A
+    worker waits and retries; a producer gets this error and decides.
+    """
+
+
+class BrokerFull(BrokerUnavailable):
+    """Redis refused a write because it reached its ``maxmemory`` (an OOM reply).
+
+    Nothing of the refused call was written. Workers keep draining the queues (acks free memory
+    and are accepted again once Redis is under the limit); raise ``maxmemory``, or find the queue
+    that grows (`errands queues`).
+    """
+
+
+class BrokerTooOld(BrokerError):
     """The Redis server is older than 7.0 and has no Functions."""
 
 
@@ -113,6 +147,10 @@ class TimeLimitExceeded(ErrandsError):
 
 class WorkerLost(ErrandsError):
     """The process running the task died (a crash, os._exit, an OOM kill)."""
+
+
+class ChordFailed(ErrandsError):
+    """A member of the chord ended dead, so its callback will never run; the message says which."""
 
 
 class JobStalled(ErrandsError):

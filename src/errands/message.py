@@ -160,10 +160,16 @@ def _hint(value: object) -> str:
     )
 
 
-def check_json(value: object, path: str) -> None:
+#: Lists and dicts nest at most this deep in arguments and results: deeper, a value cannot be
+#: encoded (the encoder, and every JSON reader, recurses) or refers to itself.
+MAX_DEPTH = 100
+
+
+def check_json(value: object, path: str, depth: int = 0) -> None:
     """Raise `ArgumentError` naming the first value under `path` that is not a JSON value.
 
-    JSON values are str, int, float (finite), bool, None, list, and dict with str keys.
+    JSON values are str, int, float (finite), bool, None, list, and dict with str keys, nested
+    at most `MAX_DEPTH` deep.
     """
     kind = type(value)
     if kind in _SCALARS:
@@ -172,20 +178,24 @@ def check_json(value: object, path: str) -> None:
         if not math.isfinite(cast("float", value)):
             raise ArgumentError(f"{path} is {value}, which JSON cannot hold: pass None or a string")
         return
+    if kind is not list and kind is not dict:
+        raise ArgumentError(f"{path} is {_hint(value)}")
+    if depth >= MAX_DEPTH:
+        raise ArgumentError(
+            f"{path} nests lists or dicts more than {MAX_DEPTH} deep (or contains itself): "
+            "flatten it, or store it elsewhere and pass its key"
+        )
     if kind is list:
         for index, item in enumerate(cast("list[object]", value)):
-            check_json(item, f"{path}[{index}]")
+            check_json(item, f"{path}[{index}]", depth + 1)
         return
-    if kind is dict:
-        for key, item in cast("dict[object, object]", value).items():
-            if type(key) is not str:
-                raise ArgumentError(
-                    f"{path} has the key {key!r} ({type(key).__name__}): JSON object keys are "
-                    "strings, so pass str(key)"
-                )
-            check_json(item, f"{path}[{_encoder.encode(key).decode()}]")
-        return
-    raise ArgumentError(f"{path} is {_hint(value)}")
+    for key, item in cast("dict[object, object]", value).items():
+        if type(key) is not str:
+            raise ArgumentError(
+                f"{path} has the key {key!r} ({type(key).__name__}): JSON object keys are "
+                "strings, so pass str(key)"
+            )
+        check_json(item, f"{path}[{_encoder.encode(key).decode()}]", depth + 1)
 
 
 def check_arguments(args: tuple[Any, ...] | list[Any], kwargs: Mapping[str, Any]) -> None:

@@ -281,6 +281,7 @@ def build_job(
         time_limit=call_hard,
         links=links,
     )
+    member = links[0] if links and links[0].chord else None  # a chord member: its meta says so
     job = NewJob(
         id=job_id,
         payload=encode_record(record, max_payload_bytes),
@@ -293,6 +294,9 @@ def build_job(
         result_ttl_ms=int(task.result_ttl * 1000),
         ignore_result=task.ignore_result,
         max_stalls=task.max_stalls,
+        chord=member.chord if member else "",
+        chord_queue=(member.queue or "") if member else "",
+        chord_index=member.index if member else 0,
     )
     return queue, job
 

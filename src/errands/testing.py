@@ -62,6 +62,7 @@ async def _run_batch(app: App, executor: Executor, queue: str, limit: int) -> in
         )
     if outcomes:
         await app.broker.ack(queue, outcomes)
+        await app.broker.adeliver_chord_failures(queue)  # a member that died fails its chord
     return len(outcomes)
 
 

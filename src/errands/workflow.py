@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
-from errands.errors import ConfigurationError, ResultTimeoutError
+from errands.errors import BrokerError, ConfigurationError, ResultTimeoutError
 from errands.message import Link
 from errands.result import AsyncResult, seconds
 from errands.task import Signature, build_job
@@ -271,15 +271,26 @@ class Chord(Generic[R]):
         return ChordResult(AsyncResult(app, chord_id, queue), GroupResult(members))
 
     def delay(self) -> ChordResult[R]:
-        """Record the chord, then send its members."""
+        """Record the chord, send its members (any number, in calls of a few hundred), arm it.
+
+        Raises:
+            BrokerError: a call was refused. The chord is not armed: it fails by itself once
+                `BrokerSettings.chord_send_ms` (10 minutes) has passed, its callback's result
+                saying that its members were not all sent; `error.enqueued` lists the members
+                that were, which run as jobs of their own. Send the chord again.
+        """
         chord_id, queue, job, marker, by_queue = self._prepare()
         broker = self.callback.task.app.broker
         broker.chord_start(queue, chord_id, len(self.members), job, marker)
         placed: dict[int, tuple[str, str]] = {}
         for member_queue, items in by_queue.items():
-            done = broker.enqueue(member_queue, [member_job for _, member_job in items])
+            try:
+                done = broker.enqueue(member_queue, [member_job for _, member_job in items])
+            except BrokerError as error:
+                raise self._unsent(error, placed, member_queue) from None
             for (index, _), answer in zip(items, done, strict=True):
                 placed[index] = (answer.id, member_queue)
+        broker.chord_arm(queue, chord_id)
         return self._result(chord_id, queue, placed)
 
     async def adelay(self) -> ChordResult[R]:
@@ -289,10 +300,30 @@ class Chord(Generic[R]):
         await broker.achord_start(queue, chord_id, len(self.members), job, marker)
         placed: dict[int, tuple[str, str]] = {}
         for member_queue, items in by_queue.items():
-            done = await broker.aenqueue(member_queue, [member_job for _, member_job in items])
+            try:
+                done = await broker.aenqueue(member_queue, [member_job for _, member_job in items])
+            except BrokerError as error:
+                raise self._unsent(error, placed, member_queue) from None
             for (index, _), answer in zip(items, done, strict=True):
                 placed[index] = (answer.id, member_queue)
+        await broker.achord_arm(queue, chord_id)
         return self._result(chord_id, queue, placed)
+
+    def _unsent(
+        self, error: BrokerError, placed: dict[int, tuple[str, str]], queue: str
+    ) -> BrokerError:
+        """`error`, saying what became of a chord sent halfway (`queue` refused members)."""
+        app = self.callback.task.app
+        sent = [AsyncResult[Any](app, job_id, q) for job_id, q in placed.values()]
+        sent += [AsyncResult[Any](app, answer.id, queue) for answer in error.enqueued]
+        minutes = app.broker.settings.chord_send_ms / 60_000
+        refused = type(error)(
+            f"{error} -- the chord was sent halfway ({len(sent)} of {len(self.members)} "
+            f"members enqueued, in error.enqueued): its callback will not run, and the chord "
+            f"fails by itself within {minutes:g} minutes; send it again"
+        )
+        refused.enqueued = sent
+        return refused
 
 
 def chord(members: Group[Any] | Sequence[Signature[Any]], callback: Signature[R]) -> Chord[R]:

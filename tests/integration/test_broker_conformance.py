@@ -1,9 +1,8 @@
 """One suite, two brokers: RedisBroker (real Redis, private namespace) and MemoryBroker.
 
-Every test runs on both, so the in-memory broker users test with behaves as Redis does. Where
-time must pass, `Subject.elapse` moves the memory broker's clock and sleeps on Redis (leases
-and TTLs are tens of ms there). Outcomes are compared as JSON, since Lua encodes maps in no
-fixed key order.
+Every test runs on both, so the in-memory broker users test with behaves as Redis does (the
+helpers and the `any_broker` fixture: tests/integration/conformance.py, conftest.py). Leases,
+stalls and late outcomes: test_conformance_leases.py; chords: test_conformance_chords.py.
 """
 
 from __future__ import annotations
@@ -12,14 +11,11 @@ import asyncio
 import json
 import random
 import threading
-import time
-from collections.abc import AsyncIterator
-from typing import Any
 
 import msgspec
 import pytest
 
-from errands.broker.base import Broker, BrokerSettings
+from errands.broker.base import BrokerSettings
 from errands.broker.types import (
     AckCode,
     CancelCode,
@@ -29,109 +25,23 @@ from errands.broker.types import (
     JobState,
     Lease,
     MaintenanceReport,
-    NewJob,
-    Outcome,
 )
 from errands.errors import ConfigurationError
-from errands.testing import MemoryBroker
-
-Q = "conformance"
-SHORT_MS = 40  # a lease or TTL that a test lets expire, asserting nothing before it does
-BRIEF_MS = 300  # a delay or TTL that must still hold for a few calls, then expire
-LONG_MS = 60_000  # a lease or delay that must not expire during a test
-_SLEEP_MARGIN_S = 0.015  # Redis's clock against ours: sleep a little past a deadline
-
-
-class FakeClock:
-    """A clock in seconds, like `time.time`, that only moves when told to."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms / 1000
-
-
-class Subject:
-    """A broker under test, and how to let its time pass."""
-
-    def __init__(self, broker: Broker, clock: FakeClock | None) -> None:
-        self.broker = broker
-        self.clock = clock
-
-    def elapse(self, ms: int) -> None:
-        """Let `ms` pass as the broker sees it: move the fake clock, or sleep just past it."""
-        if self.clock is not None:
-            self.clock.advance(ms)
-        else:
-            time.sleep(ms / 1000 + _SLEEP_MARGIN_S)
-
-    def now_ms(self) -> int:
-        """The broker's time in ms."""
-        return round((self.clock or time.time)() * 1000)
-
-
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
-async def any_broker(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
-    """Each broker in turn; the Redis one is the `broker` fixture (a private namespace)."""
-    if request.param == "redis":
-        broker: Broker = request.getfixturevalue("broker")
-        yield Subject(broker, None)
-    else:
-        clock = FakeClock()
-        broker = MemoryBroker(clock=clock)
-        yield Subject(broker, clock)
-    await broker.aclose()
-
-
-def job(job_id: str, **options: Any) -> NewJob:
-    return NewJob(id=job_id, payload=f"payload of {job_id}".encode(), **options)
-
-
-def record(state: str, **fields: Any) -> bytes:
-    return msgspec.json.encode({"state": state, **fields})
-
-
-def ok(d: Delivery, result: Any = None) -> Outcome:
-    return Outcome(d.id, d.token, "ok", record("succeeded", result=result, attempts=d.attempt))
-
-
-def retry(d: Delivery, delay_ms: int = 0) -> Outcome:
-    error = {"type": "ValueError", "message": "try again"}
-    outcome = record("failed", error=error, attempts=d.attempt)
-    return Outcome(d.id, d.token, "retry", outcome, retry_delay_ms=delay_ms)
-
-
-def fail(d: Delivery) -> Outcome:
-    error = {"type": "KeyError", "message": "for good"}
-    return Outcome(d.id, d.token, "fail", record("failed", error=error, attempts=d.attempt))
-
-
-def outcome_of(state: JobState) -> dict[str, Any]:
-    assert state.outcome is not None, f"no outcome in {state}"
-    decoded: dict[str, Any] = json.loads(state.outcome)
-    return decoded
-
-
-async def take(
-    b: Broker, n: int = 1, *, lease_ms: int = LONG_MS, worker: str = "w1", queue: str = Q
-) -> list[Delivery]:
-    return (await b.fetch(queue, n, lease_ms, worker)).jobs
-
-
-async def ids(b: Broker, n: int = 10, **kw: Any) -> list[str]:
-    return [d.id for d in await take(b, n, **kw)]
-
-
-async def kill(b: Broker, job_id: str) -> None:
-    """Enqueue `job_id` with one attempt and fail it, so it lands in the dead set."""
-    b.enqueue(Q, [job(job_id, max_attempts=1)])
-    [d] = await take(b)
-    assert await b.ack(Q, [fail(d)]) == [AckCode.DEAD]
-
+from tests.integration.conformance import (
+    BRIEF_MS,
+    LONG_MS,
+    SHORT_MS,
+    Q,
+    Subject,
+    fail,
+    ids,
+    job,
+    kill,
+    ok,
+    outcome_of,
+    retry,
+    take,
+)
 
 # Enqueue and fetch ---------------------------------------------------------------------------
 
@@ -341,134 +251,6 @@ async def test_a_result_expires_after_its_ttl(any_broker: Subject) -> None:
     assert b.job_state(Q, "a") == JobState("unknown", None, 0)
 
 
-# Leases: expiry, stale tokens, stalls, heartbeats, release -----------------------------------
-
-
-async def test_an_expired_lease_is_reaped_back_before_later_jobs_of_its_priority(
-    any_broker: Subject,
-) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [job("a"), job("b"), job("c")])
-    assert await ids(b, 1, lease_ms=SHORT_MS) == ["a"]
-    any_broker.elapse(SHORT_MS)
-    [d, *rest] = await take(b, 3, worker="w2")
-    assert (d.id, d.attempt, d.token) == ("a", 1, "2")  # the stall refunds the attempt
-    assert [r.id for r in rest] == ["b", "c"]
-    assert b.info(Q).stats["stalled"] == 1
-
-
-async def test_a_job_asked_to_stop_whose_worker_died_ends_cancelled_not_rerun(
-    any_broker: Subject,
-) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [job("a")])
-    await take(b, lease_ms=SHORT_MS)
-    assert b.cancel(Q, "a") == CancelCode.REQUESTED
-    any_broker.elapse(SHORT_MS)
-    assert await take(b, worker="w2") == []
-    assert b.job_state(Q, "a").state == "cancelled"
-
-
-async def test_a_released_job_that_was_asked_to_stop_ends_cancelled(any_broker: Subject) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [job("a")])
-    [d] = await take(b)
-    assert b.cancel(Q, "a") == CancelCode.REQUESTED
-    assert await b.release(Q, [Lease(d.id, d.token)]) == 0
-    assert b.job_state(Q, "a").state == "cancelled"
-    assert b.info(Q).ready == 0
-
-
-async def test_an_ack_with_a_stale_token_is_refused_after_another_worker_took_the_job(
-    any_broker: Subject,
-) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [job("a", max_stalls=5)])
-    [first] = await take(b, lease_ms=SHORT_MS, worker="w1")
-    any_broker.elapse(SHORT_MS)
-    [second] = await take(b, worker="w2")
-    assert second.id == "a"
-    assert await b.ack(Q, [ok(first)]) == [AckCode.STALE]
-    assert b.job_state(Q, "a").state == "active"
-    assert await b.ack(Q, [ok(second)]) == [AckCode.SUCCEEDED]
-
-
-async def test_a_job_that_stalls_more_than_max_stalls_goes_dead_as_jobstalled(
-    any_broker: Subject,
-) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [job("poison", max_stalls=1)])
-    assert await ids(b, lease_ms=SHORT_MS) == ["poison"]
-    any_broker.elapse(SHORT_MS)
-    assert await ids(b, lease_ms=SHORT_MS) == ["poison"]  # one stall is tolerated
-    any_broker.elapse(SHORT_MS)
-    assert await ids(b) == []  # the second stall kills it
-    state = b.job_state(Q, "poison")
-    assert state.state == "failed"
-    error = outcome_of(state)["error"]
-    assert error["type"] == "errands.errors.JobStalled"
-    assert "expired 2 times (max_stalls=1)" in error["message"]
-    assert [dead_id for dead_id, _, _ in b.dead_jobs(Q)] == ["poison"]
-    assert b.info(Q).stats == {"enqueued": 1, "stalled": 2, "failed": 1}
-
-
-async def test_a_heartbeat_keeps_a_job_leased_past_its_original_lease(
-    any_broker: Subject,
-) -> None:
-    b = any_broker.broker
-    lease_ms = 400
-    b.enqueue(Q, [job("a")])
-    [d] = await take(b, lease_ms=lease_ms)
-    any_broker.elapse(250)
-    reply = await b.heartbeat(Q, "w1", b"{}", [Lease(d.id, d.token)], lease_ms)
-    assert reply == HeartbeatReply(lost=[], cancelled=[])
-    any_broker.elapse(250)  # past the first lease, inside the renewed one
-    assert await take(b, worker="w2") == []
-    assert b.info(Q).active == 1
-    assert await b.ack(Q, [ok(d)]) == [AckCode.SUCCEEDED]
-
-
-async def test_a_heartbeat_reports_leases_the_worker_lost(any_broker: Subject) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [job("a", max_stalls=5)])
-    [d] = await take(b, lease_ms=SHORT_MS, worker="w1")
-    any_broker.elapse(SHORT_MS)
-    await take(b, worker="w2")
-    leases = [Lease(d.id, d.token), Lease("never-seen", "1")]
-    reply = await b.heartbeat(Q, "w1", b"{}", leases, LONG_MS)
-    assert reply == HeartbeatReply(lost=["a", "never-seen"], cancelled=[])
-
-
-async def test_a_heartbeat_records_the_worker_and_its_queue(any_broker: Subject) -> None:
-    b = any_broker.broker
-    await b.heartbeat(Q, "w1", b'{"host": "h1", "seen": 1}', [], LONG_MS)
-    [(worker, raw)] = b.info(Q).workers.items()
-    info = msgspec.json.decode(raw)
-    assert (worker, info["host"]) == ("w1", "h1")
-    assert info["seen"] > 1_000_000_000_000  # stamped with the broker's clock, in ms
-    assert b.known_queues() == [Q]
-
-
-async def test_release_gives_the_job_back_to_its_place_without_spending_an_attempt(
-    any_broker: Subject,
-) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [job("a"), job("b")])
-    [d] = await take(b)
-    assert await b.release(Q, [Lease(d.id, d.token)]) == 1
-    assert b.job_state(Q, "a") == JobState("queued", None, 0)
-    [again, other] = await take(b, 2)
-    assert (again.id, again.attempt, again.token, other.id) == ("a", 1, "2", "b")
-
-
-async def test_release_skips_a_lease_the_worker_no_longer_holds(any_broker: Subject) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [job("a")])
-    [d] = await take(b)
-    assert await b.release(Q, [Lease(d.id, "99"), Lease("ghost", "1")]) == 0
-    assert b.job_state(Q, "a").state == "active"
-
-
 # Cancel ---------------------------------------------------------------------------------------
 
 
@@ -641,14 +423,31 @@ async def test_an_until_finished_key_is_released_when_the_job_dies(any_broker: S
 # Maintenance ----------------------------------------------------------------------------------
 
 
-async def test_a_second_maintenance_pass_inside_the_lock_returns_none(
+async def test_another_workers_maintenance_pass_inside_the_lock_returns_none(
     any_broker: Subject,
 ) -> None:
     b = any_broker.broker
     assert await b.maintain(Q, "w1", BRIEF_MS) == MaintenanceReport(0, 0, 0, 0, 0, 0)
     assert await b.maintain(Q, "w2", BRIEF_MS) is None
+    assert await b.maintain(Q, "w1", BRIEF_MS) is not None  # its owner may go again
     any_broker.elapse(BRIEF_MS)
     assert await b.maintain(Q, "w2", BRIEF_MS) is not None
+
+
+async def test_a_maintenance_pass_with_more_to_do_than_its_limit_says_it_is_saturated(
+    any_broker: Subject,
+) -> None:
+    b = any_broker.broker
+    b.enqueue(Q, [job(f"j{i}", result_ttl_ms=SHORT_MS) for i in range(5)])
+    await b.ack(Q, [ok(d) for d in await take(b, 5)])
+    any_broker.elapse(SHORT_MS)
+    b.settings = msgspec.structs.replace(b.settings, maintenance_limit=3)
+    first = await b.maintain(Q, "w1", LONG_MS)
+    assert first is not None
+    assert (first.results_expired, first.saturated) == (3, True)
+    second = await b.maintain(Q, "w1", LONG_MS)
+    assert second is not None
+    assert (second.results_expired, second.saturated) == (2, False)
 
 
 async def test_maintenance_promotes_reaps_and_expires_results_and_keys(

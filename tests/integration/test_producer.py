@@ -7,7 +7,7 @@ import os
 import re
 import threading
 import time
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import redis
@@ -168,7 +168,9 @@ def test_a_forked_child_waits_for_results_on_a_connection_of_its_own(app: App) -
         handle.cancel()
         with pytest.raises(JobCancelled):
             handle.get(timeout=5)
-        connection = cast("RedisBroker", app.broker)._local.subscriber.connection
+        subscriber = cast("RedisBroker", app.broker)._waits.subscriber()
+        assert subscriber is not None
+        connection: Any = subscriber.connection
         connection.send_command("CLIENT", "ID")
         return int(connection.read_response())
 

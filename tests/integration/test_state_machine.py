@@ -59,7 +59,8 @@ STEP_LIMIT = 2  # promote and reap limits per fetch: small, so that the bounds m
 TIMED: tuple[Place, ...] = ("delayed", "active", "dead")
 SETS: tuple[Place, ...] = ("ready", "delayed", "active", "dead")
 META_STATE = {"ready": "queued", "delayed": "scheduled", "active": "active", "dead": "dead"}
-KINDS: tuple[OutcomeKind, ...] = ("ok", "retry", "fail")
+KINDS: tuple[OutcomeKind, ...] = ("ok", "retry", "fail", "defer")
+LOST_SPARE = 5  # as in 00_shared.lua: leases lost unseen beyond max stalls before a job is dead
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class ModelJob:
     attempts: int = 0
     deliveries: int = 0  # the lease token
     stalls: int = 0
+    lost: int = 0  # leases that expired before a heartbeat saw the job running
+    started: bool = False  # a heartbeat saw this delivery running
+    expired: bool = False  # waits in ready after its lease expired, nobody took it since
     worker: str | None = None
     cancel_requested: bool = False
     result: str | None = None  # the state of its stored outcome
@@ -201,16 +205,23 @@ class Model:
         for job in [j for j in self.at("delayed") if (j.timer or 0) <= now][:STEP_LIMIT]:
             self._to_ready(job, self._next_score(job.priority))
         for job in [j for j in self.at("active") if (j.timer or 0) <= now][:STEP_LIMIT]:
-            job.stalls += 1
-            job.attempts = max(job.attempts - 1, 0)
-            self.stats["stalled"] += 1
+            if job.started:
+                job.stalls += 1
+                self.stats["stalled"] += 1
+            else:
+                job.lost += 1
+                self.stats["lost"] += 1
+            job.started = False
             if job.cancel_requested:
+                job.attempts = max(job.attempts - 1, 0)
                 self._finish(job, "cancelled")
                 self.stats["cancelled"] += 1
-            elif job.stalls > job.max_stalls:
+            elif job.stalls > job.max_stalls or job.lost > job.max_stalls + LOST_SPARE:
                 self._to_dead(job)
             else:
+                job.attempts = max(job.attempts - 1, 0)
                 self._to_ready(job, job.ready_score)
+                job.expired = True
         if self.paused:
             return None
         handed = self.at("ready")[:n]
@@ -218,6 +229,7 @@ class Model:
             job.attempts += 1
             job.deliveries += 1
             job.worker = worker
+            job.started = job.expired = False
             self._start_timer(job, "active", lease_ms)
         return handed
 
@@ -228,32 +240,49 @@ class Model:
             return None
         return job
 
+    def late(self, outcome: Outcome) -> ModelJob | None:
+        """The job a late success settles: reaped, and nobody took it since."""
+        job = self.jobs.get(outcome.id)
+        if job is None or outcome.kind != "ok" or not job.expired or job.place != "ready":
+            return None
+        return job if str(job.deliveries) == outcome.token else None
+
     def ack(self, outcomes: Sequence[Outcome]) -> list[int]:
         """errands_v1_ack."""
         codes: list[int] = []
         for outcome in outcomes:
-            job = self.holds(Lease(outcome.id, outcome.token))
+            job = self.holds(Lease(outcome.id, outcome.token)) or self.late(outcome)
             if job is None:
                 codes.append(0)
-            elif outcome.kind == "ok":
+                continue
+            job.started = job.expired = False
+            if outcome.kind == "ok":
                 self._finish(job, "succeeded")
                 self.stats["succeeded"] += 1
                 codes.append(1)
-            elif outcome.kind == "retry" and job.cancel_requested:
+            elif outcome.kind != "fail" and job.cancel_requested:
                 self._finish(job, "cancelled")
                 self.stats["cancelled"] += 1
                 codes.append(4)
-            elif outcome.kind == "retry" and job.attempts < job.max_attempts:
+            elif outcome.kind == "defer" or (
+                outcome.kind == "retry" and job.attempts < job.max_attempts
+            ):
+                if outcome.kind == "defer":
+                    job.attempts = max(job.attempts - 1, 0)
+                    self.stats["deferred"] += 1
+                else:
+                    self.stats["retried"] += 1
                 job.worker = None
                 self._start_timer(job, "delayed", outcome.retry_delay_ms)
-                self.stats["retried"] += 1
                 codes.append(2)
             else:
                 self._to_dead(job)
                 codes.append(3)
         return codes
 
-    def heartbeat(self, leases: Sequence[Lease], lease_ms: int) -> tuple[list[str], list[str]]:
+    def heartbeat(
+        self, leases: Sequence[Lease], lease_ms: int, started: set[str]
+    ) -> tuple[list[str], list[str]]:
         """errands_v1_heartbeat: (lost, cancelled)."""
         lost: list[str] = []
         cancelled: list[str] = []
@@ -262,6 +291,7 @@ class Model:
             if job is None:
                 lost.append(lease.id)
                 continue
+            job.started = job.started or lease.id in started
             self._start_timer(job, "active", lease_ms)
             if job.cancel_requested:
                 cancelled.append(lease.id)
@@ -275,6 +305,7 @@ class Model:
             if job is None:
                 continue
             job.attempts = max(job.attempts - 1, 0)
+            job.started = False
             if job.cancel_requested:
                 self._finish(job, "cancelled")
                 self.stats["cancelled"] += 1
@@ -304,7 +335,7 @@ class Model:
             job = self.jobs.get(job_id)
             if job is not None and job.place == "dead":
                 job.result = None
-                job.attempts = job.stalls = 0
+                job.attempts = job.stalls = job.lost = 0
                 job.idem_key = None
                 self._to_ready(job, self._next_score(job.priority))
                 moved.append(job_id)
@@ -540,11 +571,12 @@ class QueueMachine(RuleBasedStateMachine):
     )
     def heartbeat(self, data: st.DataObject, lease_ms: int, worker: str) -> None:
         leases = data.draw(st.lists(self._lease_choice(), max_size=3), label="leases")
+        started = {lease.id for lease in leases if data.draw(st.booleans(), f"{lease} started")}
         info = json.dumps({"seen": self.last_call_ms}).encode()
         reply, t0, t1 = self._call(
-            lambda: self._run(self.broker.heartbeat(QUEUE, worker, info, leases, lease_ms))
+            lambda: self._run(self.broker.heartbeat(QUEUE, worker, info, leases, lease_ms, started))
         )
-        assert (reply.lost, reply.cancelled) == self.model.heartbeat(leases, lease_ms)
+        assert (reply.lost, reply.cancelled) == self.model.heartbeat(leases, lease_ms, started)
         self._read_back_timers(t0, t1)
 
     @precondition(lambda self: self.leases)
@@ -629,6 +661,11 @@ class QueueMachine(RuleBasedStateMachine):
                 job.deliveries,
                 job.worker,
             ), f"meta of {job.id}: {m}"
+            assert (m.get("r") == 1, m.get("lo", 0), m.get("ex") == 1) == (
+                job.started,
+                job.lost,
+                job.expired,
+            ), f"lease marks of {job.id}: {m}"
             assert m.get("ik") == job.idem_key
 
         expected_results = {j.id: j.result for j in self.model.jobs.values() if j.result}

@@ -59,7 +59,7 @@ async def test_a_job_that_finishes_while_follow_ups_are_sent_waits_for_its_own(
         assert not isinstance(prepared, Finished)
         return executor.run_sync(prepared)
 
-    enqueue = broker.aenqueue
+    enqueue = broker.acontinue
     finished_second = False
 
     async def enqueue_while_the_second_finishes(
@@ -71,7 +71,7 @@ async def test_a_job_that_finishes_while_follow_ups_are_sent_waits_for_its_own(
             supervisor._on_finished([run(second)])
         return await enqueue(queue, jobs)
 
-    monkeypatch.setattr(broker, "aenqueue", enqueue_while_the_second_finishes)
+    monkeypatch.setattr(broker, "acontinue", enqueue_while_the_second_finishes)
     supervisor._on_finished([run(first)])
 
     for _ in range(2):

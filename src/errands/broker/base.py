@@ -9,7 +9,7 @@ and one conformance suite (tests/integration/test_broker_conformance.py) holds t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -27,6 +27,7 @@ from errands.broker.types import (
     Outcome,
     QueueInfo,
 )
+from errands.errors import BrokerError
 
 __all__ = ["Broker", "BrokerSettings"]
 
@@ -41,6 +42,9 @@ class BrokerSettings(msgspec.Struct, frozen=True):
         reap_limit: expired leases given back per fetch.
         maintenance_limit: items handled per step of one maintenance pass.
         worker_silence_ms: a worker not heard from for this long leaves the worker list.
+        chord_send_ms: a chord whose members were not all sent within this (its sender
+            stopped halfway) fails; one whose members were sent fails after `dead_max_age_ms`
+            if they have not all reported by then.
     """
 
     dead_max_count: int = 10_000
@@ -49,6 +53,7 @@ class BrokerSettings(msgspec.Struct, frozen=True):
     reap_limit: int = 100
     maintenance_limit: int = 1_000
     worker_silence_ms: int = 120_000
+    chord_send_ms: int = 600_000
 
 
 class Broker(Protocol):
@@ -65,10 +70,22 @@ class Broker(Protocol):
         """Async twin of `enqueue`."""
         ...
 
+    async def acontinue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """`aenqueue` for the next steps of finished jobs; a full broker still takes them.
+
+        Each replaces the job that made it, and refusing it would hold back that job's ack: a
+        full Redis refuses new work, not the work that drains it.
+        """
+        ...
+
     def enqueue_batches(
         self, batches: Iterable[tuple[str, Sequence[NewJob]]]
-    ) -> list[list[Enqueued]]:
-        """`enqueue` for each (queue, jobs) batch, in order; streamed where the broker can."""
+    ) -> list[list[Enqueued] | BrokerError]:
+        """`enqueue` for each (queue, jobs) batch, in order; streamed where the broker can.
+
+        Each batch is all or nothing: its answers, or the error that refused it (the others
+        may still have been taken).
+        """
         ...
 
     def job_state(self, queue: str, job_id: str) -> JobState:
@@ -96,7 +113,11 @@ class Broker(Protocol):
         ...
 
     def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
-        """Move dead jobs (the given ones, else the oldest `limit`) back to ready."""
+        """Move dead jobs (the given ones, else the oldest `limit`) back to ready.
+
+        The chords of the queue's dead members are failed first (`adeliver_chord_failures`):
+        a redriven chord member runs on its own, and its chord stays failed.
+        """
         ...
 
     def purge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
@@ -139,6 +160,17 @@ class Broker(Protocol):
         """Async twin of `chord_start`."""
         ...
 
+    def chord_arm(self, queue: str, chord_id: str) -> bool:
+        """Every member of the chord was sent: it may now wait for them (see `BrokerSettings`).
+
+        False when the chord is unknown (it finished or failed already).
+        """
+        ...
+
+    async def achord_arm(self, queue: str, chord_id: str) -> bool:
+        """Async twin of `chord_arm`."""
+        ...
+
     # Worker side: async only.
     async def fetch(self, queue: str, n: int, lease_ms: int, worker_id: str) -> Fetched:
         """Lease up to `n` ready jobs; also promotes due delayed jobs and reaps expired leases."""
@@ -150,14 +182,29 @@ class Broker(Protocol):
 
     async def ack_and_fetch(
         self, queue: str, outcomes: Sequence[Outcome], n: int, lease_ms: int, worker_id: str
-    ) -> tuple[list[AckCode], Fetched]:
-        """`ack` then `fetch`, in one round trip where the broker can."""
+    ) -> tuple[list[AckCode] | BrokerError, Fetched]:
+        """`ack` then `fetch`, in one round trip where the broker can.
+
+        The fetch may succeed where the ack failed: its jobs are leased to the worker either
+        way, so the ack's error comes back in place of its codes, for the caller to raise once
+        it holds them. An error of the fetch is raised (the ack may have run: send it again).
+        """
         ...
 
     async def heartbeat(
-        self, queue: str, worker_id: str, worker_info: bytes, leases: Sequence[Lease], lease_ms: int
+        self,
+        queue: str,
+        worker_id: str,
+        worker_info: bytes,
+        leases: Sequence[Lease],
+        lease_ms: int,
+        started: Collection[str] = (),
     ) -> HeartbeatReply:
-        """Renew every lease the worker holds in `queue`."""
+        """Renew every lease the worker holds in `queue`.
+
+        `started`: the ids among them that are running or ran. Only a lease seen started can
+        expire as a stall; one lost before is not held against its job (its worker died).
+        """
         ...
 
     async def release(self, queue: str, leases: Sequence[Lease]) -> int:
@@ -177,6 +224,15 @@ class Broker(Protocol):
 
     async def chord_abort(self, queue: str, chord_id: str, outcome: bytes) -> bool:
         """Fail a chord whose member failed for good: its callback gets `outcome` as result."""
+        ...
+
+    async def adeliver_chord_failures(self, queue: str) -> int:
+        """Fail the chords of the members of `queue` that ended dead; returns how many notes.
+
+        A member that ends dead (any reason) leaves a note in its queue in the same step; this
+        turns each note into `chord_abort` in the chord's queue, then drops it. Safe to run
+        twice or from several workers: aborting a chord twice changes nothing.
+        """
         ...
 
     async def wait_and_fetch(

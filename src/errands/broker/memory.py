@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TypeVar
 
 from errands.broker.base import BrokerSettings
@@ -33,6 +33,7 @@ from errands.broker.types import (
     QueueInfo,
     read_outcome,
 )
+from errands.errors import BrokerError
 
 __all__ = ["MemoryBroker"]
 
@@ -178,12 +179,16 @@ class MemoryBroker:
 
     def enqueue_batches(
         self, batches: Iterable[tuple[str, Sequence[NewJob]]]
-    ) -> list[list[Enqueued]]:
-        """`enqueue` for each (queue, jobs) batch, in order."""
+    ) -> list[list[Enqueued] | BrokerError]:
+        """`enqueue` for each (queue, jobs) batch, in order (none is ever refused here)."""
         return [self.enqueue(queue, jobs) for queue, jobs in batches]
 
     async def aenqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
         """Async twin of `enqueue`."""
+        return self.enqueue(queue, jobs)
+
+    async def acontinue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """The next steps of finished jobs (no memory limit here: as `aenqueue`)."""
         return self.enqueue(queue, jobs)
 
     def job_state(self, queue: str, job_id: str) -> JobState:
@@ -236,7 +241,8 @@ class MemoryBroker:
         return self.cancel(queue, job_id)
 
     def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
-        """Move dead jobs back to ready; see `Broker.redrive`."""
+        """Move dead jobs back to ready, their chords failed first; see `Broker.redrive`."""
+        self._deliver_chord_failures(queue)
         return self._run(queue, lambda q, _: q.redrive(job_ids, limit))
 
     def purge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
@@ -247,8 +253,10 @@ class MemoryBroker:
         self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
     ) -> bool:
         """Record a chord in its callback's queue; see `Broker.chord_start`."""
+        send_ms = self.settings.chord_send_ms
         return self._run(
-            queue, lambda q, now: q.chord_start(now, chord_id, size, callback, placeholder)
+            queue,
+            lambda q, now: q.chord_start(now, chord_id, size, callback, placeholder, send_ms),
         )
 
     async def achord_start(
@@ -257,13 +265,38 @@ class MemoryBroker:
         """Async twin of `chord_start`."""
         return self.chord_start(queue, chord_id, size, callback, placeholder)
 
+    def chord_arm(self, queue: str, chord_id: str) -> bool:
+        """Every member was sent; see `Broker.chord_arm`."""
+        age = self.settings.dead_max_age_ms
+        return self._run(queue, lambda q, now: q.chords.arm(now, chord_id, age))
+
+    async def achord_arm(self, queue: str, chord_id: str) -> bool:
+        """Async twin of `chord_arm`."""
+        return self.chord_arm(queue, chord_id)
+
+    def _deliver_chord_failures(self, queue: str) -> int:
+        delivered = 0
+        while notes := self._run(queue, lambda q, _: q.chords.take_notes(100)):
+            for chord, chord_queue, outcome in notes.values():
+
+                def abort(q: QueueState, now: int, c: str = chord, o: bytes = outcome) -> bool:
+                    return q.chords.abort(now, c, o)
+
+                self._run(chord_queue, abort)
+            delivered += len(notes)
+        return delivered
+
+    async def adeliver_chord_failures(self, queue: str) -> int:
+        """Fail the chords of `queue`'s dead members; see `Broker.adeliver_chord_failures`."""
+        return self._deliver_chord_failures(queue)
+
     async def chord_part(self, queue: str, chord_id: str, index: int, result: bytes) -> int:
         """Count a member's result; see `Broker.chord_part`."""
-        return self._run(queue, lambda q, now: q.chord_part(now, chord_id, index, result))
+        return self._run(queue, lambda q, now: q.chords.part(now, chord_id, index, result))
 
     async def chord_abort(self, queue: str, chord_id: str, outcome: bytes) -> bool:
         """Fail a chord; see `Broker.chord_abort`."""
-        return self._run(queue, lambda q, now: q.chord_abort(now, chord_id, outcome))
+        return self._run(queue, lambda q, now: q.chords.abort(now, chord_id, outcome))
 
     def dead_jobs(self, queue: str, limit: int = 100) -> list[tuple[str, float, bytes | None]]:
         """The oldest dead jobs: (id, time of death in seconds, payload)."""
@@ -303,18 +336,25 @@ class MemoryBroker:
 
     async def ack_and_fetch(
         self, queue: str, outcomes: Sequence[Outcome], n: int, lease_ms: int, worker_id: str
-    ) -> tuple[list[AckCode], Fetched]:
+    ) -> tuple[list[AckCode] | BrokerError, Fetched]:
         """Ack then fetch, each atomic (as the pipelined pair is on Redis)."""
         return await self.ack(queue, outcomes), await self.fetch(queue, n, lease_ms, worker_id)
 
     async def heartbeat(
-        self, queue: str, worker_id: str, worker_info: bytes, leases: Sequence[Lease], lease_ms: int
+        self,
+        queue: str,
+        worker_id: str,
+        worker_info: bytes,
+        leases: Sequence[Lease],
+        lease_ms: int,
+        started: Collection[str] = (),
     ) -> HeartbeatReply:
-        """Renew every lease the worker holds in `queue`."""
+        """Renew every lease the worker holds in `queue`; see `Broker.heartbeat`."""
         with self._lock:
             self._known.add(check_queue_name(queue))
         return self._run(
-            queue, lambda q, now: q.heartbeat(now, worker_id, worker_info, leases, lease_ms)
+            queue,
+            lambda q, now: q.heartbeat(now, worker_id, worker_info, leases, lease_ms, started),
         )
 
     async def release(self, queue: str, leases: Sequence[Lease]) -> int:
@@ -324,10 +364,10 @@ class MemoryBroker:
     async def maintain(self, queue: str, owner: str, lock_ms: int) -> MaintenanceReport | None:
         """Bounded housekeeping under the queue's maintenance lock (held for `lock_ms`).
 
-        `owner` is accepted for the protocol; as on Redis, nobody reads it back.
+        As on Redis, the lock lets its owner in again (a saturated pass runs again at once).
         """
         settings = self.settings
-        return self._run(queue, lambda q, now: q.maintain(now, lock_ms, settings))
+        return self._run(queue, lambda q, now: q.maintain(now, owner, lock_ms, settings))
 
     async def wait_and_fetch(
         self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str

@@ -9,12 +9,14 @@ or reads a clock: `MemoryBroker` passes the time in and runs every call under it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import msgspec
 
 from errands.broker.base import BrokerSettings
+from errands.broker.memory_chords import Chords
+from errands.broker.memory_outcomes import cancelled_outcome, chord_failure, stalled_outcome
 from errands.broker.types import (
     AckCode,
     CancelCode,
@@ -38,6 +40,7 @@ __all__ = ["JobMeta", "QueueState"]
 PRIORITY_SPAN = 2**44  # sequence numbers stay below this, as in 00_shared.lua
 MAX_BATCH = 1000
 WAKE_TOKENS = 8
+LOST_SPARE = 5  # as in 00_shared.lua: losses before a heartbeat, beyond max stalls, allowed
 
 
 @dataclass(slots=True)
@@ -58,6 +61,10 @@ class JobMeta:
         idempotency_key: the key it holds, if any.
         idempotency_mode: how long it holds it.
         worker: the worker holding its lease.
+        started: a heartbeat saw this delivery running.
+        expired: it waits in ready because its lease expired (nobody took it since).
+        lost: leases that expired before a heartbeat saw the job running.
+        chord: for a chord member, (chord id, the chord's queue, the member's index).
     """
 
     state: str
@@ -73,19 +80,10 @@ class JobMeta:
     idempotency_key: str | None = None
     idempotency_mode: IdempotencyMode | None = None
     worker: str | None = None
-
-
-def _cancelled_outcome(m: JobMeta) -> bytes:
-    return msgspec.json.encode({"state": "cancelled", "attempts": m.attempts})
-
-
-def _stalled_outcome(m: JobMeta) -> bytes:
-    message = (
-        f"the lease of this job expired {m.stalls} times (max_stalls={m.max_stalls}): a worker "
-        "holding it died or lost Redis each time; it may be killing workers"
-    )
-    error = {"type": "errands.errors.JobStalled", "message": message}
-    return msgspec.json.encode({"state": "failed", "attempts": m.attempts, "error": error})
+    started: bool = False
+    expired: bool = False
+    lost: int = 0
+    chord: tuple[str, str, int] | None = None
 
 
 def _seen_ms(worker_info: bytes) -> float:
@@ -115,14 +113,6 @@ def _stamped(worker_info: bytes, now: int) -> bytes:
     return msgspec.json.encode(info)
 
 
-@dataclass(slots=True)
-class _Chord:
-    remaining: int
-    size: int
-    callback: NewJob
-    placeholder: bytes
-
-
 class QueueState:
     """The data of one queue and its transitions, each one Lua function of the library.
 
@@ -131,7 +121,8 @@ class QueueState:
     both after each call to wake its waiters.
 
     Invariant (as in Lua): a job in ready, delayed, active or dead has meta and a payload. The
-    Lua functions skip an id without meta; here a KeyError would show the broken invariant.
+    Lua functions bury a record that breaks it (Redis holds bytes anyone may overwrite); here
+    nothing else writes the data, so a KeyError would show a bug.
     """
 
     def __init__(self, name: str) -> None:
@@ -149,12 +140,11 @@ class QueueState:
         self.cancel_requests: set[str] = set()
         self.workers: dict[str, bytes] = {}
         self.maint_until: int | None = None
+        self.maint_owner: str | None = None
         self.paused = False
         self.published: list[tuple[str, bytes]] = []
         self.armed = False
-        self.chords: dict[str, _Chord] = {}
-        self.chord_parts: dict[tuple[str, int], bytes] = {}
-        self.chords_x = ZSet()
+        self.chords = Chords(self.enqueue, self._store_chord_result)
 
     # Shared helpers (00_shared.lua) -----------------------------------------------------------
 
@@ -173,7 +163,7 @@ class QueueState:
         self.armed = self.armed or tokens > 0
 
     def _to_ready(self, job_id: str, m: JobMeta, score: int) -> None:
-        m.state, m.worker, m.score = "queued", None, score
+        m.state, m.worker, m.score, m.started = "queued", None, score, False
         self.ready.add(job_id, score)
         self.meta[job_id] = m
 
@@ -207,12 +197,16 @@ class QueueState:
         return len(gone)
 
     def _to_dead(self, job_id: str, m: JobMeta, outcome: bytes, now: int, cap: int) -> None:
-        m.state, m.worker = "dead", None
+        m.state, m.worker, m.started = "dead", None, False
         self.dead.add(job_id, now)
         self._store_result(job_id, m, outcome, now)
         self._release_idem(job_id, m)
         self.cancel_requests.discard(job_id)
         self._incr("failed")
+        if m.chord is not None:
+            chord, chord_queue, _ = m.chord
+            note = chord_failure(chord, job_id, outcome, now)
+            self.chords.notes[job_id] = (chord, chord_queue, note)
         self._trim_dead(cap)
 
     def _promote_due(self, now: int, limit: int) -> int:
@@ -228,16 +222,25 @@ class QueueState:
         requeued = 0
         for job_id in expired:
             m = self.meta[job_id]
-            m.stalls += 1
-            m.attempts = max(m.attempts - 1, 0)  # a stall is counted apart from attempts
-            self._incr("stalled")
+            if m.started:
+                m.stalls += 1
+                self._incr("stalled")
+            else:  # its worker died with it queued: no stall (see reap_expired in Lua)
+                m.lost += 1
+                self._incr("lost")
             if job_id in self.cancel_requests:
                 # Asked to stop, and its worker is gone: it ends cancelled, as in reap_expired.
-                self._finish(job_id, m, _cancelled_outcome(m), now)
+                m.attempts = max(m.attempts - 1, 0)
+                self._finish(job_id, m, cancelled_outcome(m.attempts), now)
                 self._incr("cancelled")
-            elif m.stalls > m.max_stalls:
-                self._to_dead(job_id, m, _stalled_outcome(m), now, cap)
+            elif m.stalls > m.max_stalls or m.lost > m.max_stalls + LOST_SPARE:
+                outcome = stalled_outcome(
+                    m.stalls, m.lost, m.max_stalls, m.attempts, m.deliveries, now
+                )
+                self._to_dead(job_id, m, outcome, now, cap)
             else:
+                m.attempts = max(m.attempts - 1, 0)  # the attempt it was on is not charged
+                m.expired = True  # its worker may still finish it (see ack)
                 self._to_ready(job_id, m, m.score)
                 requeued += 1
         self._arm_wake(requeued)
@@ -284,6 +287,7 @@ class QueueState:
                 max_stalls=job.max_stalls,
                 result_ttl_ms=job.result_ttl_ms,
                 ignore_result=job.ignore_result,
+                chord=(job.chord, job.chord_queue, job.chord_index) if job.chord else None,
             )
             if job.idempotency_key:
                 m.idempotency_key, m.idempotency_mode = job.idempotency_key, job.idempotency_mode
@@ -314,7 +318,7 @@ class QueueState:
             m = self.meta[job_id]
             m.attempts += 1
             m.deliveries += 1
-            m.state, m.worker = "active", worker_id
+            m.state, m.worker, m.started, m.expired = "active", worker_id, False, False
             self.active.add(job_id, now + lease_ms)
             jobs.append(Delivery(job_id, self.jobs[job_id], m.attempts, str(m.deliveries)))
         if not jobs:
@@ -329,45 +333,68 @@ class QueueState:
         )
 
     def ack(self, now: int, outcomes: Sequence[Outcome], settings: BrokerSettings) -> list[AckCode]:
-        """ack.lua: settle outcomes; a stale token is refused."""
+        """ack.lua: settle outcomes; a stale token is refused, a late success taken."""
         codes: list[AckCode] = []
-        done = retried = 0
+        done = retried = deferred = 0
         for o in outcomes:
-            m = self._holds_lease(Lease(o.id, o.token))
+            m = self._holds_lease(Lease(o.id, o.token)) or self._late_success(o)
             if m is None:
                 codes.append(AckCode.STALE)
                 continue
-            self.active.discard(o.id)
+            if m.state == "active":
+                self.active.discard(o.id)
+            else:
+                self.ready.discard(o.id)
             if o.kind == "ok":
                 self._finish(o.id, m, o.outcome, now)
                 done += 1
                 codes.append(AckCode.SUCCEEDED)
-            elif o.kind == "retry" and o.id in self.cancel_requests:
-                self._finish(o.id, m, _cancelled_outcome(m), now)
+            elif o.kind != "fail" and o.id in self.cancel_requests:
+                self._finish(o.id, m, cancelled_outcome(m.attempts), now)
                 self._incr("cancelled")
                 codes.append(AckCode.CANCELLED)
-            elif o.kind == "retry" and m.attempts < m.max_attempts:
-                m.state, m.worker = "scheduled", None
+            elif o.kind == "defer" or (o.kind == "retry" and m.attempts < m.max_attempts):
+                if o.kind == "defer":
+                    m.attempts = max(m.attempts - 1, 0)
+                    deferred += 1
+                else:
+                    retried += 1
+                m.state, m.worker, m.started = "scheduled", None, False
                 self.delayed.add(o.id, now + o.retry_delay_ms)
-                retried += 1
                 codes.append(AckCode.RETRYING)
             else:
                 self._to_dead(o.id, m, o.outcome, now, settings.dead_max_count)
                 codes.append(AckCode.DEAD)
         self._incr("succeeded", done)
         self._incr("retried", retried)
+        self._incr("deferred", deferred)
         return codes
 
+    def _late_success(self, o: Outcome) -> JobMeta | None:
+        # ack.lua: a success whose lease was reaped, while nobody took the job since.
+        m = self.meta.get(o.id)
+        if m is None or o.kind != "ok" or not m.expired or str(m.deliveries) != o.token:
+            return None
+        return m
+
     def heartbeat(
-        self, now: int, worker_id: str, worker_info: bytes, leases: Sequence[Lease], lease_ms: int
+        self,
+        now: int,
+        worker_id: str,
+        worker_info: bytes,
+        leases: Sequence[Lease],
+        lease_ms: int,
+        started: Collection[str] = (),
     ) -> HeartbeatReply:
-        """heartbeat.lua: renew held leases; report lost ones and stop requests."""
+        """heartbeat.lua: renew held leases, mark the started; report lost ones and stops."""
         lost: list[str] = []
         cancelled: list[str] = []
         for lease in leases:
-            if self._holds_lease(lease) is None:
+            m = self._holds_lease(lease)
+            if m is None:
                 lost.append(lease.id)
                 continue
+            m.started = m.started or lease.id in started
             if lease.id in self.active:
                 self.active.add(lease.id, now + lease_ms)
             if lease.id in self.cancel_requests:
@@ -384,7 +411,7 @@ class QueueState:
                 self.active.discard(lease.id)
                 m.attempts = max(m.attempts - 1, 0)
                 if lease.id in self.cancel_requests:
-                    self._finish(lease.id, m, _cancelled_outcome(m), now)
+                    self._finish(lease.id, m, cancelled_outcome(m.attempts), now)
                     self._incr("cancelled")
                     continue
                 self._to_ready(lease.id, m, m.score)
@@ -408,7 +435,7 @@ class QueueState:
         else:
             self.dead.discard(job_id)
             code = CancelCode.REMOVED_FROM_DEAD
-        self._finish(job_id, m, _cancelled_outcome(m), now)
+        self._finish(job_id, m, cancelled_outcome(m.attempts), now)
         self._incr("cancelled")
         return code
 
@@ -421,7 +448,7 @@ class QueueState:
                 self.dead.discard(job_id)
                 self.results.pop(job_id, None)
                 self.results_x.discard(job_id)
-                m.attempts = m.stalls = 0
+                m.attempts = m.stalls = m.lost = 0
                 m.idempotency_key = None
                 self._to_ready(job_id, m, self._ready_score(m.priority))
                 moved.append(job_id)
@@ -439,13 +466,14 @@ class QueueState:
         return deleted
 
     def maintain(
-        self, now: int, lock_ms: int, settings: BrokerSettings
+        self, now: int, owner: str, lock_ms: int, settings: BrokerSettings
     ) -> MaintenanceReport | None:
-        """maintain.lua: bounded housekeeping; None while the lock is held."""
-        # SET NX PX: the lock is held for lock_ms, whoever asks (the owner is never read back).
+        """maintain.lua: bounded housekeeping; None while another owner holds the lock."""
         if self.maint_until is not None and now < self.maint_until:
-            return None
-        self.maint_until = now + lock_ms
+            if self.maint_owner != owner:
+                return None
+        else:
+            self.maint_until, self.maint_owner = now + lock_ms, owner
         limit, cap = settings.maintenance_limit, settings.dead_max_count
         promoted = self._promote_due(now, limit)
         reaped = self._reap_expired(now, limit, cap)
@@ -455,8 +483,7 @@ class QueueState:
         stale = self.idem_x.pop_min(limit, now)
         for key in stale:
             self.idem.pop(key, None)
-        for chord_id in self.chords_x.pop_min(limit, now - settings.dead_max_age_ms):
-            self._drop_chord(chord_id)
+        chords_failed = self.chords.expire(now, limit)
         trimmed = self._trim_dead(cap)
         aged = self.dead.pop_min(limit, now - settings.dead_max_age_ms)
         for job_id in aged:
@@ -469,8 +496,19 @@ class QueueState:
         ]
         for worker_id in silent:
             del self.workers[worker_id]
+        saturated = (
+            max(promoted, reaped, len(old), len(stale), chords_failed, len(aged)) >= limit
+            or trimmed >= MAX_BATCH
+        )
         return MaintenanceReport(
-            promoted, reaped, len(old), len(stale), trimmed + len(aged), len(silent)
+            promoted,
+            reaped,
+            len(old),
+            len(stale),
+            trimmed + len(aged),
+            len(silent),
+            chords_failed,
+            saturated,
         )
 
     def result(self, now: int, job_id: str) -> JobState:
@@ -482,7 +520,7 @@ class QueueState:
             return JobState(state, outcome, attempts or (m.attempts if m else 0))
         if m is not None:
             return JobState(m.state, None, m.attempts)
-        if job_id in self.chords:
+        if job_id in self.chords.records:
             return JobState("waiting", None, 0)  # a chord's callback, not a job yet
         return JobState("unknown", None, 0)
 
@@ -503,54 +541,27 @@ class QueueState:
         """The oldest dead jobs: (id, time of death in seconds, payload)."""
         return [(i, died / 1000.0, self.jobs.get(i)) for i, died in self.dead.lowest(limit)]
 
-    # Chords (chord.lua) --------------------------------------------------------------------------
+    # Chords (chord.lua; the rest is in `chords`) ---------------------------------------------
 
-    def chord_start(
-        self, now: int, chord_id: str, size: int, callback: NewJob, placeholder: bytes
-    ) -> bool:
-        """chord.lua (errands_v1_chord_start): record a chord; False when already known."""
-        if chord_id in self.chords or chord_id in self.meta:
-            return False
-        self.chords[chord_id] = _Chord(size, size, callback, placeholder)
-        self.chords_x.add(chord_id, now)
-        return True
-
-    def _drop_chord(self, chord_id: str) -> _Chord | None:
-        chord = self.chords.pop(chord_id, None)
-        self.chords_x.discard(chord_id)
-        if chord is not None:
-            for index in range(chord.size):
-                self.chord_parts.pop((chord_id, index), None)
-        return chord
-
-    def chord_part(self, now: int, chord_id: str, index: int, result: bytes) -> int:
-        """chord.lua (errands_v1_chord_part): count a member; the last enqueues the callback."""
-        chord = self.chords.get(chord_id)
-        if chord is None:
-            return 0
-        if (chord_id, index) in self.chord_parts:
-            return 1
-        self.chord_parts[(chord_id, index)] = result
-        chord.remaining -= 1
-        if chord.remaining > 0:
-            return 2
-        results = [self.chord_parts.get((chord_id, i), b"null") for i in range(chord.size)]
-        self._drop_chord(chord_id)
-        payload = chord.callback.payload.replace(
-            chord.placeholder, b"[" + b",".join(results) + b"]", 1
-        )
-        callback = msgspec.structs.replace(chord.callback, id=chord_id, payload=payload, delay_ms=0)
-        self.enqueue(now, [callback])
-        return 3
-
-    def chord_abort(self, now: int, chord_id: str, outcome: bytes) -> bool:
-        """chord.lua (errands_v1_chord_abort): fail the chord's callback with `outcome`."""
-        chord = self._drop_chord(chord_id)
-        if chord is None:
-            return False
-        if not chord.callback.ignore_result:
+    def _store_chord_result(
+        self, chord_id: str, outcome: bytes, result_ttl_ms: int, ignore_result: bool, now: int
+    ) -> None:
+        if not ignore_result:
             self.results[chord_id] = outcome
-            self.results_x.add(chord_id, now + chord.callback.result_ttl_ms)
+            self.results_x.add(chord_id, now + result_ttl_ms)
             self.published.append((chord_id, outcome))
         self._incr("failed")
-        return True
+
+    def chord_start(
+        self,
+        now: int,
+        chord_id: str,
+        size: int,
+        callback: NewJob,
+        placeholder: bytes,
+        send_within_ms: int,
+    ) -> bool:
+        """errands_v1_chord_start: record a chord; False when already known."""
+        if chord_id in self.meta:
+            return False
+        return self.chords.start(now, chord_id, size, callback, placeholder, send_within_ms)

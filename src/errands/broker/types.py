@@ -10,6 +10,7 @@ import msgspec
 __all__ = [
     "AckCode",
     "CancelCode",
+    "ChordFailure",
     "Delivery",
     "Enqueued",
     "Fetched",
@@ -24,7 +25,7 @@ __all__ = [
 ]
 
 IdempotencyMode = Literal["window", "until_finished"]
-OutcomeKind = Literal["ok", "retry", "fail"]
+OutcomeKind = Literal["ok", "retry", "fail", "defer"]
 
 
 class NewJob(msgspec.Struct, frozen=True):
@@ -41,6 +42,9 @@ class NewJob(msgspec.Struct, frozen=True):
     result_ttl_ms: int = 86_400_000
     ignore_result: bool = False
     max_stalls: int = 1
+    chord: str = ""  # a chord member: the chord's id (its callback's job id)
+    chord_queue: str = ""  # ... the queue the chord lives in (its callback's)
+    chord_index: int = 0  # ... and its place in the chord
 
 
 class Enqueued(msgspec.Struct, frozen=True):
@@ -167,7 +171,7 @@ class QueueInfo(msgspec.Struct, frozen=True):
 
 
 class MaintenanceReport(msgspec.Struct, frozen=True):
-    """What one maintenance pass did."""
+    """What one maintenance pass did; `saturated`: a step had more to do than its limit let it."""
 
     promoted: int
     reaped: int
@@ -175,3 +179,15 @@ class MaintenanceReport(msgspec.Struct, frozen=True):
     idempotency_expired: int
     dead_trimmed: int
     workers_dropped: int
+    chords_failed: int = 0
+    saturated: bool = False
+
+
+class ChordFailure(msgspec.Struct, frozen=True):
+    """A chord member that ended dead: its chord must fail (see `Broker.chord_failures`)."""
+
+    member: str  # the member's job id
+    chord: str  # the chord's id
+    queue: str  # the queue the chord lives in
+    index: int
+    outcome: bytes  # the member's outcome record (JSON)

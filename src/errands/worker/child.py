@@ -200,10 +200,14 @@ class Child:
         future = asyncio.run_coroutine_threadsafe(
             self._executor.run_async(prepared), self._event_loop()
         )
-        future.add_done_callback(self._async_done)
+        future.add_done_callback(lambda done: self._async_done(done, prepared.job))
 
-    def _async_done(self, future: Future[Finished]) -> None:
-        self._finished(future.result())
+    def _async_done(self, future: Future[Finished], job: Job) -> None:
+        try:
+            finished = future.result()
+        except BaseException as error:  # noqa: BLE001 - an outcome must come back, whatever
+            finished = Executor.failed(job.id, job.attempt, None, error, retry=False)
+        self._finished(finished)
         loop = self._loop
         if loop is not None and not self._async_flush_armed:
             # One send for every async job that ends in this turn of the event loop.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
+import random
 import time
 import traceback
 from collections.abc import Callable
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
 __all__ = ["Executor", "Prepared", "error_name"]
 
 _MAX_TRACEBACK = 16_000
+# A job of an unknown task waits a quarter of its age, between these bounds, before it is tried
+# again (a worker that has the task may have started meanwhile).
+_UNKNOWN_FIRST_S = 1.0
+_UNKNOWN_MAX_S = 60.0
 _encoder = msgspec.json.Encoder()
 
 SoftLimit = Callable[[float], AbstractContextManager[None]]
@@ -66,19 +72,6 @@ class Prepared:
         return inspect.iscoroutinefunction(self.task.fn)
 
 
-def _chord_failure(chord_id: str, member_id: str, member_outcome: bytes) -> bytes:
-    """The failed outcome of a chord's callback, naming the member that failed and why."""
-    member = msgspec.json.decode(member_outcome, type=OutcomeRecord)
-    cause = member.error or ErrorInfo("unknown", "no error recorded")
-    error = ErrorInfo(
-        "errands.errors.ChordFailed",
-        f"chord {chord_id} will not call back: member {member_id} failed with "
-        f"{cause.type}: {cause.message}",
-        cause.traceback,
-    )
-    return _encoder.encode(OutcomeRecord("failed", error=error, finished_at=time.time()))
-
-
 class Executor:
     """Runs jobs of one app.
 
@@ -96,13 +89,20 @@ class Executor:
 
     @staticmethod
     def succeeded(job_id: str, attempt: int, value: Any) -> Finished:
-        """The outcome of a job that returned `value` (refused if it is not a JSON value)."""
+        """The outcome of a job that returned `value`; one that is not a JSON value fails.
+
+        The failure is the attempt's, as if the task had raised `ArgumentError`, and it is not
+        retried: the same code would return the same value again.
+        """
         try:
             check_json(value, "the result")
+            record = OutcomeRecord("succeeded", value, attempts=attempt, finished_at=time.time())
+            return Finished(job_id, "ok", _encoder.encode(record))
         except ArgumentError as error:
-            return Executor.failed(job_id, attempt, None, error, retry=False)
-        record = OutcomeRecord("succeeded", value, attempts=attempt, finished_at=time.time())
-        return Finished(job_id, "ok", _encoder.encode(record))
+            return Executor.failed(job_id, attempt, None, error, retry=False, tb="")
+        except Exception as error:  # noqa: BLE001 - whatever breaks the encoder fails the job
+            refused = ArgumentError(f"the result cannot be encoded as JSON: {error!r}")
+            return Executor.failed(job_id, attempt, None, refused, retry=False, tb="")
 
     @staticmethod
     def failed(
@@ -137,6 +137,17 @@ class Executor:
         return Finished(job_id, "fail", payload)
 
     def _success(self, prepared: Prepared, value: Any) -> Finished:
+        """The outcome of a job that returned; whatever goes wrong building it fails the job.
+
+        The job is not retried then (it would return the same), and its process lives on.
+        """
+        try:
+            return self._succeeded_with_steps(prepared, value)
+        except Exception as error:  # noqa: BLE001 - never lose an outcome to a bug of ours
+            job = prepared.job
+            return self.failed(job.id, job.attempt, None, error, retry=False)
+
+    def _succeeded_with_steps(self, prepared: Prepared, value: Any) -> Finished:
         """The outcome of a job that returned, with its chain's next step to enqueue first."""
         links = prepared.record.links
         if prepared.task.options.ignore_result and not links:
@@ -162,6 +173,9 @@ class Executor:
                     priority=step.priority,
                     countdown=step.countdown,
                     job_id=next_job_id(prepared.job.id),
+                    # The id dedupes while the step lives or its result is kept; the key,
+                    # for its window, whether the step kept a result or not.
+                    idempotency_key=f"errands:chain:{prepared.job.id}",
                 ),
                 self.app.max_payload_bytes,
                 links=rest or None,
@@ -181,7 +195,7 @@ class Executor:
         try:
             task = self.app.get_task(record.task)
         except TaskNotFound as error:
-            return self.failed(job.id, job.attempt, None, error, retry=False, tb="")
+            return self._unknown_task(job, record, error)
         options = task.options
         soft = record.soft_time_limit or options.soft_time_limit
         hard = record.time_limit or options.time_limit
@@ -197,20 +211,21 @@ class Executor:
         )
         return Prepared(job, record, task, context, soft, hard)
 
-    def _failure(self, prepared: Prepared, error: BaseException) -> Finished:
-        """The outcome of a task that raised, with its chord's failure if it failed for good."""
-        finished = self._failed_run(prepared, error)
-        links = prepared.record.links
-        if finished.kind == "fail" and links and links[0].chord:
-            member = links[0]
-            aborted = FollowUp(
-                member.queue or "",
-                chord=member.chord,
-                index=-1,
-                data=_chord_failure(member.chord, prepared.job.id, finished.outcome),
-            )
-            return Finished(finished.id, finished.kind, finished.outcome, follow_ups=[aborted])
-        return finished
+    def _unknown_task(self, job: Job, record: JobRecord, error: TaskNotFound) -> Finished:
+        """A job of a task this worker does not have: wait for a worker that does, a while.
+
+        In a rolling deploy producers may ship a task before the workers that run it: the job
+        is deferred (no attempt spent) with a delay that grows with its age, until
+        `App.unknown_task_window` from its enqueue has passed; then it fails for good.
+        """
+        age_s = time.time() - record.enqueued_at if record.enqueued_at else math.inf
+        if age_s >= self.app.unknown_task_window:
+            return self.failed(job.id, job.attempt, None, error, retry=False, tb="")
+        pause_s = min(max(_UNKNOWN_FIRST_S, age_s / 4), _UNKNOWN_MAX_S)
+        delay_ms = int(random.uniform(pause_s / 2, pause_s) * 1000)
+        info = ErrorInfo(error_name(error), str(error))
+        record_ = OutcomeRecord("deferred", error=info, attempts=job.attempt)
+        return Finished(job.id, "defer", _encoder.encode(record_), delay_ms)
 
     def _failed_run(self, prepared: Prepared, error: BaseException) -> Finished:
         """The outcome of a task that raised; arguments that do not fit are never retried."""
@@ -251,7 +266,7 @@ class Executor:
             with soft_limit(prepared.soft_limit_s):
                 value = prepared.task.fn(*self._call_args(prepared), **prepared.record.kwargs)
         except (Exception, SystemExit) as error:  # noqa: BLE001 - a task's exit is its failure
-            return self._failure(prepared, error)
+            return self._failed_run(prepared, error)
         finally:
             TaskContext.deactivate(token)
         return self._success(prepared, value)
@@ -272,12 +287,12 @@ class Executor:
                     f"soft time limit of {prepared.soft_limit_s:g}s exceeded"
                 ) from None
         except (Exception, SystemExit) as error:  # noqa: BLE001 - a task's exit is its failure
-            return self._failure(prepared, error)
+            return self._failed_run(prepared, error)
         except asyncio.CancelledError as error:
             current = asyncio.current_task()
             if current is not None and current.cancelling():
                 raise  # the worker is cancelling this job (shutdown): not the task's outcome
-            return self._failure(prepared, error)  # the task cancelled something and let it out
+            return self._failed_run(prepared, error)  # the task cancelled something and let it out
         finally:
             TaskContext.deactivate(token)
         return self._success(prepared, value)

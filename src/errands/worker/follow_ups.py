@@ -16,16 +16,18 @@ __all__ = ["apply_follow_ups"]
 
 
 async def apply_follow_ups(broker: Broker, follow_ups: Sequence[FollowUp]) -> None:
-    """Enqueue chain steps (one call per queue) and report chord members, in order."""
+    """Enqueue chain steps (one call per queue) and report chord members, in order.
+
+    Steps go with `Broker.acontinue`: a full Redis refuses new work, not the steps of work it
+    holds, whose parents' acks wait for them.
+    """
     steps: dict[str, list[NewJob]] = {}
     for follow_up in follow_ups:
         if follow_up.job is not None:
             steps.setdefault(follow_up.queue, []).append(follow_up.job)
-        elif follow_up.index >= 0:
+        else:
             await broker.chord_part(
                 follow_up.queue, follow_up.chord, follow_up.index, follow_up.data
             )
-        else:
-            await broker.chord_abort(follow_up.queue, follow_up.chord, follow_up.data)
     for queue, jobs in steps.items():
-        await broker.aenqueue(queue, jobs)
+        await broker.acontinue(queue, jobs)

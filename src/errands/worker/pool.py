@@ -68,6 +68,14 @@ class Pool(Protocol):
         """Tell the running jobs that they were asked to stop."""
         ...
 
+    def started(self) -> set[str]:
+        """The ids of the jobs that are running (or ran): not those only queued in the pool.
+
+        A job killed with its worker before it started is not held against it (see the
+        heartbeat); one that started is.
+        """
+        ...
+
     async def enforce_limits(self) -> None:
         """Deal with jobs past their hard time limit and with executors that died."""
         ...

@@ -116,6 +116,10 @@ class InProcessPool:
     def _run_sync(self, prepared: Prepared) -> Finished:
         return self._executor.run_sync(prepared, _thread_soft_limit)
 
+    def started(self) -> set[str]:
+        """Every job held: each starts the moment it is submitted."""
+        return set(self._running)
+
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Mark jobs as asked to stop (`ctx.is_cancelled()`)."""
         self._cancelled.update(job_id for job_id in job_ids if job_id in self._running)

@@ -417,6 +417,15 @@ class ProcessPool:
             child.waiting = True
         return any(child.waiting for child in self._live())
 
+    def started(self) -> set[str]:
+        """Each child's async jobs (they start when they arrive) and the head of its sync jobs."""
+        ids: set[str] = set()
+        for child in self.children:
+            ids.update(child.async_jobs)
+            if child.sync_jobs:
+                ids.add(child.sync_jobs[0].assigned.job.id)
+        return ids
+
     def cancel(self, job_ids: Sequence[str]) -> None:
         """Pass cancel requests to the children running those jobs."""
         for child in self._live():

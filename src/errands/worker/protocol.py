@@ -76,8 +76,9 @@ class FollowUp(msgspec.Struct, array_like=True, frozen=True):
     """What to do in Redis before the job that made it is acknowledged.
 
     A chain's next step (`job`), or a chord member's report: its result counted (`chord` with
-    `index` and the result JSON in `data`), or the chord failed (`index` -1, the failure
-    outcome in `data`). `queue` is where the step or the chord's callback lives.
+    `index` and the result JSON in `data`). `queue` is where the step or the chord's callback
+    lives. (A member that ends dead fails its chord through its queue's notes, whatever killed
+    it: see chord.lua.)
     """
 
     queue: str
@@ -88,10 +89,10 @@ class FollowUp(msgspec.Struct, array_like=True, frozen=True):
 
 
 class Finished(msgspec.Struct, array_like=True, frozen=True):
-    """How one job ended: ok / retry / fail, the outcome record, the retry delay, follow-ups."""
+    """How one job ended: ok / retry / fail / defer, the outcome record, the delay, follow-ups."""
 
     id: str
-    kind: Literal["ok", "retry", "fail"]
+    kind: Literal["ok", "retry", "fail", "defer"]
     outcome: bytes
     retry_delay_ms: int = 0
     follow_ups: list[FollowUp] = []

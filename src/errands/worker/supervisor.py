@@ -3,7 +3,12 @@
 One loop exchanges with Redis: it acknowledges finished jobs and fetches as many new ones as the
 pool has room for, in one round trip per queue (ack pipelined with fetch); when there is nothing
 to do it blocks on the queues' wake tokens. Beside it: a heartbeat that renews every lease it
-holds every lease/3, a maintenance pass, and a watch on hard time limits.
+holds every lease/3, a maintenance pass, and a watch on hard time limits (`Upkeep`).
+
+One task group owns every loop, so none can die silently: a failure that passes (Redis
+unreachable, OOM, READONLY during a failover...) is retried with capped backoff and logged once
+(`Outage`); anything else stops the worker loudly: it gives its jobs back, logs why, and `run`
+raises, so that ``errands worker`` exits non-zero for its process manager to restart it.
 """
 
 from __future__ import annotations
@@ -17,19 +22,22 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from errands.broker.types import AckCode, Delivery, Fetched, Lease, Outcome
-from errands.errors import BrokerUnavailable
+from errands.broker.urls import redact
+from errands.errors import BrokerError, BrokerUnavailable, ErrandsError
 from errands.message import decode_envelope
 from errands.worker.bell import Bell
 from errands.worker.config import WorkerConfig
 from errands.worker.follow_ups import apply_follow_ups
+from errands.worker.ledger import Ledger
+from errands.worker.outage import Backoff, Outage, keep_trying
 from errands.worker.pool import Assigned, Pool, PoolEvents
-from errands.worker.protocol import Finished, FollowUp, Job, Wait
+from errands.worker.protocol import Finished, Job, Wait
+from errands.worker.upkeep import Upkeep
 
 if TYPE_CHECKING:
     from errands.app import App
@@ -43,13 +51,7 @@ _CALL_TIMEOUT_S = 20.0  # the watchdog: no Redis call may hang longer than this
 # than this number: a busy pool pays one round trip per batch, an idle one none at all.
 _ACK_DELAY_S = 0.01
 _ACK_BATCH = 256
-
-
-@dataclass(slots=True)
-class _Held:
-    queue: str
-    token: str
-    taken: bool = False  # leased by a child itself, which may settle it itself
+_EXIT_TRIES = 3  # failed calls after which a worker that is exiting stops trying to settle
 
 
 class Supervisor:
@@ -66,10 +68,7 @@ class Supervisor:
         self.config = config
         self.broker = app.broker
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self._held: dict[str, _Held] = {}
-        self._acks: dict[str, list[Outcome]] = {}
-        self._releases: dict[str, list[Lease]] = {}
-        self._follow_ups: list[FollowUp] = []  # applied before any ack goes out
+        self.ledger = Ledger()
         self._task_facts: dict[str, tuple[float, bool]] = {}  # name -> (hard limit, is async)
         self._activity = Bell()
         self._stopping = False
@@ -80,9 +79,8 @@ class Supervisor:
         # The pending wait for a wake token; with one queue it fetches as it wakes.
         self._wake: asyncio.Future[bool | Fetched] | None = None
         self._wake_fetches = False  # the pending wait fetches as it wakes (one queue)
-        self._acks_since: float | None = None
-        self._pending_acks = 0
-        self.processed = 0
+        self.outage = Outage(redact(getattr(self.broker, "url", repr(self.broker))))
+        self._chords_due = asyncio.Event()  # an ack sent a job to the dead set
         events = PoolEvents(
             self._on_finished, self._on_give_back, self._on_took, self._on_wait_ended
         )
@@ -106,23 +104,15 @@ class Supervisor:
         """The lease in milliseconds."""
         return int(self.config.lease_s * 1000)
 
+    @property
+    def processed(self) -> int:
+        """Jobs settled in Redis so far."""
+        return self.ledger.processed
+
     # Pool events ------------------------------------------------------------------------------
 
     def _on_finished(self, results: Sequence[Finished]) -> None:
-        for result in results:
-            held = self._held.pop(result.id, None)
-            if held is None:
-                continue  # its lease was lost or it was given back: another worker owns it
-            if result.acked:  # a job the child took and settled itself
-                self.processed += 1
-                continue
-            self._follow_ups.extend(result.follow_ups)
-            self._acks.setdefault(held.queue, []).append(
-                Outcome(result.id, held.token, result.kind, result.outcome, result.retry_delay_ms)
-            )
-            self._pending_acks += 1
-            if self._acks_since is None:
-                self._acks_since = time.monotonic()
+        self.ledger.finished(results)
         self._activity.set()
 
     def _on_took(
@@ -133,7 +123,7 @@ class Supervisor:
         A single job on an idle worker costs no fetch of ours: its child found nothing behind it.
         """
         for job, token in zip(jobs, tokens, strict=True):
-            self._held[job.id] = _Held(queue, token, taken=True)
+            self.ledger.hold(queue, job.id, token, taken=True)
         if more:
             self._drained = False  # a burst: fetch it in batches for every child
         self._activity.set()
@@ -143,10 +133,7 @@ class Supervisor:
         self._activity.set()  # the next idle turn waits on Redis for that child
 
     def _on_give_back(self, job_ids: Sequence[str]) -> None:
-        for job_id in job_ids:
-            held = self._held.pop(job_id, None)
-            if held is not None:
-                self._releases.setdefault(held.queue, []).append(Lease(job_id, held.token))
+        self.ledger.give_back(job_ids)
         self._activity.set()
 
     # Signals ----------------------------------------------------------------------------------
@@ -170,39 +157,98 @@ class Supervisor:
     # Main --------------------------------------------------------------------------------------
 
     async def run(self, ready: Callable[[], None] | None = None) -> None:
-        """Serve the queues until stopped; returns when every job is acked or given back."""
+        """Serve the queues until stopped; returns when every job is acked or given back.
+
+        Raises:
+            Exception: what stopped the worker: an error that does not pass (a `BrokerError`
+                that is not `BrokerUnavailable`, a child that cannot import the app) or a bug.
+                It is logged first (with its traceback unless it is an `ErrandsError`), and
+                every job the worker held has been given back.
+        """
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
-        await self._with_retries(self._first_contact, "connect")
-        await self.pool.start()
-        log.info(
-            "worker %s serving %s with %s pool of %d",
-            self.worker_id,
-            ",".join(self.config.queues.names),
-            self.config.pool,
-            1 if self.config.pool == "solo" else self.config.concurrency,
-        )
-        if ready is not None:
-            ready()
-        background = [
-            asyncio.create_task(self._heartbeat_loop(), name="errands-heartbeat"),
-            asyncio.create_task(self._maintenance_loop(), name="errands-maintenance"),
-            asyncio.create_task(self._limits_loop(), name="errands-limits"),
-        ]
         try:
-            await self._exchange_loop()
+            if await self._wait_for_redis():
+                await self.pool.start()
+                log.info(
+                    "worker %s serving %s with %s pool of %d",
+                    self.worker_id,
+                    ",".join(self.config.queues.names),
+                    self.config.pool,
+                    1 if self.config.pool == "solo" else self.config.concurrency,
+                )
+                if ready is not None:
+                    ready()
+                await self._serve()
+        except Exception as error:
+            if isinstance(error, ErrandsError):
+                log.error("worker %s stopped: %s", self.worker_id, error)
+            else:
+                log.exception("worker %s stopped by an unexpected error", self.worker_id)
+            raise
         finally:
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
-            await self.pool.close()
-            await self._flush_final()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
         log.info("worker %s stopped after %d jobs", self.worker_id, self.processed)
+
+    async def _wait_for_redis(self) -> bool:
+        """Make first contact (and load the library), retrying until Redis answers.
+
+        Returns False when the worker was told to stop before Redis answered.
+        """
+        backoff = Backoff()
+        while not self._stopping:
+            try:
+                async with asyncio.timeout(_CALL_TIMEOUT_S):
+                    await self._first_contact()
+            except (BrokerUnavailable, TimeoutError) as error:
+                self.outage.failed(f"worker {self.worker_id} waiting for Redis:", error)
+                await asyncio.wait({self._activity.waiter()}, timeout=backoff.pause())
+            else:
+                self.outage.recovered()
+                return True
+        return False
+
+    async def _serve(self) -> None:
+        """Run every loop in one task group; on a failure, give every job back, then raise."""
+        upkeep = Upkeep(
+            self.broker,
+            self.config,
+            self.worker_id,
+            self.ledger,
+            self.pool,
+            self.outage,
+            self._info,
+            self._chords_due,
+        )
+        failure: BaseException | None = None
+        try:
+            async with asyncio.TaskGroup() as group:
+                background = [
+                    group.create_task(upkeep.heartbeat_loop(), name="errands-heartbeat"),
+                    group.create_task(upkeep.maintenance_loop(), name="errands-maintenance"),
+                    group.create_task(upkeep.chord_failures_loop(), name="errands-chords"),
+                    group.create_task(self._limits_loop(), name="errands-limits"),
+                ]
+                exchange = group.create_task(self._exchange_loop(), name="errands-exchange")
+                exchange.add_done_callback(lambda _: [task.cancel() for task in background])
+        except BaseExceptionGroup as group_error:
+            failure = group_error.exceptions[0]
+        if failure is not None:
+            log.error(
+                "worker %s cannot go on (%s): giving back every job",
+                self.worker_id,
+                failure,
+            )
+            self._stopping = True
+            await self.pool.kill()
+        await self.pool.close()
+        await self._flush_final()
+        if failure is not None:
+            raise failure
 
     async def _first_contact(self) -> None:
         for queue in self.config.queues.names:
@@ -217,39 +263,18 @@ class Supervisor:
                 "queues": list(self.config.queues.names),
                 "pool": self.config.pool,
                 "concurrency": self.config.concurrency,
-                "held": len(self._held),
+                "held": len(self.ledger.held),
                 "processed": self.processed,
             }
         )
 
-    async def _with_retries(self, call: Callable[[], Awaitable[None]], what: str) -> None:
-        """Run a Redis step; while Redis is unreachable, log and retry with backoff."""
-        delay = 0.1
-        while True:
-            try:
-                async with asyncio.timeout(_CALL_TIMEOUT_S):
-                    await call()
-                return
-            except (BrokerUnavailable, TimeoutError) as error:
-                if self._killed:
-                    return
-                log.warning("%s failed (%s); retrying in %.1fs", what, error, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
     # The exchange loop -------------------------------------------------------------------------
 
     def _done(self) -> bool:
-        return (
-            self._stopping
-            and not self._held
-            and not self._acks
-            and not self._releases
-            and not self._follow_ups
-            and self._wake is None
-        )
+        return self._stopping and self.ledger.settled() and self._wake is None
 
     async def _exchange_loop(self) -> None:
+        backoff = Backoff()
         try:
             while not self._done():
                 await self._shutdown_step()
@@ -258,9 +283,13 @@ class Supervisor:
                     async with asyncio.timeout(_CALL_TIMEOUT_S):
                         moved = await self._exchange()
                 except (BrokerUnavailable, TimeoutError) as error:
-                    log.warning("Redis exchange failed (%s); retrying", error)
-                    await asyncio.sleep(0.5)
+                    if self._killed and self.ledger.settled():
+                        return
+                    self.outage.failed("exchange with Redis", error)
+                    await asyncio.wait({self._activity.waiter()}, timeout=backoff.pause())
                     continue
+                backoff.reset()
+                self.outage.recovered()
                 if self._woken() or moved or self._activity.is_set():
                     continue
                 await self._idle()
@@ -303,15 +332,18 @@ class Supervisor:
         self._drained = False
         if wake.cancelled():
             return True
-        if wake.exception() is not None:
-            log.warning("waiting for work failed: %s", wake.exception())
+        error = wake.exception()
+        if isinstance(error, BrokerUnavailable | TimeoutError):
+            self.outage.failed("waiting for work", error)
             return True
+        if error is not None:
+            raise error  # not passing: the task group stops the worker
         fetched = wake.result()
         if isinstance(fetched, Fetched):
             queue = self.config.queues.names[0]
             if self._stopping:  # leased while we were stopping: give them straight back
                 leases = [Lease(d.id, d.token) for d in fetched.jobs]
-                self._releases.setdefault(queue, []).extend(leases)
+                self.ledger.restore_releases(queue, leases)
             else:
                 self._take_fetched(queue, fetched)
         return True
@@ -368,21 +400,22 @@ class Supervisor:
         They wait only while the pool is busy and a fetch is coming; an idle worker (its queues
         drained) acks at once, so a waiting producer hears back without delay.
         """
-        if self._acks_since is None:
+        since = self.ledger.acks_since
+        if since is None:
             return False
         return (
             self._stopping
             or self._drained
-            or self._pending_acks >= _ACK_BATCH
-            or time.monotonic() - self._acks_since >= _ACK_DELAY_S
+            or self.ledger.pending_acks >= _ACK_BATCH
+            or time.monotonic() - since >= _ACK_DELAY_S
         )
 
     def _idle_timeout(self) -> float:
         """How long the loop may sleep: until acks are due, or a recheck, at most 0.5 s."""
         now = time.monotonic()
         timeout = 0.5
-        if self._acks_since is not None:
-            timeout = min(timeout, self._acks_since + _ACK_DELAY_S - now)
+        if self.ledger.acks_since is not None:
+            timeout = min(timeout, self.ledger.acks_since + _ACK_DELAY_S - now)
         if self._recheck_at is not None and self._drained:
             timeout = min(timeout, self._recheck_at - now)
         return max(0.0, timeout)
@@ -397,64 +430,52 @@ class Supervisor:
         free = self.pool.free_slots() if fetching else 0
         wanted = free
         acks_due = self._acks_due()
-        if free <= 0 and not acks_due and not self._releases:
+        if free <= 0 and not acks_due and not self.ledger.releases:
             return 0
-        if free > 0 or acks_due:
-            self._acks_since = None
-            self._pending_acks = 0
         if wanted > 0:
             self._recheck_at = None
         # Take the acks before awaiting the follow-ups: a job that finishes meanwhile has its
         # follow-ups queued for next time, so its ack must wait for next time too.
         taken: dict[str, list[Outcome]] = {}
         if free > 0 or acks_due:
-            taken, self._acks = self._acks, {}
+            taken = self.ledger.take_acks()
             try:
                 await self._send_follow_ups()
             except BaseException:
-                self._restore_acks(taken)
+                self.ledger.restore_acks(taken)
                 raise
         moved = 0
         for queue in self.config.queues.order():
             acks = taken.pop(queue, [])
-            releases = self._releases.pop(queue, [])
+            releases = self.ledger.take_releases(queue)
             try:
                 got = await self._exchange_queue(queue, free, acks, releases)
             except BaseException:
                 # Nothing is lost: send them again next time (a stale ack is refused, harmless).
                 taken[queue] = acks
-                self._restore_acks(taken)
-                if releases:
-                    self._releases.setdefault(queue, []).extend(releases)
+                self.ledger.restore_acks(taken)
+                self.ledger.restore_releases(queue, releases)
                 raise
             free -= got
             moved += got + len(acks) + len(releases)
-        self._restore_acks(taken)  # a queue this worker no longer serves: keep them, never drop
+        self.ledger.restore_acks(taken)  # a queue no longer served: keep them, never drop
         if wanted > 0 and free > 0:
             self._drained = True  # every queue gave less than we had room for
         return moved
 
-    def _restore_acks(self, taken: dict[str, list[Outcome]]) -> None:
-        """Put back acks that could not be sent, ahead of any that came in since."""
-        for queue, acks in taken.items():
-            if acks:
-                self._acks[queue] = acks + self._acks.get(queue, [])
-                self._pending_acks += len(acks)
-                self._acks_since = self._acks_since or time.monotonic()
-
     async def _send_follow_ups(self) -> None:
         """Enqueue chain steps before acking the jobs that made them.
 
-        A crash in between re-runs the parent, whose follow-up has a derived id: it is not
-        enqueued twice.
+        A crash in between re-runs the parent, whose follow-up has a derived id and key: it is
+        not enqueued twice.
         """
-        follow_ups, self._follow_ups = self._follow_ups, []
+        follow_ups = self.ledger.take_follow_ups()
         if not follow_ups:
             return
         try:
             await apply_follow_ups(self.broker, follow_ups)
         except BaseException:
-            self._follow_ups[:0] = follow_ups  # all again: each one is idempotent
+            self.ledger.restore_follow_ups(follow_ups)  # all again: each one is idempotent
             raise
 
     async def _exchange_queue(
@@ -463,18 +484,30 @@ class Supervisor:
         """One queue's share of an exchange; returns how many jobs it fetched."""
         if releases:
             await self.broker.release(queue, releases)
+            releases.clear()  # sent: not to be restored if what follows fails
+        # A long outage can leave more acks than one call takes: all but the last batch go
+        # on their own, the last rides with the fetch.
+        while len(acks) > _ACK_BATCH:
+            batch = acks[:_ACK_BATCH]
+            self._acked(batch, await self.broker.ack(queue, batch))
+            del acks[:_ACK_BATCH]
         if free <= 0:
             if acks:
                 self._acked(acks, await self.broker.ack(queue, acks))
+                acks.clear()
             return 0
         if acks:
             codes, fetched = await self.broker.ack_and_fetch(
                 queue, acks, free, self.lease_ms, self.worker_id
             )
+            self._take_fetched(queue, fetched)  # ours now, whatever became of the acks
+            if isinstance(codes, BrokerError):
+                raise codes  # the acks go again next time
             self._acked(acks, codes)
+            acks.clear()
         else:
             fetched = await self.broker.fetch(queue, free, self.lease_ms, self.worker_id)
-        self._take_fetched(queue, fetched)
+            self._take_fetched(queue, fetched)
         return len(fetched.jobs)
 
     def _take_fetched(self, queue: str, fetched: Fetched) -> None:
@@ -490,14 +523,16 @@ class Supervisor:
         self._recheck_at = at if self._recheck_at is None else min(self._recheck_at, at)
 
     def _acked(self, acks: Sequence[Outcome], codes: Sequence[AckCode]) -> None:
-        self.processed += len(acks)
+        self.ledger.processed += len(acks)
         for outcome, code in zip(acks, codes, strict=True):
             if code is AckCode.RETRYING:
                 self._recheck_in(outcome.retry_delay_ms)
+            elif code is AckCode.DEAD:
+                self._chords_due.set()  # a chord member may have died: fail its chord soon
             elif code is AckCode.STALE:
                 log.warning(
-                    "job %s finished after its lease was lost: another worker may have run it "
-                    "too (leases: %gs; tasks must be idempotent)",
+                    "job %s finished after its lease was lost and another worker took it: it "
+                    "may have run twice (leases: %gs; tasks must be idempotent)",
                     outcome.id,
                     self.config.lease_s,
                 )
@@ -505,7 +540,7 @@ class Supervisor:
     def _dispatch(self, queue: str, deliveries: Sequence[Delivery]) -> None:
         assigned: list[Assigned] = []
         for delivery in deliveries:
-            self._held[delivery.id] = _Held(queue, delivery.token)
+            self.ledger.hold(queue, delivery.id, delivery.token)
             assigned.append(self._assign(Job(delivery.id, delivery.payload, delivery.attempt)))
         if assigned:
             self.pool.submit(assigned)
@@ -526,66 +561,33 @@ class Supervisor:
 
     async def _flush_final(self) -> None:
         """Ack and release what is left, so a restarted worker finds every job where it belongs."""
-        for _ in range(3):
-            if not self._acks and not self._releases and not self._held:
-                return
-            for job_id, held in list(self._held.items()):
-                self._releases.setdefault(held.queue, []).append(Lease(job_id, held.token))
-            self._held.clear()
-            self._stopping = True
-            try:
-                async with asyncio.timeout(_CALL_TIMEOUT_S):
-                    await self._exchange()
-            except (BrokerUnavailable, TimeoutError) as error:
-                log.warning("could not settle jobs at exit (%s); their leases will expire", error)
-                await asyncio.sleep(0.5)
+        self._stopping = True
+        self.ledger.release_everything()
+        tries = 0
 
-    # Background loops --------------------------------------------------------------------------
+        def out_of_tries() -> bool:
+            nonlocal tries
+            tries += 1
+            return tries >= _EXIT_TRIES
 
-    async def _heartbeat_loop(self) -> None:
-        period = self.config.lease_s / 3
-        while True:
-            await asyncio.sleep(period)
-            await self._with_retries(self._heartbeat, "heartbeat")
-
-    async def _heartbeat(self) -> None:
-        leases: dict[str, list[Lease]] = {q: [] for q in self.config.queues.names}
-        for job_id, held in self._held.items():
-            leases.setdefault(held.queue, []).append(Lease(job_id, held.token))
-        for queue, outcomes in self._acks.items():
-            leases.setdefault(queue, []).extend(Lease(o.id, o.token) for o in outcomes)
-        info = self._info()
-        for queue, queue_leases in leases.items():
-            reply = await self.broker.heartbeat(
-                queue, self.worker_id, info, queue_leases, self.lease_ms
+        if not await keep_trying(
+            self._exchange_all, "settling jobs at exit", self.outage, _CALL_TIMEOUT_S, out_of_tries
+        ):
+            ledger = self.ledger
+            owed = sum(map(len, ledger.acks.values())) + sum(map(len, ledger.releases.values()))
+            log.warning(
+                "could not settle %d job(s) at exit: Redis did not answer; their leases will "
+                "expire and they run again elsewhere",
+                owed,
             )
-            for job_id in reply.lost:
-                holding = self._held.get(job_id)
-                if holding is not None and holding.taken:
-                    # Most likely its child acked it a moment ago; if not, our ack of its
-                    # outcome is refused as stale, and that warns.
-                    continue
-                if self._held.pop(job_id, None) is not None:
-                    log.warning(
-                        "lost the lease of job %s (Redis unreachable for longer than the lease?): "
-                        "it may run again elsewhere",
-                        job_id,
-                    )
-            if reply.cancelled:
-                self.pool.cancel(reply.cancelled)
 
-    async def _maintenance_loop(self) -> None:
-        while True:
-            await self._with_retries(self._maintain, "maintenance")
-            await asyncio.sleep(self.config.maintenance_every_s)
-
-    async def _maintain(self) -> None:
-        # The lock spans the interval: one pass per queue per interval, however many workers.
-        lock_ms = int(self.config.maintenance_every_s * 1000)
-        for queue in self.config.queues.names:
-            report = await self.broker.maintain(queue, self.worker_id, lock_ms)
-            if report is not None and (report.reaped or report.dead_trimmed):
-                log.info("maintenance of %s: %s", queue, report)
+    async def _exchange_all(self) -> None:
+        # One exchange settles everything when nothing more comes in; a few more for a
+        # straggler (an outcome that came in meanwhile).
+        for _ in range(_EXIT_TRIES):
+            if self.ledger.settled():
+                return
+            await self._exchange()
 
     async def _limits_loop(self) -> None:
         while True:

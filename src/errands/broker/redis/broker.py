@@ -2,32 +2,29 @@
 
 Connections open on first use, never in the constructor. The library is loaded with
 ``FUNCTION LOAD REPLACE`` the first time a call finds it missing, then the call is sent again
-(nothing ran, so that is safe).
+(nothing ran, so that is safe). Whatever goes wrong on the way reaches the caller as one errands
+error (`errands.broker.redis.faults`), never as a redis-py exception.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import threading
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 import redis
 import redis.asyncio as aredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError, ResponseError
 
 from errands.broker.base import BrokerSettings
 from errands.broker.redis import calls
 from errands.broker.redis.direct import Command, LoopConnections, ThreadConnections
+from errands.broker.redis.faults import is_missing_library, translate
 from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
 from errands.broker.redis.library import library_source
-from errands.broker.redis.subscriber import AsyncSubscriber, Subscriber
+from errands.broker.redis.waits import ResultWaits
 from errands.broker.types import (
     AckCode,
     CancelCode,
@@ -40,27 +37,42 @@ from errands.broker.types import (
     NewJob,
     Outcome,
     QueueInfo,
-    read_outcome,
 )
-from errands.errors import BrokerTooOld, BrokerUnavailable
+from errands.broker.urls import redact
+from errands.errors import BrokerError
 
-__all__ = ["RedisBroker"]
+__all__ = ["ENQUEUE_CHUNK", "RedisBroker", "redact"]
 
 T = TypeVar("T")
 
 # Blocking reads (BZPOPMIN, pub/sub waits) stay well under this, so a dead connection is noticed.
 _SOCKET_TIMEOUT_S = 30.0
 _MAX_BLOCK_S = 5.0
-_KEEP_SUBSCRIBERS = 8  # idle subscriber connections kept per event loop for result waits
+#: Jobs per enqueue call. Redis runs one call at a time and serves the workers too: a call of
+#: 200 jobs holds it about 2 ms. It must stay under the library's MAX_BATCH (1,000).
+ENQUEUE_CHUNK = 200
+# Chord notes are read this many at a time, at most so many times per call (more wait for the
+# next call: maintenance comes back every few seconds).
+_CHORD_NOTES = 100
+_CHORD_ROUNDS = 10
 
 
-def redact(url: str) -> str:
-    """The URL with its password hidden, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+def _chord_notes(raw: Any) -> dict[bytes, tuple[str, str, bytes] | None]:
+    """HRANDFIELD ... WITHVALUES, decoded: member id -> (chord, its queue, failed outcome).
+
+    A note that does not decode (None) is dropped with the rest: it names no chord to fail.
+    """
+    pairs: list[Any] = list(raw or [])
+    if pairs and not isinstance(pairs[0], list | tuple):  # RESP2: a flat field/value list
+        pairs = [pairs[i : i + 2] for i in range(0, len(pairs), 2)]
+    notes: dict[bytes, tuple[str, str, bytes] | None] = {}
+    for member, value in pairs:
+        try:
+            note = msgspec.msgpack.decode(value)
+            notes[member] = (str(note["c"]), str(note["q"]), str(note["o"]).encode())
+        except (msgspec.DecodeError, KeyError, TypeError):
+            notes[member] = None
+    return notes
 
 
 class RedisBroker:
@@ -83,10 +95,9 @@ class RedisBroker:
         self._async: aredis.Redis | None = None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._adirect: LoopConnections | None = None
-        self._asubscribers: list[AsyncSubscriber] = []  # idle ones, of the current event loop
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
-        self._local = threading.local()  # per thread: the `Subscriber` of wait_result
+        self._waits = ResultWaits(self)
 
     def __repr__(self) -> str:
         return f"RedisBroker({redact(self.url)!r}, namespace={self.namespace!r})"
@@ -126,7 +137,6 @@ class RedisBroker:
             )
             self._async_loop = loop
             self._adirect = LoopConnections(self._async.connection_pool)
-            self._asubscribers = []
         return self._async
 
     @property
@@ -137,144 +147,144 @@ class RedisBroker:
             self._adirect = LoopConnections(client.connection_pool)
         return self._adirect
 
-    async def _acall(self, *commands: Command) -> list[Any]:
-        return await self.adirect.call_many(commands)
+    @contextlib.contextmanager
+    def _faults(self, call: str = "") -> Iterator[None]:
+        """Turn whatever redis-py raises inside into the errands error for it."""
+        try:
+            yield
+        except (RedisError, OSError) as error:
+            raise translate(error, self.url, call) from None
 
-    def _unavailable(self, error: Exception) -> BrokerUnavailable:
-        return BrokerUnavailable(
-            f"cannot reach Redis at {redact(self.url)} ({error}): start Redis there, or point "
-            "errands elsewhere with App(broker_url=...) or ERRANDS_BROKER_URL; for a local "
-            "server with no install, run `errands dev`"
-        )
-
-    @staticmethod
-    def _too_old(error: ResponseError) -> BrokerTooOld | None:
-        text = str(error).lower()
-        if "unknown command" in text and ("function" in text or "fcall" in text):
-            return BrokerTooOld(
-                "this Redis has no Functions (FUNCTION, FCALL): errands needs Redis 7.0 or newer, "
-                "or Valkey 7.2 or newer; upgrade the server"
-            )
-        return None
-
-    @staticmethod
-    def _missing_library(error: ResponseError) -> bool:
-        return "function not found" in str(error).lower()
+    async def _acall(self, *commands: Command, repeatable: bool = True) -> list[Any]:
+        return await self.adirect.call_many(commands, repeatable=repeatable)
 
     def load_library(self) -> None:
         """Load (or replace) the errands Functions library on the server."""
-        try:
+        with self._faults("load the errands library"):
             self.client.execute_command("FUNCTION", "LOAD", "REPLACE", library_source())
-        except ResponseError as error:
-            raise self._too_old(error) or error from None
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
 
     async def aload_library(self) -> None:
         """Async twin of `load_library`."""
-        try:
+        with self._faults("load the errands library"):
             await self.aclient.execute_command("FUNCTION", "LOAD", "REPLACE", library_source())
-        except ResponseError as error:
-            raise self._too_old(error) or error from None
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
 
     def run(self, call: calls.Call[T]) -> T:
         """Execute one call, loading the library first if the server lacks it."""
-        try:
+        with self._faults(call.name):
             try:
                 reply = self.direct.call(call.packed())
             except ResponseError as error:
-                if not self._missing_library(error):
-                    raise self._too_old(error) or error from None
+                if not is_missing_library(error):
+                    raise
                 self.load_library()
                 reply = self.direct.call(call.packed())
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
         return call.parse(reply)
 
     async def arun(self, call: calls.Call[T]) -> T:
         """Async twin of `run`."""
-        try:
-            (reply,) = await self._acall(call.packed())
+        with self._faults(call.name):
+            (reply,) = await self._acall(call.packed(), repeatable=call.repeatable)
             if isinstance(reply, ResponseError):
-                if not self._missing_library(reply):
-                    raise self._too_old(reply) or reply from None
+                if not is_missing_library(reply):
+                    raise reply
                 await self.aload_library()
-                (reply,) = await self._acall(call.packed())
+                (reply,) = await self._acall(call.packed(), repeatable=call.repeatable)
                 if isinstance(reply, ResponseError):
                     raise reply
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
         return call.parse(reply)
-
-    async def arun_pipelined(self, first: calls.Call[Any], second: calls.Call[T]) -> tuple[Any, T]:
-        """Send two calls in one round trip (not a transaction: each is atomic on its own)."""
-        try:
-            replies = await self._acall(first.packed(), second.packed())
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
-        if any(isinstance(r, ResponseError) and self._missing_library(r) for r in replies):
-            # Neither call ran: load the library and send them again, one after the other.
-            await self.aload_library()
-            return await self.arun(first), await self.arun(second)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return first.parse(replies[0]), second.parse(replies[1])
 
     def _register(self, queue: str) -> None:
         if queue not in self._registered:
-            self.client.sadd(queues_registry_key(self.namespace), queue)
+            with self._faults("register the queue"):
+                self.client.sadd(queues_registry_key(self.namespace), queue)
             self._registered.add(queue)
 
     async def _aregister(self, queue: str) -> None:
         if queue not in self._registered:
-            await self.aclient.sadd(queues_registry_key(self.namespace), queue)
+            with self._faults("register the queue"):
+                await self.aclient.sadd(queues_registry_key(self.namespace), queue)
             self._registered.add(queue)
 
     # Producer side ----------------------------------------------------------------------------
 
     def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
-        """Add jobs to `queue` in one call; see `Broker.enqueue`."""
-        result = self.run(calls.enqueue(self.keys(queue), jobs))
-        self._register(queue)
-        return result
+        """Add jobs to `queue`; see `Broker.enqueue`. Many jobs go in calls of `ENQUEUE_CHUNK`.
+
+        Raises:
+            ErrandsError: Redis refused a call; calls before it (and after it) may have been
+                taken: each call is all or nothing. `error.enqueued` lists their answers.
+        """
+        if len(jobs) <= ENQUEUE_CHUNK:
+            result = self.run(calls.enqueue(self.keys(queue), jobs))
+            self._register(queue)
+            return result
+        chunks = [jobs[i : i + ENQUEUE_CHUNK] for i in range(0, len(jobs), ENQUEUE_CHUNK)]
+        answers = self.enqueue_batches((queue, chunk) for chunk in chunks)
+        refused = [a for a in answers if isinstance(a, BrokerError)]
+        if refused:
+            refused[0].enqueued = [e for a in answers if not isinstance(a, BrokerError) for e in a]
+            raise refused[0]
+        return [e for a in answers if not isinstance(a, BrokerError) for e in a]
 
     def enqueue_batches(
         self, batches: Iterable[tuple[str, Sequence[NewJob]]]
-    ) -> list[list[Enqueued]]:
+    ) -> list[list[Enqueued] | BrokerError]:
         """Enqueue batches (queue, jobs), all sent on one connection before any reply is read.
 
         One round trip for all of them, and Redis runs each while the next is still on its way.
+        Each batch is one call, all or nothing: its answers, or the error that refused it.
+
+        Raises:
+            BrokerUnavailable: the connection failed; which batches Redis took is unknown
+                (each is all or nothing, and sending them again adds none twice).
         """
         sent: list[tuple[str, Sequence[NewJob], calls.Call[list[Enqueued]]]] = []
 
         def commands() -> Iterator[bytes]:
             for queue, jobs in batches:
+                if len(jobs) > ENQUEUE_CHUNK:
+                    raise ValueError(f"a batch holds at most {ENQUEUE_CHUNK} jobs")
                 call = calls.enqueue(self.keys(queue), jobs)
                 sent.append((queue, jobs, call))
                 yield call.packed()
 
-        try:
+        with self._faults("enqueue"):
             replies = self.direct.call_many(commands())
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
-        results: list[list[Enqueued]] = []
+        results: list[list[Enqueued] | BrokerError] = []
         for (queue, jobs, call), reply in zip(sent, replies, strict=True):
-            if isinstance(reply, ResponseError):
-                # The library was missing (nothing ran), or another error: one call at a time.
-                results.append(self.enqueue(queue, jobs))
-            else:
+            if not isinstance(reply, ResponseError):
                 results.append(call.parse(reply))
                 self._register(queue)
+            elif is_missing_library(reply):
+                results.append(self.enqueue(queue, jobs))  # nothing ran: load it, send again
+            else:
+                results.append(translate(reply, self.url, "enqueue"))
         return results
 
     async def aenqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
-        """Async twin of `enqueue`."""
-        result = await self.arun(calls.enqueue(self.keys(queue), jobs))
+        """Async twin of `enqueue` (calls of `ENQUEUE_CHUNK` jobs, one after another)."""
+        taken: list[Enqueued] = []
+        for start in range(0, len(jobs), ENQUEUE_CHUNK):
+            call = calls.enqueue(self.keys(queue), jobs[start : start + ENQUEUE_CHUNK])
+            try:
+                answers = await self.arun(call)
+            except BrokerError as error:
+                error.enqueued = taken
+                raise
+            taken.extend(answers)
         await self._aregister(queue)
-        return result
+        return taken
+
+    async def acontinue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """The next steps of finished jobs, which a full Redis still takes (see `Broker`)."""
+        taken: list[Enqueued] = []
+        for start in range(0, len(jobs), ENQUEUE_CHUNK):
+            chunk = jobs[start : start + ENQUEUE_CHUNK]
+            call = calls.enqueue(self.keys(queue), chunk, continues=True)
+            answers = await self.arun(call)
+            taken.extend(answers)
+        await self._aregister(queue)
+        return taken
 
     def job_state(self, queue: str, job_id: str) -> JobState:
         """Read a job's state and, once finished, its outcome."""
@@ -284,112 +294,15 @@ class RedisBroker:
         """Async twin of `job_state`."""
         return await self.arun(calls.result(self.keys(queue), job_id))
 
-    @staticmethod
-    def _from_message(data: bytes) -> JobState:
-        state, attempts = read_outcome(data)
-        return JobState(state, data, attempts)
-
     def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
-        """Block until the job finishes or `timeout_s` passes.
-
-        Subscribes and reads in one write, then waits: an ack after the read still wakes us,
-        and nothing polls (see `Subscriber`).
-        """
-        deadline = time.monotonic() + timeout_s
-        for attempt in (1, 2):
-            # One subscriber connection per thread, kept between waits: a new connection per
-            # get() costs a connect and a HELLO, more than the whole wait for a quick job.
-            subscriber: Subscriber | None = getattr(self._local, "subscriber", None)
-            if subscriber is None or subscriber.pid != os.getpid():  # a forked child: its own
-                subscriber = self._local.subscriber = Subscriber(self.client.connection_pool)
-            try:
-                return self._wait_on(subscriber, queue, job_id, deadline)
-            except (RedisConnectionError, RedisTimeoutError) as error:
-                self._local.subscriber = None
-                with contextlib.suppress(Exception):
-                    subscriber.close()
-                if attempt == 2:
-                    raise self._unavailable(error) from None
-                # The kept connection may be stale (the server restarted): one fresh try.
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _wait_on(
-        self, subscriber: Subscriber, queue: str, job_id: str, deadline: float
-    ) -> JobState:
-        channel = self.keys(queue).result_channel(job_id)
-        read = calls.result(self.keys(queue), job_id)
-        try:
-            reply, early = subscriber.run(channel, read.packed())
-            state = read.parse(reply)
-        except ResponseError as error:
-            if not self._missing_library(error):
-                raise
-            early, state = None, self.job_state(queue, job_id)  # loads it; subscribed already
-        if early is not None and not state.settled:
-            state = self._from_message(early)
-        while not state.settled:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            data = subscriber.message(channel, min(remaining, _MAX_BLOCK_S))
-            if data is not None:
-                state = self._from_message(data)
-        return state
+        """Block until the job finishes or `timeout_s` passes (see `ResultWaits`)."""
+        with self._faults("wait for a result"):
+            return self._waits.wait(queue, job_id, timeout_s)
 
     async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
-        """Async twin of `wait_result`.
-
-        Subscriber connections are kept between waits (one per concurrent waiter, a few kept
-        idle): opening one per `aget()` costs more than the whole wait for a quick job.
-        """
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        self.aclient  # noqa: B018 - binds the subscribers to this event loop
-        for attempt in (1, 2):
-            subscriber = (
-                self._asubscribers.pop()
-                if self._asubscribers
-                else AsyncSubscriber(self.aclient.connection_pool)
-            )
-            keep = False
-            try:
-                state = await self._await_on(subscriber, queue, job_id, deadline)
-                keep = True
-                return state
-            except (RedisConnectionError, RedisTimeoutError) as error:
-                if attempt == 2:
-                    raise self._unavailable(error) from None
-                # A kept connection may be stale (the server restarted): one fresh try.
-            finally:
-                if keep and len(self._asubscribers) < _KEEP_SUBSCRIBERS:
-                    self._asubscribers.append(subscriber)
-                else:
-                    with contextlib.suppress(Exception):
-                        await subscriber.aclose()
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _await_on(
-        self, subscriber: AsyncSubscriber, queue: str, job_id: str, deadline: float
-    ) -> JobState:
-        loop = asyncio.get_running_loop()
-        channel = self.keys(queue).result_channel(job_id)
-        read = calls.result(self.keys(queue), job_id)
-        try:
-            reply, early = await subscriber.run(channel, read.packed())
-            state = read.parse(reply)
-        except ResponseError as error:
-            if not self._missing_library(error):
-                raise
-            early, state = None, await self.ajob_state(queue, job_id)
-        if early is not None and not state.settled:
-            state = self._from_message(early)
-        while not state.settled:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            data = await subscriber.message(channel, min(remaining, _MAX_BLOCK_S))
-            if data is not None:
-                state = self._from_message(data)
-        return state
+        """Async twin of `wait_result`."""
+        with self._faults("wait for a result"):
+            return await self._waits.await_(queue, job_id, timeout_s)
 
     def cancel(self, queue: str, job_id: str) -> CancelCode:
         """Cancel one job; see `Broker.cancel`."""
@@ -400,7 +313,8 @@ class RedisBroker:
         return await self.arun(calls.cancel(self.keys(queue), job_id))
 
     def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
-        """Move dead jobs back to ready; see `Broker.redrive`."""
+        """Move dead jobs back to ready, their chords failed first; see `Broker.redrive`."""
+        self.deliver_chord_failures(queue)
         return self.run(calls.redrive(self.keys(queue), job_ids, limit))
 
     def purge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
@@ -410,7 +324,7 @@ class RedisBroker:
     def dead_jobs(self, queue: str, limit: int = 100) -> list[tuple[str, float, bytes | None]]:
         """The oldest dead jobs: (id, time of death in seconds, payload)."""
         keys = self.keys(queue)
-        try:
+        with self._faults("list dead jobs"):
             entries: list[tuple[bytes, float]] = self.client.zrange(  # type: ignore[assignment]
                 keys.prefix + "dead", 0, limit - 1, withscores=True
             )
@@ -418,8 +332,6 @@ class RedisBroker:
             payloads: list[bytes | None] = (
                 self.client.hmget(keys.prefix + "jobs", ids) if ids else []  # type: ignore[assignment]
             )
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
         return [
             (job_id, score / 1000.0, payload)
             for job_id, (_, score), payload in zip(ids, entries, payloads, strict=True)
@@ -431,27 +343,20 @@ class RedisBroker:
 
     def set_paused(self, queue: str, paused: bool) -> None:
         """Pause or resume a queue: a paused queue hands out no job."""
-        try:
+        with self._faults("pause the queue"):
             self.client.hset(self.keys(queue).cfg, "paused", "1" if paused else "0")
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
 
     def known_queues(self) -> list[str]:
         """Every queue producers or workers have used, sorted."""
-        try:
+        with self._faults("list queues"):
             members: set[bytes] = self.client.smembers(  # type: ignore[assignment]
                 queues_registry_key(self.namespace)
             )
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
         return sorted(m.decode() for m in members)
 
     def close(self) -> None:
         """Close the blocking connections."""
-        subscriber: Subscriber | None = getattr(self._local, "subscriber", None)
-        if subscriber is not None:
-            self._local.subscriber = None
-            subscriber.close()
+        self._waits.close()
         if self._direct is not None:
             self._direct.close()
             self._direct = None
@@ -463,14 +368,64 @@ class RedisBroker:
         self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
     ) -> bool:
         """Record a chord in its callback's queue; False when it was already recorded."""
-        return self.run(calls.chord_start(self.keys(queue), chord_id, size, callback, placeholder))
+        send_ms = self.settings.chord_send_ms
+        keys = self.keys(queue)
+        return self.run(calls.chord_start(keys, chord_id, size, callback, placeholder, send_ms))
 
     async def achord_start(
         self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
     ) -> bool:
         """Async twin of `chord_start`."""
-        call = calls.chord_start(self.keys(queue), chord_id, size, callback, placeholder)
+        send_ms = self.settings.chord_send_ms
+        keys = self.keys(queue)
+        call = calls.chord_start(keys, chord_id, size, callback, placeholder, send_ms)
         return await self.arun(call)
+
+    def chord_arm(self, queue: str, chord_id: str) -> bool:
+        """Every member was sent; see `Broker.chord_arm`."""
+        age = self.settings.dead_max_age_ms
+        return self.run(calls.chord_arm(self.keys(queue), chord_id, age))
+
+    async def achord_arm(self, queue: str, chord_id: str) -> bool:
+        """Async twin of `chord_arm`."""
+        age = self.settings.dead_max_age_ms
+        return await self.arun(calls.chord_arm(self.keys(queue), chord_id, age))
+
+    def deliver_chord_failures(self, queue: str) -> int:
+        """Blocking twin of `adeliver_chord_failures` (used before a redrive)."""
+        notes_key = self.keys(queue).prefix + "chord_fails"
+        delivered = 0
+        for _ in range(_CHORD_ROUNDS):
+            with self._faults("read the chords to fail"):
+                raw = self.client.hrandfield(notes_key, _CHORD_NOTES, withvalues=True)
+            notes = _chord_notes(raw)
+            if not notes:
+                break
+            for note in filter(None, notes.values()):
+                chord, chord_queue, outcome = note
+                self.run(calls.chord_abort(self.keys(chord_queue), chord, outcome))
+            with self._faults("drop delivered chord notes"):
+                self.client.hdel(notes_key, *notes)
+            delivered += len(notes)
+        return delivered
+
+    async def adeliver_chord_failures(self, queue: str) -> int:
+        """Fail the chords of `queue`'s dead members; see `Broker.adeliver_chord_failures`."""
+        notes_key = self.keys(queue).prefix + "chord_fails"
+        delivered = 0
+        for _ in range(_CHORD_ROUNDS):
+            with self._faults("read the chords to fail"):
+                raw = await self.aclient.hrandfield(notes_key, _CHORD_NOTES, withvalues=True)
+            notes = _chord_notes(raw)
+            if not notes:
+                break
+            for note in filter(None, notes.values()):
+                chord, chord_queue, outcome = note
+                await self.arun(calls.chord_abort(self.keys(chord_queue), chord, outcome))
+            with self._faults("drop delivered chord notes"):
+                await self.aclient.hdel(notes_key, *notes)
+            delivered += len(notes)
+        return delivered
 
     # Worker side ------------------------------------------------------------------------------
 
@@ -484,21 +439,36 @@ class RedisBroker:
 
     async def ack_and_fetch(
         self, queue: str, outcomes: Sequence[Outcome], n: int, lease_ms: int, worker_id: str
-    ) -> tuple[list[AckCode], Fetched]:
-        """Ack then fetch in one round trip."""
+    ) -> tuple[list[AckCode] | BrokerError, Fetched]:
+        """Ack then fetch in one round trip; see `Broker.ack_and_fetch`."""
         keys = self.keys(queue)
-        return await self.arun_pipelined(
-            calls.ack(keys, self.settings, outcomes),
-            calls.fetch(keys, self.settings, n, lease_ms, worker_id),
-        )
+        ack = calls.ack(keys, self.settings, outcomes)
+        fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id)
+        with self._faults(f"{ack.name} and {fetch.name}"):
+            replies = await self._acall(ack.packed(), fetch.packed(), repeatable=False)
+        acked, fetched = replies
+        if is_missing_library(acked) or is_missing_library(fetched):
+            # Neither call ran: load the library and send them again, one after the other.
+            await self.aload_library()
+            return await self.arun(ack), await self.arun(fetch)
+        if isinstance(fetched, Exception):
+            raise translate(fetched, self.url, fetch.name)
+        codes = translate(acked, self.url, ack.name) if isinstance(acked, Exception) else None
+        return codes or ack.parse(acked), fetch.parse(fetched)
 
     async def heartbeat(
-        self, queue: str, worker_id: str, worker_info: bytes, leases: Sequence[Lease], lease_ms: int
+        self,
+        queue: str,
+        worker_id: str,
+        worker_info: bytes,
+        leases: Sequence[Lease],
+        lease_ms: int,
+        started: Collection[str] = (),
     ) -> HeartbeatReply:
-        """Renew every lease the worker holds in `queue`."""
+        """Renew every lease the worker holds in `queue`; see `Broker.heartbeat`."""
         await self._aregister(queue)
         return await self.arun(
-            calls.heartbeat(self.keys(queue), worker_id, worker_info, leases, lease_ms)
+            calls.heartbeat(self.keys(queue), worker_id, worker_info, leases, lease_ms, started)
         )
 
     async def release(self, queue: str, leases: Sequence[Lease]) -> int:
@@ -521,18 +491,14 @@ class RedisBroker:
         """Block on the queues' wake tokens (BZPOPMIN) for at most `timeout_s` (capped at 5 s)."""
         wake_keys = [self.keys(q).wake for q in queues]
         timeout = max(0.001, min(timeout_s, _MAX_BLOCK_S))
-        try:
+        with self._faults("wait for work"):
             reply = await self.aclient.bzpopmin(wake_keys, timeout=timeout)
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
         return reply is not None
 
     async def interrupt_wait(self, queue: str) -> None:
         """Add a wake token to `queue` (one ZADD: nothing else changes, so no function)."""
-        try:
+        with self._faults("wake the queue"):
             await self.aclient.zadd(self.keys(queue).wake, {"interrupt": 0})
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
 
     async def wait_and_fetch(
         self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str
@@ -540,27 +506,25 @@ class RedisBroker:
         """Block on the queue's wake token, then fetch, in one round trip.
 
         The fetch is pipelined behind the BZPOPMIN on the same connection: Redis runs it the
-        moment the wait ends, so an idle worker's first job costs no second round trip.
+        moment the wait ends, so an idle worker's first job costs no second round trip. Never
+        sent twice: a fetch that ran but whose reply was lost must not lease a second batch.
         """
         keys = self.keys(queue)
         timeout = max(0.001, min(timeout_s, _MAX_BLOCK_S))
         fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id)
-        try:
-            _, reply = await self._acall(("BZPOPMIN", keys.wake, timeout), fetch.packed())
-        except (RedisConnectionError, RedisTimeoutError) as error:
-            raise self._unavailable(error) from None
+        with self._faults("wait for work"):
+            _, reply = await self._acall(
+                ("BZPOPMIN", keys.wake, timeout), fetch.packed(), repeatable=False
+            )
         if isinstance(reply, ResponseError):
-            if not self._missing_library(reply):
-                raise reply
+            if not is_missing_library(reply):
+                raise translate(reply, self.url, fetch.name)
             return await self.arun(fetch)  # nothing ran: load the library, fetch again
         return fetch.parse(reply)
 
     async def aclose(self) -> None:
         """Close the async connections."""
-        subscribers, self._asubscribers = self._asubscribers, []
-        for subscriber in subscribers:
-            with contextlib.suppress(Exception):
-                await subscriber.aclose()
+        await self._waits.aclose()
         if self._adirect is not None:
             await self._adirect.aclose()
             self._adirect = None

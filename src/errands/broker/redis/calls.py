@@ -5,7 +5,7 @@ A `Call` holds the FCALL arguments and how to read the reply; `RedisBroker` only
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
@@ -15,7 +15,7 @@ import msgspec
 
 from errands.broker.base import BrokerSettings
 from errands.broker.redis.keys import QueueKeys
-from errands.broker.redis.library import function_name
+from errands.broker.redis.library import function_name, operation_of
 from errands.broker.types import (
     AckCode,
     CancelCode,
@@ -52,6 +52,15 @@ class Call(Generic[T]):
     args: tuple[Arg, ...]
     parse: Callable[[Any], T]
     read_only: bool = False
+    #: Sending it twice does what sending it once does: after a connection error, a call that
+    #: may have reached Redis is sent again only if this holds (a fetch would lease a second
+    #: batch, the first waiting out its lease).
+    repeatable: bool = True
+
+    @property
+    def name(self) -> str:
+        """The operation, for messages: ``fetch``, ``ack``..."""
+        return operation_of(self.function)
 
     def packed(self) -> bytes:
         """The command (FCALL, or FCALL_RO) in the Redis protocol, ready to send.
@@ -89,6 +98,7 @@ def _meta_head(
     scheduled: bool,
     idempotency_key: str | None,
     idempotency_mode: str,
+    chord: tuple[str, str, int] | None = None,
 ) -> bytes:
     """A new job's meta map in msgpack, all but the value of its last key, ``sc`` (enqueue.lua)."""
     meta: dict[str, Any] = {
@@ -105,6 +115,8 @@ def _meta_head(
     if idempotency_key is not None:
         meta["ik"] = idempotency_key
         meta["im"] = _MODES[idempotency_mode]
+    if chord is not None:
+        meta["ch"], meta["cq"], meta["ci"] = chord
     meta["sc"] = None  # last, so that dropping its nil leaves the map ending with the key
     packed = msgspec.msgpack.encode(meta)
     return packed[:-1]
@@ -114,15 +126,22 @@ def _meta_head(
 _shared_meta_head = lru_cache(maxsize=256)(_meta_head)
 
 
-def enqueue(keys: QueueKeys, jobs: Sequence[NewJob]) -> Call[list[Enqueued]]:
-    """Build the enqueue call for a batch of jobs."""
+def enqueue(
+    keys: QueueKeys, jobs: Sequence[NewJob], *, continues: bool = False
+) -> Call[list[Enqueued]]:
+    """Build the enqueue call for a batch of jobs.
+
+    `continues`: the jobs are the next steps of finished jobs (enqueue.lua's `continue`, which a
+    full Redis still takes).
+    """
     args: list[Arg] = [keys.result_channel_prefix, len(jobs)]
     for job in jobs:
         key = job.idempotency_key
+        chord = (job.chord, job.chord_queue, job.chord_index) if job.chord else None
         args += (
             job.id,
             job.payload,
-            (_shared_meta_head if key is None else _meta_head)(
+            (_shared_meta_head if key is None and chord is None else _meta_head)(
                 job.max_attempts,
                 job.priority,
                 job.max_stalls,
@@ -131,6 +150,7 @@ def enqueue(keys: QueueKeys, jobs: Sequence[NewJob]) -> Call[list[Enqueued]]:
                 job.delay_ms > 0,
                 key,
                 job.idempotency_mode,
+                chord,
             ),
             job.priority,
             job.delay_ms,
@@ -145,7 +165,8 @@ def enqueue(keys: QueueKeys, jobs: Sequence[NewJob]) -> Call[list[Enqueued]]:
             for k, job in enumerate(jobs)
         ]
 
-    return Call(function_name("enqueue"), keys.all, tuple(args), parse)
+    name = function_name("continue" if continues else "enqueue")
+    return Call(name, keys.all, tuple(args), parse)
 
 
 def _parse_fetched(reply: list[Any]) -> Fetched:
@@ -176,7 +197,7 @@ def fetch(
         settings.reap_limit,
         settings.dead_max_count,
     )
-    return Call(function_name("fetch"), keys.all, args, _parse_fetched)
+    return Call(function_name("fetch"), keys.all, args, _parse_fetched, repeatable=False)
 
 
 def ack(
@@ -194,12 +215,17 @@ def ack(
 
 
 def heartbeat(
-    keys: QueueKeys, worker_id: str, worker_info: bytes, leases: Sequence[Lease], lease_ms: int
+    keys: QueueKeys,
+    worker_id: str,
+    worker_info: bytes,
+    leases: Sequence[Lease],
+    lease_ms: int,
+    started: Collection[str] = (),
 ) -> Call[HeartbeatReply]:
-    """Build the heartbeat call renewing `leases`."""
+    """Build the heartbeat call renewing `leases`; those in `started` are running (or ran)."""
     args: list[Arg] = [lease_ms, worker_id, worker_info, len(leases)]
     for lease in leases:
-        args += (lease.id, lease.token)
+        args += (lease.id, lease.token, 1 if lease.id in started else 0)
 
     def parse(reply: list[Any]) -> HeartbeatReply:
         return HeartbeatReply([_s(i) for i in reply[0]], [_s(i) for i in reply[1]])
@@ -254,7 +280,10 @@ def maintain(
     def parse(reply: list[Any]) -> MaintenanceReport | None:
         if int(reply[0]) < 0:
             return None
-        return MaintenanceReport(*(int(x) for x in reply))
+        promoted, reaped, results, stale, dead, workers, chords, saturated = (int(x) for x in reply)
+        return MaintenanceReport(
+            promoted, reaped, results, stale, dead, workers, chords, saturated == 1
+        )
 
     return Call(function_name("maintain"), keys.all, args, parse)
 
@@ -289,7 +318,12 @@ def info(keys: QueueKeys) -> Call[QueueInfo]:
 
 
 def chord_start(
-    keys: QueueKeys, chord_id: str, size: int, callback: NewJob, placeholder: bytes
+    keys: QueueKeys,
+    chord_id: str,
+    size: int,
+    callback: NewJob,
+    placeholder: bytes,
+    send_within_ms: int,
 ) -> Call[bool]:
     """Build the call recording a chord (in its callback's queue) before its members go out."""
     args: tuple[Arg, ...] = (
@@ -302,8 +336,15 @@ def chord_start(
         callback.result_ttl_ms,
         1 if callback.ignore_result else 0,
         callback.max_stalls,
+        send_within_ms,
     )
     return Call(function_name("chord_start"), keys.all, args, lambda reply: reply == 1)
+
+
+def chord_arm(keys: QueueKeys, chord_id: str, expires_in_ms: int) -> Call[bool]:
+    """Build the call saying that every member of a chord was sent."""
+    args: tuple[Arg, ...] = (keys.result_channel_prefix, chord_id, expires_in_ms)
+    return Call(function_name("chord_arm"), keys.all, args, lambda reply: reply == 1)
 
 
 def chord_part(keys: QueueKeys, chord_id: str, index: int, result: bytes) -> Call[int]:

@@ -141,8 +141,12 @@ class LoopConnections:
         self._free: list[AbstractConnection] = []
         self._opened: set[AbstractConnection] = set()
 
-    async def call_many(self, commands: Sequence[Command]) -> list[Any]:
+    async def call_many(self, commands: Sequence[Command], *, repeatable: bool = True) -> list[Any]:
         """Send every command, then read every reply (error replies are returned in place).
+
+        A kept connection that fails is replaced and the commands sent once more, but only when
+        `repeatable`: otherwise they may have run (Redis ran them, the reply was lost), so the
+        error is raised; such calls first make sure a kept connection is still open instead.
 
         Raises:
             ConnectionError, TimeoutError: Redis cannot be reached.
@@ -151,12 +155,15 @@ class LoopConnections:
         for attempt in (1, 2):
             reused = bool(self._free)
             connection = self._free.pop() if reused else self._open()
+            if reused and not repeatable and not await _still_open(connection):
+                await self._drop(connection)
+                connection, reused = self._open(), False
             try:
                 await connection.send_packed_command(packed, check_health=False)
                 replies = [await _aread(connection) for _ in packed]
             except RedisConnectionError:
                 await self._drop(connection)
-                if attempt == 2 or not reused:
+                if attempt == 2 or not reused or not repeatable:
                     raise
             except BaseException:
                 await self._drop(connection)
@@ -182,6 +189,16 @@ class LoopConnections:
         for connection in opened:
             with contextlib.suppress(Exception):
                 await connection.disconnect()
+
+
+async def _still_open(connection: AbstractConnection) -> bool:
+    """False when a kept connection was closed by the server (a restart, an idle timeout)."""
+    # redis-py 8 names it can_read; before, can_read_destructive (deprecated since).
+    probe = getattr(connection, "can_read", None) or connection.can_read_destructive
+    try:
+        return not await probe()  # pending bytes are not ours to read either
+    except (RedisConnectionError, OSError):
+        return False
 
 
 async def _aread(connection: AbstractConnection) -> Any:

@@ -33,6 +33,7 @@ KEY_SUFFIXES: tuple[str, ...] = (
     "chords",
     "chord_parts",
     "chords_x",
+    "chord_fails",
 )
 
 

@@ -11,7 +11,7 @@ import hashlib
 from functools import cache
 from importlib import resources
 
-__all__ = ["LUA_FILES", "function_name", "library_name", "library_source"]
+__all__ = ["LUA_FILES", "function_name", "library_name", "library_source", "operation_of"]
 
 #: Shared helpers first; each later file registers one or two functions.
 LUA_FILES: tuple[str, ...] = (
@@ -50,6 +50,11 @@ def library_name() -> str:
 def function_name(operation: str) -> str:
     """The registered name of one operation (enqueue, fetch, ack...)."""
     return f"{library_name()}_{operation}"
+
+
+def operation_of(function: str) -> str:
+    """The operation a registered function name stands for (`function_name` undone)."""
+    return function.removeprefix(f"{library_name()}_")
 
 
 @cache

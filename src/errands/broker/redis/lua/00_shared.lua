@@ -14,25 +14,43 @@
 --  10 idem_x     ZSET  idempotency key -> expiry (ms)
 --  11 wake       ZSET  tokens idle workers block on with BZPOPMIN
 --  12 seq        STRING counter giving FIFO order inside a priority
---  13 stats      HASH  counters: enqueued, succeeded, retried, failed, cancelled, stalled
+--  13 stats      HASH  counters: enqueued, succeeded, retried, deferred, failed, cancelled,
+--                      stalled, lost (leases that expired before a heartbeat saw the job run)
 --  14 cancel     SET   ids of running jobs asked to stop
 --  15 workers    HASH  worker id -> JSON {seen=ms, ...}
 --  16 maint      STRING maintenance lock
 --  17 cfg        HASH  queue settings (paused)
 --  18 chords     HASH  chord id -> msgpack {r remaining, s size, p callback payload, ...}
 --  19 chord_parts HASH "<chord id>:<index>" -> a member's result JSON
---  20 chords_x   ZSET  chord id -> time it started (maintenance drops chords older than dead age)
+--  20 chords_x   ZSET  chord id -> its deadline (ms): members all sent by then (unarmed), or
+--                      all reported by then (armed); maintenance fails it after
+--  21 chord_fails HASH member job id -> msgpack {c chord, q its queue, o the chord's failed
+--                      outcome}: chord members of this queue that ended dead; workers fail their
+--                      chords (chord_abort in the chord's queue), then delete the note
 --
 -- meta fields: s state (queued|scheduled|active|dead), a attempts charged, m max attempts,
 -- p priority, sc ready score, st stalls, xs max stalls, d deliveries (the lease token),
--- ik/im idempotency key and mode (w window, u until finished), rt result ttl ms,
--- ir ignore result (1/0), w worker holding the lease.
+-- r 1 once a heartbeat saw this delivery running, lo leases lost before any heartbeat saw them
+-- running, ex 1 while it waits in ready after its lease expired (nobody took it since), ik/im idempotency key and mode (w window, u until finished), rt result ttl ms,
+-- ir ignore result (1/0), w worker holding the lease, ch/cq/ci the chord, its queue and the
+-- member's index (chord members only).
 --
 -- Invariant: a job id with meta is in exactly one of ready, delayed, active, dead; a finished
--- job has no meta and no payload, only (unless ignored) a result that expires.
+-- job has no meta and no payload, only (unless ignored) a result that expires. A record that
+-- breaks it (an id without meta or payload, a meta that does not decode) goes to the dead set
+-- with the reason, never silently away (bury).
+--
+-- No call writes before it has checked what could stop it halfway: batches are bounded by
+-- MAX_BATCH (so every unpack stays under Lua's limit of about 8,000 values) and every decode
+-- of a stored record is guarded, so an error reply means nothing was written.
 
 local PRIORITY_SPAN = 17592186044416 -- 2^44: sequence numbers stay below this
 local MAX_BATCH = 1000
+-- Leases that expire before any heartbeat saw the job run are not charged as stalls (its
+-- worker died with it queued), but a job that keeps killing its worker before the first
+-- heartbeat is poison too: it ends dead after this many such losses beyond its max stalls.
+local LOST_SPARE = 5
+local BURIED_TTL_MS = 7 * 86400000 -- how long the outcome of a buried record is kept
 
 local function key_table(KEYS)
   return {
@@ -40,8 +58,13 @@ local function key_table(KEYS)
     jobs = KEYS[5], meta = KEYS[6], results = KEYS[7], results_x = KEYS[8],
     idem = KEYS[9], idem_x = KEYS[10], wake = KEYS[11], seq = KEYS[12],
     stats = KEYS[13], cancel = KEYS[14], workers = KEYS[15], maint = KEYS[16], cfg = KEYS[17],
-    chords = KEYS[18], chord_parts = KEYS[19], chords_x = KEYS[20],
+    chords = KEYS[18], chord_parts = KEYS[19], chords_x = KEYS[20], chord_fails = KEYS[21],
   }
+end
+
+local function too_many(what, n)
+  return redis.error_reply('ERR errands: at most ' .. MAX_BATCH .. ' ' .. what ..
+    ' per call, not ' .. tostring(n) .. ' (the client sends bigger batches in several calls)')
 end
 
 local function now_ms()
@@ -49,10 +72,20 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-local function get_meta(K, id)
-  local raw = redis.call('HGET', K.meta, id)
+-- A stored meta, decoded and checked: nil when there is none, false when it cannot be used.
+local function decode_meta(raw)
   if not raw then return nil end
-  return cmsgpack.unpack(raw)
+  local ok, m = pcall(cmsgpack.unpack, raw)
+  if not ok or type(m) ~= 'table' or type(m.s) ~= 'string' or type(m.a) ~= 'number'
+      or type(m.m) ~= 'number' or type(m.d) ~= 'number' or type(m.p) ~= 'number'
+      or type(m.st) ~= 'number' or type(m.xs) ~= 'number' then
+    return false
+  end
+  return m
+end
+
+local function get_meta(K, id)
+  return decode_meta(redis.call('HGET', K.meta, id))
 end
 
 local function put_meta(K, id, m)
@@ -81,6 +114,19 @@ local function hold_key(idem, idem_x, ikey, id, expires)
   redis.call('ZADD', idem_x, expires, ikey)
 end
 
+-- Delete up to n entries of an expiring hash (results, idem) whose time is up. A call that adds
+-- k entries removes up to 2k: the hash shrinks back after a burst instead of growing with the
+-- rate, and maintenance only has to catch what nobody writes behind.
+local function expire_some(hash, index, now, n)
+  if n <= 0 then return 0 end
+  local old = redis.call('ZRANGE', index, '-inf', now, 'BYSCORE', 'LIMIT', 0, n)
+  if #old > 0 then
+    redis.call('HDEL', hash, unpack(old))
+    redis.call('ZREM', index, unpack(old))
+  end
+  return #old
+end
+
 local function arm_wake(wake_key, n)
   -- One token per job up to a few, so that several idle workers wake for a batch.
   if n == 1 then
@@ -99,6 +145,7 @@ end
 local function to_ready(K, id, m, score)
   m.s = 'queued'
   m.w = nil
+  m.r = nil
   m.sc = score
   redis.call('ZADD', K.ready, score, id)
   put_meta(K, id, m)
@@ -114,22 +161,25 @@ local function release_idem(K, id, m)
   end
 end
 
--- Record an outcome that waiters can read and wake on.
+-- Record an outcome that waiters can read and wake on; returns 1 when one was stored.
 local function store_result(K, id, m, outcome, now, channel_prefix)
   if m.ir ~= 1 then
     redis.call('HSET', K.results, id, outcome)
-    redis.call('ZADD', K.results_x, now + m.rt, id)
+    redis.call('ZADD', K.results_x, now + (m.rt or BURIED_TTL_MS), id)
     redis.call('PUBLISH', channel_prefix .. id, outcome)
+    return 1
   end
+  return 0
 end
 
 -- A job ends for good (succeeded, cancelled): its payload and meta go, its result stays a while.
 local function finish(K, id, m, outcome, now, channel_prefix)
-  store_result(K, id, m, outcome, now, channel_prefix)
+  local stored = store_result(K, id, m, outcome, now, channel_prefix)
   release_idem(K, id, m)
   redis.call('HDEL', K.jobs, id)
   redis.call('HDEL', K.meta, id)
   redis.call('SREM', K.cancel, id)
+  return stored
 end
 
 -- Drop dead jobs beyond the cap, oldest first; bounded by the excess, at most MAX_BATCH.
@@ -144,73 +194,141 @@ local function trim_dead(K, cap)
   return #gone / 2
 end
 
+local function failed_outcome(kind, message, attempts, now, deliveries)
+  return cjson.encode({
+    state = 'failed',
+    attempts = attempts,
+    deliveries = deliveries,
+    finished_at = now / 1000,
+    error = {type = 'errands.errors.' .. kind, message = message},
+  })
+end
+
+-- The outcome of a chord whose member `id` ended dead with `outcome`: it names the member, and
+-- the member's error and traceback.
+local function chord_failure(chord, id, outcome, now)
+  local ok, d = pcall(cjson.decode, outcome)
+  local err = ok and type(d) == 'table' and type(d.error) == 'table' and d.error or {}
+  local cause = tostring(err.type or 'unknown') .. ': ' .. tostring(err.message or 'no error recorded')
+  return cjson.encode({
+    state = 'failed',
+    finished_at = now / 1000,
+    error = {
+      type = 'errands.errors.ChordFailed',
+      message = 'chord ' .. chord .. ' will not call back: member ' .. id .. ' failed with ' ..
+        cause,
+      traceback = type(err.traceback) == 'string' and err.traceback or nil,
+    },
+  })
+end
+
 -- A job goes to the dead set with its outcome kept as its result, so waiters see the failure.
+-- A chord member leaves a note in chord_fails: a worker fails its chord (workers read them).
 local function to_dead(K, id, m, outcome, now, channel_prefix, cap)
   m.s = 'dead'
   m.w = nil
+  m.r = nil
   put_meta(K, id, m)
   redis.call('ZADD', K.dead, now, id)
   store_result(K, id, m, outcome, now, channel_prefix)
   release_idem(K, id, m)
   redis.call('SREM', K.cancel, id)
   redis.call('HINCRBY', K.stats, 'failed', 1)
+  if m.ch then
+    redis.call('HSET', K.chord_fails, id,
+      cmsgpack.pack({c = m.ch, q = m.cq, o = chord_failure(m.ch, id, outcome, now)}))
+  end
   trim_dead(K, cap)
 end
 
--- Move due delayed jobs to ready, FIFO by due time inside their priority. Bounded by limit.
-local function promote_due(K, now, limit)
-  local due = redis.call('ZRANGE', K.delayed, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
-  for _, id in ipairs(due) do
-    local m = get_meta(K, id)
-    if m then to_ready(K, id, m, ready_score(K, m.p)) end
-  end
-  if #due > 0 then
-    redis.call('ZREM', K.delayed, unpack(due))
-    arm_wake(K.wake, #due)
-  end
-  return #due
+-- A record that breaks the invariant (no meta, a meta that does not decode, no payload) goes
+-- to the dead set under a fresh meta, its outcome saying what was wrong, so that an operator
+-- sees it (errands dead list) and can purge it, or redrive it once its payload is back.
+-- The caller has taken `id` out of the set it was in.
+local function bury(K, id, why, now, channel_prefix, cap)
+  local m = {s = 'dead', a = 0, m = 1, p = 0, sc = 0, st = 0, xs = 0, d = 0,
+    rt = BURIED_TTL_MS, ir = 0}
+  local outcome = failed_outcome('CorruptJob', 'job ' .. id .. ' cannot run: ' .. why ..
+    '; errands dead list shows it, errands dead purge deletes it', 0, now, 0)
+  to_dead(K, id, m, outcome, now, channel_prefix, cap)
 end
 
-local function stalled_outcome(m)
-  return cjson.encode({
-    state = 'failed',
-    attempts = m.a,
-    error = {
-      type = 'errands.errors.JobStalled',
-      message = 'the lease of this job expired ' .. m.st .. ' times (max_stalls=' .. m.xs ..
-        '): a worker holding it died or lost Redis each time; it may be killing workers',
-    },
-  })
+-- Why a job taken from one of the sets cannot go on (nil: it can): its meta, its payload.
+local function unusable(m, has_payload)
+  if m == nil then return 'its meta is missing (deleted by hand, or lost by the server)' end
+  if m == false then return 'its meta cannot be read (written by something else?)' end
+  if not has_payload then return 'its payload is missing (deleted by hand, or lost)' end
+  return nil
 end
 
--- Give expired leases back: the job returns to its original place in ready, or, once it has
--- stalled more than its max_stalls, goes to the dead set. Bounded by limit.
-local function reap_expired(K, now, limit, channel_prefix, dead_cap)
-  local expired = redis.call('ZRANGE', K.active, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
-  local requeued = 0
-  for _, id in ipairs(expired) do
-    local m = get_meta(K, id)
-    if m then
-      m.st = (m.st or 0) + 1
-      m.a = math.max((m.a or 1) - 1, 0)
-      redis.call('HINCRBY', K.stats, 'stalled', 1)
-      if redis.call('SISMEMBER', K.cancel, id) == 1 then
-        -- Asked to stop, and its worker is gone: it ends cancelled instead of running again.
-        finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now, channel_prefix)
-        redis.call('HINCRBY', K.stats, 'cancelled', 1)
-      elseif m.st > m.xs then
-        to_dead(K, id, m, stalled_outcome(m), now, channel_prefix, dead_cap)
-      else
-        to_ready(K, id, m, m.sc)
-        requeued = requeued + 1
-      end
+-- Take up to `limit` jobs whose time in a timed set (delayed, active) is up, out of that set:
+-- returns their ids and decoded metas; a record that cannot go on is buried instead.
+local function take_due(K, set, now, limit, channel_prefix, cap)
+  local due = redis.call('ZRANGE', set, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
+  local ids, metas = {}, {}
+  if #due == 0 then return ids, metas, 0 end
+  redis.call('ZREM', set, unpack(due))
+  local raw = redis.call('HMGET', K.meta, unpack(due))
+  for i, id in ipairs(due) do
+    local m = decode_meta(raw[i])
+    local why = unusable(m, true)
+    if why then
+      bury(K, id, why, now, channel_prefix, cap)
+    else
+      ids[#ids + 1] = id
+      metas[#metas + 1] = m
     end
   end
-  if #expired > 0 then
-    redis.call('ZREM', K.active, unpack(expired))
-    arm_wake(K.wake, requeued)
+  return ids, metas, #due
+end
+
+-- Move due delayed jobs to ready, FIFO by due time inside their priority. Bounded by limit.
+local function promote_due(K, now, limit, channel_prefix, cap)
+  local ids, metas, taken = take_due(K, K.delayed, now, limit, channel_prefix, cap)
+  for i, id in ipairs(ids) do to_ready(K, id, metas[i], ready_score(K, metas[i].p)) end
+  arm_wake(K.wake, #ids)
+  return taken
+end
+
+local function stalled_outcome(m, now)
+  return failed_outcome('JobStalled', 'the lease of this job expired ' .. m.st ..
+    ' times while it ran, and ' .. (m.lo or 0) .. ' times before it was seen running ' ..
+    '(max_stalls=' .. m.xs .. '): a worker holding it died or lost Redis each time; ' ..
+    'it may be killing workers', m.a, now, m.d)
+end
+
+-- Give expired leases back: the job returns to its original place in ready, or goes to the
+-- dead set once it has stalled more than its max_stalls. A lease lost before any heartbeat saw
+-- the job running (its worker died with it queued) is no stall: it counts as lost, and only a
+-- job lost LOST_SPARE times more than max_stalls allows is dead for it. Bounded by limit.
+local function reap_expired(K, now, limit, channel_prefix, dead_cap)
+  local ids, metas, taken = take_due(K, K.active, now, limit, channel_prefix, dead_cap)
+  local requeued = 0
+  for i, id in ipairs(ids) do
+    local m = metas[i]
+    if m.r == 1 then
+      m.st = m.st + 1
+      redis.call('HINCRBY', K.stats, 'stalled', 1)
+    else
+      m.lo = (m.lo or 0) + 1
+      redis.call('HINCRBY', K.stats, 'lost', 1)
+    end
+    if redis.call('SISMEMBER', K.cancel, id) == 1 then
+      -- Asked to stop, and its worker is gone: it ends cancelled instead of running again.
+      m.a = math.max(m.a - 1, 0)
+      finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now, channel_prefix)
+      redis.call('HINCRBY', K.stats, 'cancelled', 1)
+    elseif m.st > m.xs or (m.lo or 0) > m.xs + LOST_SPARE then
+      to_dead(K, id, m, stalled_outcome(m, now), now, channel_prefix, dead_cap)
+    else
+      m.a = math.max(m.a - 1, 0) -- the attempt it was on is not charged: it runs again
+      m.ex = 1 -- its worker may still finish it: a success is taken until someone fetches it
+      to_ready(K, id, m, m.sc)
+      requeued = requeued + 1
+    end
   end
-  return #expired
+  arm_wake(K.wake, requeued)
+  return taken
 end
 
 -- Delete the member results of a chord (bounded by its size).

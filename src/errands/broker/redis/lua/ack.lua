@@ -1,12 +1,18 @@
 -- errands_v1_ack: settle a batch of jobs a worker ran.
 -- KEYS: the queue's standard key list (00_shared.lua).
--- ARGV: [1] result channel prefix, [2] dead-set cap, [3] n, then n records of 5 fields:
---   id, lease token, kind ('ok' | 'retry' | 'fail'), outcome JSON, retry delay ms.
--- Returns: an array of n codes: 1 succeeded (result stored, job deleted), 2 scheduled for retry,
---   3 dead (no attempts left, or not retryable), 4 cancelled (a retry of a job asked to stop),
---   0 refused: the token is stale (the lease expired and the job was given to another worker).
+-- ARGV: [1] result channel prefix, [2] dead-set cap, [3] n (<= 1000), then n records of 5
+--   fields: id, lease token, kind ('ok' | 'retry' | 'fail' | 'defer'), outcome JSON, delay ms.
+-- Returns: an array of n codes: 1 succeeded (result stored, job deleted), 2 scheduled for retry
+--   or deferred, 3 dead (no attempts left, or not retryable), 4 cancelled (a retry of a job
+--   asked to stop), 0 refused: the token is stale (the lease expired and another worker took
+--   the job since).
 -- Invariants: an acknowledged job leaves active in the same step as it enters delayed, dead or
---   finished; a retry is granted only while attempts < max attempts, whatever the worker says.
+--   finished; a retry is granted only while attempts < max attempts, whatever the worker says;
+--   'defer' (the worker does not know the task yet, as in a rolling deploy) charges no attempt.
+--   A success whose lease expired is still taken while nobody took the job again (reaped, it
+--   waits in ready with the same token, meta ex): running it again would only repeat what is
+--   done.
+-- Flags: allow-oom. Acks free memory (payloads and meta go); a full Redis must take them.
 local FIELDS = 5
 
 local function ack(KEYS, ARGV)
@@ -14,6 +20,7 @@ local function ack(KEYS, ARGV)
   local now = now_ms()
   local prefix, cap, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
   if n == 0 then return {} end
+  if n > MAX_BATCH then return too_many('outcomes', n) end
   local ids = {}
   for i = 0, n - 1 do ids[i + 1] = ARGV[3 + i * FIELDS + 1] end
   -- The common case (succeeded) is batched: one read of meta, one write per key at the end.
@@ -21,17 +28,25 @@ local function ack(KEYS, ARGV)
   local any_cancel = redis.call('SCARD', K.cancel) > 0
   local seen, off_active, finished, results, expiries = {}, {}, {}, {}, {}
   local codes = {}
-  local done, retried = 0, 0
+  local done, retried, deferred, stored = 0, 0, 0, 0
   for i = 0, n - 1 do
     local b = 3 + i * FIELDS
     local id, token, kind, outcome = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
     local m = nil
-    if metas[i + 1] and not seen[id] then m = cmsgpack.unpack(metas[i + 1]) end
-    if not m or m.s ~= 'active' or tostring(m.d) ~= token then
+    if metas[i + 1] and not seen[id] then m = decode_meta(metas[i + 1]) end
+    local live = m and m.s == 'active' and tostring(m.d) == token
+    -- A late success: nobody took the job since its lease was reaped (same token).
+    local late = m and not live and kind == 'ok' and m.s == 'queued' and m.ex == 1
+      and tostring(m.d) == token
+    if not (live or late) then
       codes[#codes + 1] = 0
     else
       seen[id] = true  -- settled: a second record of it in this batch is stale
-      off_active[#off_active + 1] = id
+      if live then
+        off_active[#off_active + 1] = id
+      else
+        redis.call('ZREM', K.ready, id)
+      end
       if kind == 'ok' then
         if m.ir ~= 1 then
           results[#results + 1] = id
@@ -44,19 +59,27 @@ local function ack(KEYS, ARGV)
         finished[#finished + 1] = id
         done = done + 1
         codes[#codes + 1] = 1
-      elseif kind == 'retry' and any_cancel and redis.call('SISMEMBER', K.cancel, id) == 1 then
-        finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now, prefix)
+      elseif kind ~= 'fail' and any_cancel and redis.call('SISMEMBER', K.cancel, id) == 1 then
+        stored = stored + finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}),
+          now, prefix)
         redis.call('HINCRBY', K.stats, 'cancelled', 1)
         codes[#codes + 1] = 4
-      elseif kind == 'retry' and m.a < m.m then
+      elseif kind == 'defer' or (kind == 'retry' and m.a < m.m) then
+        if kind == 'defer' then
+          m.a = math.max(m.a - 1, 0)
+          deferred = deferred + 1
+        else
+          retried = retried + 1
+        end
         m.s = 'scheduled'
         m.w = nil
+        m.r = nil
         put_meta(K, id, m)
         redis.call('ZADD', K.delayed, now + tonumber(ARGV[b + 5]), id)
-        retried = retried + 1
         codes[#codes + 1] = 2
       else
         to_dead(K, id, m, outcome, now, prefix, cap)
+        stored = stored + 1
         codes[#codes + 1] = 3
       end
     end
@@ -71,9 +94,11 @@ local function ack(KEYS, ARGV)
     redis.call('HSET', K.results, unpack(results))
     redis.call('ZADD', K.results_x, unpack(expiries))
   end
+  expire_some(K.results, K.results_x, now, 2 * (#expiries / 2 + stored))
   if done > 0 then redis.call('HINCRBY', K.stats, 'succeeded', done) end
   if retried > 0 then redis.call('HINCRBY', K.stats, 'retried', retried) end
+  if deferred > 0 then redis.call('HINCRBY', K.stats, 'deferred', deferred) end
   return codes
 end
 
-redis.register_function('errands_v1_ack', ack)
+redis.register_function{function_name = 'errands_v1_ack', callback = ack, flags = {'allow-oom'}}

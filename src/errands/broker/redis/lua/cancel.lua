@@ -3,8 +3,10 @@
 -- ARGV: [1] result channel prefix, [2] job id.
 -- Returns: 1 cancelled while queued or scheduled (it will never run), 2 running: a stop was
 --   requested (the worker sees it at its next heartbeat; the task can poll ctx.is_cancelled()),
---   3 removed from the dead set, 0 unknown or already finished.
+--   3 removed from the dead set, 0 unknown, already finished, or a record that cannot be read
+--   (left for fetch or maintenance to bury).
 -- Invariants: a cancelled queued job leaves ready/delayed and gets a 'cancelled' result at once.
+-- Flags: allow-oom (cancelling frees memory; a full Redis must take it).
 local function cancel(KEYS, ARGV)
   local K = key_table(KEYS)
   local now = now_ms()
@@ -21,12 +23,14 @@ local function cancel(KEYS, ARGV)
   elseif m.s == 'scheduled' then
     redis.call('ZREM', K.delayed, id)
   else
-    redis.call('ZREM', K.dead, id)
+    redis.call('ZREM', K.dead, id) -- a chord member's note stays: its chord still fails
     code = 3
   end
-  finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now, prefix)
+  local stored = finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now, prefix)
+  expire_some(K.results, K.results_x, now, 2 * stored)
   redis.call('HINCRBY', K.stats, 'cancelled', 1)
   return code
 end
 
-redis.register_function('errands_v1_cancel', cancel)
+redis.register_function{function_name = 'errands_v1_cancel', callback = cancel,
+  flags = {'allow-oom'}}

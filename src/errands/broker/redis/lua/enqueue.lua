@@ -1,6 +1,7 @@
 -- errands_v1_enqueue: add a batch of jobs to one queue.
 -- KEYS: the queue's standard key list (00_shared.lua).
--- ARGV: [1] result channel prefix (unused here, for a uniform call), [2] n, then n records of
+-- ARGV: [1] result channel prefix (unused here, for a uniform call), [2] n (<= 1000; the
+--   client sends more in several calls), then n records of
 --   7 fields: id, payload, meta, priority (0-9), delay_ms (0 = ready now), idempotency key
 --   ('' = none), idempotency ttl ms.
 --   meta is the new job's meta map (00_shared.lua) in msgpack, built by the client, all but the
@@ -10,7 +11,14 @@
 --   pack a table per job: that was half the cost of a bulk enqueue.
 -- Returns: a flat array of n pairs {job id, code}; code 1 = enqueued, 0 = duplicate (the id is the
 --   existing job's: same id already known, or same idempotency key inside its window).
--- Invariants: a new job is in exactly one of ready or delayed; at most one live job per key.
+-- Invariants: a new job is in exactly one of ready or delayed; at most one live job per key;
+--   a call that holds k idempotency keys deletes up to 2k expired ones (expire_some).
+-- Flags: none, so a full Redis (maxmemory) refuses it with OOM before it writes anything: new
+--   work is what a full Redis must refuse, while workers keep draining it.
+--
+-- errands_v1_continue: the same, for the next steps of finished jobs (a chain's next step),
+--   with allow-oom: each replaces the job that made it, and a full Redis that refused it would
+--   hold back that job's ack, and with it the draining.
 local FIELDS = 7
 
 -- One job, the common call (delay(), apply_async()): the steps of the batch below without its
@@ -28,6 +36,7 @@ local function enqueue_one(KEYS, ARGV)
   if ikey ~= '' then
     local holder = key_holder(KEYS[9], KEYS[10], ikey, now)
     if holder then return {holder, 0} end
+    expire_some(KEYS[9], KEYS[10], now, 2)
     hold_key(KEYS[9], KEYS[10], ikey, id, now + tonumber(ARGV[9]))
   end
   local score = 0
@@ -49,6 +58,7 @@ local function enqueue(KEYS, ARGV)
   local K = key_table(KEYS)
   local n = tonumber(ARGV[2])
   if n == 0 then return {} end
+  if n > MAX_BATCH then return too_many('jobs', n) end
   -- The clock is read only when a job needs it (a delay, an idempotency key).
   local now = 0
   for i = 0, n - 1 do
@@ -88,6 +98,11 @@ local function enqueue(KEYS, ARGV)
   local seq = 0
   if ready_count > 0 then seq = redis.call('INCRBY', K.seq, ready_count) - ready_count end
   local payloads, metas, ready, delayed = {}, {}, {}, {}
+  local keys_held = 0
+  for _, b in ipairs(new) do
+    if ARGV[b + 6] ~= '' then keys_held = keys_held + 1 end
+  end
+  expire_some(K.idem, K.idem_x, now, 2 * keys_held)
   for _, b in ipairs(new) do
     local id, priority, delay = ARGV[b + 1], tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
     local ikey = ARGV[b + 6]
@@ -118,3 +133,5 @@ local function enqueue(KEYS, ARGV)
 end
 
 redis.register_function('errands_v1_enqueue', enqueue)
+redis.register_function{function_name = 'errands_v1_continue', callback = enqueue,
+  flags = {'allow-oom'}}

@@ -8,16 +8,19 @@
 --   due (-1: none), paused is 1 when the queue is paused (no job handed out), next_expiry_ms is
 --   how long until the next lease expires (-1: none) and more is 1 when jobs were handed out and
 --   ready ones are left behind them. The attempt is 1 on the first run.
--- Invariants: a fetched job is in active only, its meta says active with the new token;
---   when nothing is ready the wake tokens are cleared, so an idle worker blocks instead of spinning.
+-- Invariants: a fetched job is in active only, its meta says active with the new token; a job
+--   that cannot run (no meta, an unreadable meta, no payload) goes to the dead set instead
+--   (bury), so one bad record never holds up the good ones; when nothing is ready the wake
+--   tokens are cleared, so an idle worker blocks instead of spinning.
+-- Flags: allow-oom. A full Redis still hands out work, so that workers drain it.
 local function fetch(KEYS, ARGV)
   local K = key_table(KEYS)
   local now = now_ms()
   local prefix = ARGV[1]
   local n = math.min(tonumber(ARGV[2]), MAX_BATCH)
-  local lease, worker = tonumber(ARGV[3]), ARGV[4]
-  promote_due(K, now, tonumber(ARGV[5]))
-  reap_expired(K, now, tonumber(ARGV[6]), prefix, tonumber(ARGV[7]))
+  local lease, worker, cap = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[7])
+  promote_due(K, now, tonumber(ARGV[5]), prefix, cap)
+  reap_expired(K, now, tonumber(ARGV[6]), prefix, cap)
   if redis.call('HGET', K.cfg, 'paused') == '1' then
     return {{}, -1, 1, -1, 0}
   end
@@ -34,12 +37,17 @@ local function fetch(KEYS, ARGV)
     local deadline = now + lease
     local meta_args, active_args = {}, {}
     for i, id in ipairs(ids) do
-      if metas[i] then
-        local m = cmsgpack.unpack(metas[i])
+      local m = decode_meta(metas[i])
+      local why = unusable(m, payloads[i])
+      if why then
+        bury(K, id, why, now, prefix, cap)
+      else
         m.a = m.a + 1
         m.d = m.d + 1
         m.s = 'active'
         m.w = worker
+        m.r = nil
+        m.ex = nil
         meta_args[#meta_args + 1] = id
         meta_args[#meta_args + 1] = cmsgpack.pack(m)
         active_args[#active_args + 1] = deadline
@@ -65,4 +73,5 @@ local function fetch(KEYS, ARGV)
   return {jobs, next_due, 0, next_expiry, more}
 end
 
-redis.register_function('errands_v1_fetch', fetch)
+redis.register_function{function_name = 'errands_v1_fetch', callback = fetch,
+  flags = {'allow-oom'}}

@@ -1,10 +1,13 @@
 -- errands_v1_heartbeat: renew the leases of every job a worker holds in one queue.
 -- KEYS: the queue's standard key list (00_shared.lua).
 -- ARGV: [1] lease ms, [2] worker id, [3] worker info JSON (stored with seen = server time),
---   [4] n, then n pairs {id, token}.
+--   [4] n, then n triples {id, token, started (1: the job is running or ran, 0: only queued)}.
 -- Returns: {lost, cancelled}: ids whose lease this worker no longer holds (stop them, do not ack),
 --   and ids still held that were asked to stop.
--- Invariants: only leases whose token matches are renewed; a lost lease is never revived.
+-- Invariants: only leases whose token matches are renewed; a lost lease is never revived. A
+--   lease reported started is marked so (meta r): only such a lease, if it expires, is charged
+--   as a stall (see reap_expired).
+-- Flags: allow-oom. A full Redis must still renew leases, or it would hand running jobs out twice.
 local function heartbeat(KEYS, ARGV)
   local K = key_table(KEYS)
   local now = now_ms()
@@ -12,10 +15,14 @@ local function heartbeat(KEYS, ARGV)
   local n = tonumber(ARGV[4])
   local lost, cancelled = {}, {}
   for i = 0, n - 1 do
-    local id, token = ARGV[5 + i * 2], ARGV[6 + i * 2]
+    local id, token, started = ARGV[5 + i * 3], ARGV[6 + i * 3], ARGV[7 + i * 3]
     local m = get_meta(K, id)
     if m and m.s == 'active' and tostring(m.d) == token then
       redis.call('ZADD', K.active, 'XX', deadline, id)
+      if started == '1' and m.r ~= 1 then
+        m.r = 1
+        put_meta(K, id, m)
+      end
       if redis.call('SISMEMBER', K.cancel, id) == 1 then cancelled[#cancelled + 1] = id end
     else
       lost[#lost + 1] = id
@@ -29,4 +36,5 @@ local function heartbeat(KEYS, ARGV)
   return {lost, cancelled}
 end
 
-redis.register_function('errands_v1_heartbeat', heartbeat)
+redis.register_function{function_name = 'errands_v1_heartbeat', callback = heartbeat,
+  flags = {'allow-oom'}}

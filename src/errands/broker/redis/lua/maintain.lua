@@ -4,31 +4,43 @@
 --   [5] dead-set cap, [6] dead max age ms, [7] worker silence ms (a worker not seen for this
 --   long is dropped from the list).
 -- Returns: {-1} when another worker holds the lock, else {promoted, reaped, results expired,
---   idempotency records expired, dead trimmed, workers dropped}.
--- Invariants: every step is bounded by limit; nothing here can lose a live job.
+--   idempotency records expired, dead trimmed, workers dropped, chords failed, saturated}:
+--   saturated is 1 when a step had more to do than its limit let it (the owner calls again at
+--   once: the lock lets its owner in).
+-- Invariants: every step is bounded by limit; nothing here can lose a live job; a chord whose
+--   deadline passed (members not all sent, or not all reported) fails with a result saying so.
+-- Flags: allow-oom (it frees memory).
+local function chord_expired(c, now)
+  local why
+  if c.ar == 0 then
+    why = 'its members were not all sent (the sender stopped halfway?)'
+  else
+    why = 'its members did not all report before it expired (a member was lost?)'
+  end
+  return failed_outcome('ChordFailed', 'the chord will not call back: ' .. why, 0, now, nil)
+end
+
 local function maintain(KEYS, ARGV)
   local K = key_table(KEYS)
-  if not redis.call('SET', K.maint, ARGV[2], 'NX', 'PX', tonumber(ARGV[3])) then return {-1} end
+  local owner, lock_ms = ARGV[2], tonumber(ARGV[3])
+  local holder = redis.call('GET', K.maint)
+  if holder and holder ~= owner then return {-1} end
+  if not holder then redis.call('SET', K.maint, owner, 'PX', lock_ms) end
   local now = now_ms()
   local prefix, limit, cap = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
-  local promoted = promote_due(K, now, limit)
+  local promoted = promote_due(K, now, limit, prefix, cap)
   local reaped = reap_expired(K, now, limit, prefix, cap)
-  local old = redis.call('ZRANGE', K.results_x, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
-  if #old > 0 then
-    redis.call('HDEL', K.results, unpack(old))
-    redis.call('ZREM', K.results_x, unpack(old))
-  end
-  local stale = redis.call('ZRANGE', K.idem_x, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
-  if #stale > 0 then
-    redis.call('HDEL', K.idem, unpack(stale))
-    redis.call('ZREM', K.idem_x, unpack(stale))
-  end
-  -- Chords whose members never all reported (one died for good) are dropped with dead jobs.
-  local old_chords = redis.call('ZRANGE', K.chords_x, '-inf', now - tonumber(ARGV[6]), 'BYSCORE',
-    'LIMIT', 0, limit)
+  local results = expire_some(K.results, K.results_x, now, limit)
+  local stale = expire_some(K.idem, K.idem_x, now, limit)
+  local old_chords = redis.call('ZRANGE', K.chords_x, '-inf', now, 'BYSCORE', 'LIMIT', 0, limit)
   for _, id in ipairs(old_chords) do
     local raw = redis.call('HGET', K.chords, id)
-    if raw then drop_parts(K, id, cmsgpack.unpack(raw).s) end
+    local ok, c = pcall(cmsgpack.unpack, raw or '')
+    if raw and ok and type(c) == 'table' and type(c.s) == 'number' then
+      drop_parts(K, id, c.s)
+      store_result(K, id, {ir = c.ir, rt = c.rt}, chord_expired(c, now), now, prefix)
+      redis.call('HINCRBY', K.stats, 'failed', 1)
+    end
     redis.call('HDEL', K.chords, id)
     redis.call('ZREM', K.chords_x, id)
   end
@@ -50,7 +62,13 @@ local function maintain(KEYS, ARGV)
       dropped = dropped + 1
     end
   end
-  return {promoted, reaped, #old, #stale, trimmed + #aged, dropped}
+  local saturated = 0
+  if promoted >= limit or reaped >= limit or results >= limit or stale >= limit
+      or #old_chords >= limit or #aged >= limit or trimmed >= MAX_BATCH then
+    saturated = 1
+  end
+  return {promoted, reaped, results, stale, trimmed + #aged, dropped, #old_chords, saturated}
 end
 
-redis.register_function('errands_v1_maintain', maintain)
+redis.register_function{function_name = 'errands_v1_maintain', callback = maintain,
+  flags = {'allow-oom'}}

@@ -1,7 +1,9 @@
 -- errands_v1_purge: delete dead jobs for good.
 -- KEYS: the queue's standard key list (00_shared.lua).
 -- ARGV: [1] limit, then job ids; with no ids, the oldest `limit` dead jobs.
--- Returns: how many were deleted. Their result records stay until they expire.
+-- Returns: how many were deleted. Their result records stay until they expire, and so do the
+--   notes of chord members (chord_fails), so that their chords still fail.
+-- Flags: allow-oom (it frees memory).
 local function purge(KEYS, ARGV)
   local K = key_table(KEYS)
   local limit = math.min(tonumber(ARGV[1]), MAX_BATCH)
@@ -23,4 +25,5 @@ local function purge(KEYS, ARGV)
   return deleted
 end
 
-redis.register_function('errands_v1_purge', purge)
+redis.register_function{function_name = 'errands_v1_purge', callback = purge,
+  flags = {'allow-oom'}}

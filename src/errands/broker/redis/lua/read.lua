@@ -5,7 +5,8 @@
 -- Returns: {state, outcome JSON or false, attempts}; state is the finished outcome's state when a
 --   result is stored (and not expired), else the job's state (queued, scheduled, active, dead),
 --   else 'waiting' for a chord's callback whose members have not all reported, else 'unknown'
---   (never existed, or finished and its result expired or was ignored).
+--   (never existed, or finished and its result expired or was ignored). A job whose meta cannot
+--   be read is 'corrupt' (the next fetch or maintenance buries it in the dead set).
 --
 -- errands_v1_info ARGV: none.
 -- Returns: {ready, delayed, active, dead, paused (0|1), stats as a flat field/value array,
@@ -18,10 +19,14 @@ local function result(KEYS, ARGV)
   if outcome then
     local expiry = tonumber(redis.call('ZSCORE', K.results_x, id) or 0)
     if expiry > now_ms() then
-      local decoded = cjson.decode(outcome)
+      local ok, decoded = pcall(cjson.decode, outcome)
+      if not ok or type(decoded) ~= 'table' or type(decoded.state) ~= 'string' then
+        return {'corrupt', false, 0}
+      end
       return {decoded.state, outcome, tonumber(decoded.attempts) or (m and m.a) or 0}
     end
   end
+  if m == false then return {'corrupt', false, 0} end
   if m then return {m.s, false, m.a} end
   -- A chord's callback is not a job until its last member reports: it is waiting.
   if redis.call('HEXISTS', K.chords, id) == 1 then return {'waiting', false, 0} end

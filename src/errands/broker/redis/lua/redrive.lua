@@ -3,7 +3,9 @@
 -- ARGV: [1] limit, then job ids; with no ids, the oldest `limit` dead jobs.
 -- Returns: the ids moved back.
 -- Invariants: a redriven job has no result record (waiters see it pending again) and is in
---   ready only; its idempotency record is not revived.
+--   ready only; its idempotency record is not revived; its stall and loss counts start again.
+--   A chord member's chord is not revived: the client fails the chords of this queue's dead
+--   members before it redrives (RedisBroker.redrive), so a redriven member runs on its own.
 local function redrive(KEYS, ARGV)
   local K = key_table(KEYS)
   local limit = math.min(tonumber(ARGV[1]), MAX_BATCH)
@@ -23,6 +25,7 @@ local function redrive(KEYS, ARGV)
       redis.call('ZREM', K.results_x, id)
       m.a = 0
       m.st = 0
+      m.lo = nil
       m.ik = nil
       to_ready(K, id, m, ready_score(K, m.p))
       moved[#moved + 1] = id

@@ -5,10 +5,12 @@
 -- Returns: how many were given back (a stale token is skipped: someone else holds that job;
 --   a job that was asked to stop ends cancelled instead and is not counted).
 -- Invariants: a released job returns to its original place in ready.
+-- Flags: allow-oom (it frees a lease; a full Redis must take it).
 local function release(KEYS, ARGV)
   local K = key_table(KEYS)
   local prefix, n = ARGV[1], tonumber(ARGV[2])
-  local released = 0
+  local released, stored = 0, 0
+  local now = now_ms()
   for i = 0, n - 1 do
     local id, token = ARGV[3 + i * 2], ARGV[4 + i * 2]
     local m = get_meta(K, id)
@@ -17,7 +19,8 @@ local function release(KEYS, ARGV)
       m.a = math.max(m.a - 1, 0)
       if redis.call('SISMEMBER', K.cancel, id) == 1 then
         -- Asked to stop while it ran: given back, it ends cancelled instead of running again.
-        finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now_ms(), prefix)
+        stored = stored + finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}),
+          now, prefix)
         redis.call('HINCRBY', K.stats, 'cancelled', 1)
       else
         to_ready(K, id, m, m.sc)
@@ -25,8 +28,10 @@ local function release(KEYS, ARGV)
       end
     end
   end
+  expire_some(K.results, K.results_x, now, 2 * stored)
   arm_wake(K.wake, released)
   return released
 end
 
-redis.register_function('errands_v1_release', release)
+redis.register_function{function_name = 'errands_v1_release', callback = release,
+  flags = {'allow-oom'}}

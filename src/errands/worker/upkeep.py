@@ -1,0 +1,136 @@
+"""The supervisor's loops beside the exchange: heartbeats, maintenance, failing chords.
+
+The heartbeat renews every lease the worker holds, every lease/3, in one call per queue. It also
+tells Redis which of those jobs have started running: a lease that expires on a job that never
+started is not held against the job (its worker died, not because of it; see reap_expired in
+00_shared.lua). Maintenance runs the bounded housekeeping of each queue, again at once while a
+pass finds more to do than one call may handle. And the chords of members that ended dead are
+failed, soon after an ack sent a job to the dead set, and at every maintenance interval for the
+members that died another way (stalled, or acked by a child itself).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from errands.broker.base import Broker
+from errands.worker.config import WorkerConfig
+from errands.worker.ledger import Ledger
+from errands.worker.outage import Outage, keep_trying
+from errands.worker.pool import Pool
+
+__all__ = ["Upkeep"]
+
+log = logging.getLogger("errands.worker")
+
+_CALL_TIMEOUT_S = 20.0  # the watchdog: no Redis call may hang longer than this
+# While maintenance finds more than one call may handle, it runs again after this pause, at
+# most this many times per pass: expired results are deleted as fast as they come, and Redis,
+# which runs one call at a time, still serves everyone else between two calls.
+_SATURATED_PAUSE_S = 0.01
+_SATURATED_PASSES = 100
+
+
+class Upkeep:
+    """Heartbeats and maintenance of one worker.
+
+    Args:
+        broker: the broker.
+        config: the worker's settings.
+        worker_id: the worker's id (leases and the maintenance lock are in its name).
+        ledger: what the worker holds.
+        pool: the pool running the jobs (which have started; cancel requests go to it).
+        outage: the worker's view of Redis failures, shared with its other loops.
+        info: the worker's record for the queues' worker lists.
+        chords_due: set when an ack sent a job to the dead set: chords may have to fail.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        config: WorkerConfig,
+        worker_id: str,
+        ledger: Ledger,
+        pool: Pool,
+        outage: Outage,
+        info: Callable[[], bytes],
+        chords_due: asyncio.Event,
+    ) -> None:
+        self.broker = broker
+        self.config = config
+        self.worker_id = worker_id
+        self.ledger = ledger
+        self.pool = pool
+        self.outage = outage
+        self.info = info
+        self.chords_due = chords_due
+
+    @property
+    def lease_ms(self) -> int:
+        """The lease in milliseconds."""
+        return int(self.config.lease_s * 1000)
+
+    async def heartbeat_loop(self) -> None:
+        """Renew the leases every lease/3, until cancelled."""
+        period = self.config.lease_s / 3
+        while True:
+            await asyncio.sleep(period)
+            await keep_trying(self.heartbeat, "heartbeat", self.outage, _CALL_TIMEOUT_S)
+
+    async def heartbeat(self) -> None:
+        """Renew every lease held, queue by queue; stop tracking the lost ones."""
+        by_queue = self.ledger.leases(self.config.queues.names)
+        started = set(self.pool.started())
+        # Finished jobs whose acks are owed ran, so they count as started.
+        started.update(o.id for acks in self.ledger.acks.values() for o in acks)
+        info = self.info()
+        for queue, leases in by_queue.items():
+            reply = await self.broker.heartbeat(
+                queue, self.worker_id, info, leases, self.lease_ms, started
+            )
+            if reply.lost:
+                self.ledger.lose(leases, reply.lost)
+            if reply.cancelled:
+                self.pool.cancel(reply.cancelled)
+
+    async def maintenance_loop(self) -> None:
+        """Run maintenance every `maintenance_every_s`, until cancelled."""
+        while True:
+            await keep_trying(self.maintain, "maintenance", self.outage, _CALL_TIMEOUT_S)
+            await asyncio.sleep(self.config.maintenance_every_s)
+
+    async def maintain(self) -> None:
+        """One pass on every queue; a queue with more to do than a call handles goes again."""
+        # The lock spans the interval: one pass per queue per interval, however many workers.
+        lock_ms = int(self.config.maintenance_every_s * 1000)
+        for queue in self.config.queues.names:
+            for _ in range(_SATURATED_PASSES):
+                report = await self.broker.maintain(queue, self.worker_id, lock_ms)
+                if report is None:
+                    break  # another worker holds the lock for this interval
+                if report.reaped or report.dead_trimmed:
+                    log.info("maintenance of %s: %s", queue, report)
+                if not report.saturated:
+                    break
+                await asyncio.sleep(_SATURATED_PAUSE_S)
+
+    async def chord_failures_loop(self) -> None:
+        """Fail the chords of dead members: when an ack killed a job, else every interval."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.maintenance_every_s):
+                    await self.chords_due.wait()
+            self.chords_due.clear()
+            await keep_trying(
+                self.deliver_chord_failures, "failing chords", self.outage, _CALL_TIMEOUT_S
+            )
+
+    async def deliver_chord_failures(self) -> None:
+        """One round on every queue (see `Broker.adeliver_chord_failures`)."""
+        for queue in self.config.queues.names:
+            delivered = await self.broker.adeliver_chord_failures(queue)
+            if delivered:
+                log.info("failed the chords of %d dead member(s) of %s", delivered, queue)
