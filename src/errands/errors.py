@@ -13,6 +13,7 @@ __all__ = [
     "BrokerUnavailable",
     "ChordFailed",
     "ConfigurationError",
+    "CorruptJob",
     "ErrandsError",
     "JobCancelled",
     "JobFailed",
@@ -147,6 +148,14 @@ class TimeLimitExceeded(ErrandsError):
 
 class WorkerLost(ErrandsError):
     """The process running the task died (a crash, os._exit, an OOM kill)."""
+
+
+class CorruptJob(ErrandsError):
+    """The job's record in Redis was missing or unreadable; it went to the dead set.
+
+    A key deleted or overwritten by something else, or writes lost in a failover: the dead
+    job's outcome says which part was wrong. Purge it, or redrive it once its record is back.
+    """
 
 
 class ChordFailed(ErrandsError):

@@ -9,6 +9,7 @@ bound instead of sleeping.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -113,6 +114,22 @@ class WorkerProcess:
         if self.running():
             os.kill(self.pid, signum)
 
+    def children(self) -> list[int]:
+        """The pids of the supervisor's children (its pool), as the kernel lists them."""
+        try:
+            text = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in text.split()]
+
+    def kill_all(self) -> None:
+        """SIGKILL the supervisor and every child at once, as a crash of the machine would."""
+        pids = [self.pid, *self.children()]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.proc.wait(timeout=_STOP_TIMEOUT_S)
+
     def wait(self, timeout_s: float) -> int:
         """The supervisor's exit code; fail if it has not exited within `timeout_s`."""
         try:
@@ -141,12 +158,16 @@ class Workers:
         broker_url: the Redis the workers use.
         namespace: the test's key namespace.
         log_dir: where each worker's log file goes.
+        app_spec: the app the workers run (``module:app``).
     """
 
-    def __init__(self, broker_url: str, namespace: str, log_dir: Path) -> None:
+    def __init__(
+        self, broker_url: str, namespace: str, log_dir: Path, app_spec: str = APP_SPEC
+    ) -> None:
         self.broker_url = broker_url
         self.namespace = namespace
         self.log_dir = log_dir
+        self.app_spec = app_spec
         self.started: list[WorkerProcess] = []
 
     def spawn(self, *args: str, env: Mapping[str, str] | None = None) -> WorkerProcess:
@@ -161,11 +182,12 @@ class Workers:
         log_path = self.log_dir / f"worker-{len(self.started) + 1}.log"
         log_file = log_path.open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "errands", "worker", APP_SPEC, *args],
+            [sys.executable, "-m", "errands", "worker", self.app_spec, *args],
             cwd=ROOT,
             env=environment,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # a group of its own: a test may SIGKILL the whole worker
         )
         worker = WorkerProcess(proc, log_path, log_file)
         self.started.append(worker)

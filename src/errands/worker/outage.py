@@ -43,28 +43,35 @@ class Outage:
         """True while the last call failed."""
         return self.since is not None
 
-    def failed(self, what: str, error: BaseException) -> None:
-        """A call (`what`: heartbeat, exchange...) failed for a reason that passes."""
+    def failed(self, what: str, error: BaseException, *, first: str | None = None) -> None:
+        """A call (`what`: heartbeat, exchange...) failed for a reason that passes.
+
+        Args:
+            what: the call, as the log names it.
+            error: why it failed.
+            first: the line logged when the outage starts (``{reason}`` stands for the error),
+                instead of the one that says running jobs go on.
+        """
         now = time.monotonic()
         self.failures += 1
+        reason = _reason(error)
         if self.since is None:
             self.since = now
             self._logged_at = now
-            log.warning(
-                "%s failed: %s; retrying with backoff (up to %gs apart), running jobs go on",
-                what,
-                _reason(error),
-                _MAX_S,
+            template = first or (
+                f"{what} failed: {{reason}}; retrying with backoff (up to {_MAX_S:g}s apart), "
+                "running jobs go on"
             )
+            log.warning(template.format(reason=reason))
         elif now - self._logged_at >= REPEAT_S:
             self._logged_at = now
             log.warning(
-                "Redis at %s still failing after %.0fs (%d failed calls; last: %s): %s",
+                "Redis at %s still failing after %.0fs (%d failed calls, the last one: %s): %s",
                 self.where,
                 now - self.since,
                 self.failures,
                 what,
-                _reason(error),
+                reason,
             )
 
     def recovered(self) -> None:

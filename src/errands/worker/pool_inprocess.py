@@ -1,9 +1,11 @@
 """The in-process pools: ``--pool solo`` (one job at a time) and ``--pool async`` (many).
 
-Jobs run in the supervisor's own process: async tasks on its event loop, sync tasks on threads.
-There is no process to kill, so only the soft time limit applies (raised inside the task's
-thread, or a cancellation for async tasks); a job past its hard limit is logged and left to
-finish. Use them for debugging (solo) and for I/O-bound async tasks (async).
+Jobs run in the supervisor's own process, but never on its event loop: async tasks run on an
+event loop of their own in a second thread, sync tasks on threads. A task that blocks (a
+``time.sleep`` in an ``async def``) stalls the other async jobs, not the supervisor, which goes
+on renewing leases. There is no process to kill, so only the soft time limit applies (raised
+inside the task's thread, or a cancellation for async tasks); a job past its hard limit is
+logged and left to finish. Use them for debugging (solo) and for I/O-bound async tasks (async).
 """
 
 from __future__ import annotations
@@ -73,12 +75,16 @@ class InProcessPool:
             max_workers=concurrency, thread_name_prefix="errands-job"
         )
         self._running: dict[str, tuple[asyncio.Task[None], Assigned, float]] = {}
+        self._task_loop: asyncio.AbstractEventLoop | None = None  # async tasks run there
         self._stopping = False
         self._warned: set[str] = set()
         self.abandoned = False  # jobs were given back while their threads still ran
 
     async def start(self) -> None:
-        """Nothing to start: jobs run here."""
+        """Start the event loop thread that async tasks run on."""
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="errands-tasks", daemon=True).start()
+        self._task_loop = loop
 
     def free_slots(self) -> int:
         """Free places, with no prefetch: a job waits in Redis, not in this process."""
@@ -104,7 +110,7 @@ class InProcessPool:
             if isinstance(prepared, Finished):
                 outcome = prepared
             elif prepared.is_async:
-                outcome = await self._executor.run_async(prepared)
+                outcome = await self._run_async(prepared)
             else:
                 loop = asyncio.get_running_loop()
                 outcome = await loop.run_in_executor(self._threads, self._run_sync, prepared)
@@ -115,6 +121,15 @@ class InProcessPool:
 
     def _run_sync(self, prepared: Prepared) -> Finished:
         return self._executor.run_sync(prepared, _thread_soft_limit)
+
+    async def _run_async(self, prepared: Prepared) -> Finished:
+        """Run an async task on the tasks' loop; cancelling this cancels it there."""
+        if self._task_loop is None:
+            raise RuntimeError("the pool was not started")
+        running = asyncio.run_coroutine_threadsafe(
+            self._executor.run_async(prepared), self._task_loop
+        )
+        return await asyncio.wrap_future(running)
 
     def started(self) -> set[str]:
         """Every job held: each starts the moment it is submitted."""
@@ -159,5 +174,8 @@ class InProcessPool:
         return not self._running
 
     async def close(self) -> None:
-        """Release the thread pool."""
+        """Release the thread pool and stop the tasks' loop."""
         self._threads.shutdown(wait=False)
+        loop, self._task_loop = self._task_loop, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)

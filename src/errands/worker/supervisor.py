@@ -205,7 +205,12 @@ class Supervisor:
                 async with asyncio.timeout(_CALL_TIMEOUT_S):
                     await self._first_contact()
             except (BrokerUnavailable, TimeoutError) as error:
-                self.outage.failed(f"worker {self.worker_id} waiting for Redis:", error)
+                self.outage.failed(
+                    "first contact",
+                    error,
+                    first=f"worker {self.worker_id} waits for Redis: {{reason}}; it tries "
+                    "again every few seconds until Redis answers",
+                )
                 await asyncio.wait({self._activity.waiter()}, timeout=backoff.pause())
             else:
                 self.outage.recovered()

@@ -2,8 +2,9 @@
 
 A worker retries what passes and stops on the rest; a producer gets an errands error either way,
 never a redis-py exception. What passes (`BrokerUnavailable`): no connection, a timeout, a
-connection dropped by a failover, LOADING, READONLY (a replica, as during a failover), BUSY (a
-long script), MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, and OOM (`BrokerFull`). What does not
+connection dropped by a failover, LOADING, READONLY and UNBLOCKED (a replica, as during a
+failover), BUSY (a long script), MASTERDOWN, NOREPLICAS, TRYAGAIN, CLUSTERDOWN, MISCONF (a
+snapshot that cannot be written), and OOM (`BrokerFull`). What does not
 (`BrokerError`): a server that does not speak Redis, a refused login or command, a server without
 Functions (`BrokerTooOld`), and any other error reply, which names the call it came from.
 """
@@ -19,7 +20,18 @@ __all__ = ["is_missing_library", "translate"]
 
 # Error replies that pass, by their first word: redis-py maps some of them to classes of its own
 # and strips the word from the message, others it leaves in the text; both are looked at.
-_PASSING_CODES = ("LOADING", "READONLY", "BUSY", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN")
+# UNBLOCKED: a blocked read cut short because the server became a replica (a failover).
+# MISCONF: writes refused while a configured RDB snapshot cannot be written (a full disk).
+_PASSING_CODES = (
+    "LOADING",
+    "READONLY",
+    "UNBLOCKED",
+    "BUSY",
+    "MASTERDOWN",
+    "NOREPLICAS",
+    "TRYAGAIN",
+    "MISCONF",
+)
 _PASSING_CLASSES: tuple[type[BaseException], ...] = (
     rex.BusyLoadingError,
     rex.ReadOnlyError,
