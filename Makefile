@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types unit test-embedded bench check-examples clean
+.PHONY: demo test lint types unit test-embedded bench bench-expiry check-examples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test-embedded: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run
+
+# Redis memory over 5 minutes at full speed, every result kept 10 s: benchmarks/EXPIRY.md.
+bench-expiry: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.expiry
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import redis
-from tests.integration.worker_app import DEFAULT_LEASE_S, Tasks
+from tests.integration.worker_app import DEFAULT_LEASE_S, Tasks, gate_key
 
 from errands import App, TaskContext
 
@@ -64,8 +64,9 @@ class FaultTasks(Tasks):
             self.new_task = new_task
 
     def _register_misbehaving(self, app: App) -> None:
-        """Tasks that return what JSON cannot hold, block their loop, overrun, or die."""
+        """Tasks that return what JSON cannot hold, block their loop, overrun, fail, or die."""
         record = self.record
+        gates = redis.Redis.from_url(app.broker_url)
 
         @app.task(name="deep", bind=True, soft_time_limit=5, time_limit=10, max_retries=3)
         def deep(ctx: TaskContext, depth: int) -> list[Any]:
@@ -99,6 +100,14 @@ class FaultTasks(Tasks):
                 except BaseException:  # noqa: BLE001 - it ignores its soft limit on purpose
                     continue
 
+        @app.task(name="flaky", bind=True, soft_time_limit=5, time_limit=10, max_retries=0)
+        def flaky(ctx: TaskContext, name: str) -> str:
+            """Fails until the gate `name` is open (a fix deployed), then succeeds."""
+            record("started", ctx)
+            if not gates.exists(gate_key(app.namespace, name)):
+                raise ValueError(f"gate {name} is closed")
+            return name
+
         @app.task(name="lost", bind=True, soft_time_limit=5, time_limit=10, max_retries=0)
         def lost(ctx: TaskContext) -> None:
             record("started", ctx)
@@ -110,6 +119,7 @@ class FaultTasks(Tasks):
         self.not_json = not_json
         self.overrun = overrun
         self.lost = lost
+        self.flaky = flaky
 
 
 def build(

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from tests.faults.fault_app import FaultTasks, build, runs_key
 from tests.faults.servers import RedisServer
+from tests.integration.worker_app import gate_key
 from tests.integration.workers import Events, WorkerProcess, Workers, wait_until
 
 from errands import BrokerFull, BrokerUnavailable
@@ -36,14 +37,19 @@ def stop_cleanly(worker: WorkerProcess) -> None:
 
 @pytest.mark.timeout(60)
 def test_a_worker_rides_out_a_failover_that_turns_its_redis_into_a_replica(
-    tmp_path: Path, server: RedisServer, tasks: FaultTasks, workers: Workers, events: Events
+    tmp_path: Path,
+    server: RedisServer,
+    tasks: FaultTasks,
+    workers: Workers,
+    events: Events,
+    namespace: str,
 ) -> None:
     replica = RedisServer(tmp_path / "replica").start()
     try:
         replica.replica_of(server)
         replica.wait_in_sync()
         worker = workers.start("-c", "1", *LEASE, env=LEASE_ENV)
-        long = tasks.slow.delay(OUTAGE_S + 3)
+        long = tasks.gate.delay("failover")  # runs until the test opens its gate
         events.wait_for(1, event="started", job=long.id)
         # The replica takes over; the worker's server follows it: every write is READONLY, and
         # a blocked read is cut short with UNBLOCKED.
@@ -55,7 +61,8 @@ def test_a_worker_rides_out_a_failover_that_turns_its_redis_into_a_replica(
         server.replica_of(None)  # and back, as a second failover would
         replica.replica_of(server)
         worker.wait_for_log("answers again")
-        assert long.get(timeout=30) == OUTAGE_S + 3
+        server.command("SET", gate_key(namespace, "failover"), "1")
+        assert long.get(timeout=30) == "failover"
         assert tasks.add.delay(1, 2).get(timeout=15) == 3
         events.drain()
         assert len(events.matching(event="started", job=long.id)) == 1, "it ran twice"
@@ -66,10 +73,10 @@ def test_a_worker_rides_out_a_failover_that_turns_its_redis_into_a_replica(
 
 @pytest.mark.timeout(60)
 def test_a_full_redis_refuses_new_jobs_while_workers_keep_their_leases_and_drain_it(
-    server: RedisServer, tasks: FaultTasks, workers: Workers, events: Events
+    server: RedisServer, tasks: FaultTasks, workers: Workers, events: Events, namespace: str
 ) -> None:
     first, second = workers.start_many(2, "-c", "1", *LEASE)
-    long = tasks.slow.delay(OUTAGE_S + 3)
+    long = tasks.gate.delay("full")  # runs until the test opens its gate
     events.wait_for(1, event="started", job=long.id)
     queued = [tasks.echo.delay(i, 0.2) for i in range(4)]
     server.command("CONFIG", "SET", "maxmemory", "1")  # used memory is always over it
@@ -82,7 +89,8 @@ def test_a_full_redis_refuses_new_jobs_while_workers_keep_their_leases_and_drain
     finally:
         server.command("CONFIG", "SET", "maxmemory", "0")
     assert [q.get(timeout=15) for q in queued] == [0, 1, 2, 3]
-    assert long.get(timeout=30) == OUTAGE_S + 3
+    server.command("SET", gate_key(namespace, "full"), "1")
+    assert long.get(timeout=30) == "full"
     events.drain()
     assert len(events.matching(event="started", job=long.id)) == 1, "a second worker started it"
     for worker in (first, second):

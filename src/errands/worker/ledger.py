@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -19,6 +20,12 @@ from errands.worker.protocol import Finished, FollowUp
 __all__ = ["Held", "Ledger"]
 
 log = logging.getLogger("errands.worker")
+
+_STALE_KEPT = 1024  # refused outcomes remembered; a job comes back within seconds, if at all
+
+
+def _with_token(outcome: Outcome, token: str) -> Outcome:
+    return Outcome(outcome.id, token, outcome.kind, outcome.outcome, outcome.retry_delay_ms)
 
 
 @dataclass(slots=True)
@@ -44,6 +51,9 @@ class Ledger:
         self.acks_since: float | None = None  # monotonic: when the oldest unsent ack came
         self.pending_acks = 0
         self.processed = 0
+        # Outcomes Redis refused as stale, newest last (bounded): if the job comes back to this
+        # very worker, the outcome settles the new lease instead of a second run.
+        self.stale: OrderedDict[str, Outcome] = OrderedDict()
 
     def hold(self, queue: str, job_id: str, token: str, *, taken: bool = False) -> None:
         """Hold the lease of a job the pool now has."""
@@ -95,6 +105,37 @@ class Ledger:
                     "outcome still counts",
                     job_id,
                 )
+
+    def refused(self, outcome: Outcome) -> None:
+        """Redis refused `outcome` as stale: keep it a while, for `reclaim`."""
+        self.stale[outcome.id] = outcome
+        self.stale.move_to_end(outcome.id)
+        while len(self.stale) > _STALE_KEPT:
+            self.stale.popitem(last=False)
+
+    def reclaim(self, queue: str, job_id: str, token: str) -> bool:
+        """A fetch gave this worker a job it already ran, or still runs: keep a single run.
+
+        Its lease ran out (the worker was frozen, or cut off from Redis) and, nobody else having
+        taken it, it came back here. Its outcome, when it is known or comes, settles the new
+        lease; the job is not run again. True when the job was one of those.
+        """
+        held = self.lost.pop(job_id, None)
+        if held is not None:  # still running here: its outcome will come under the new lease
+            self.held[job_id] = Held(queue, token, held.taken)
+            return True
+        acks = self.acks.get(queue, [])
+        for index, outcome in enumerate(acks):  # finished here, its ack not sent yet
+            if outcome.id == job_id:
+                acks[index] = _with_token(outcome, token)
+                return True
+        refused = self.stale.pop(job_id, None)
+        if refused is not None:  # finished here, refused because the job was leased again
+            self.acks.setdefault(queue, []).append(_with_token(refused, token))
+            self.pending_acks += 1
+            self.acks_since = self.acks_since or time.monotonic()
+            return True
+        return False
 
     def leases(self, queues: Sequence[str]) -> dict[str, list[Lease]]:
         """Every lease to renew, by queue: jobs held, and finished jobs whose acks are owed."""

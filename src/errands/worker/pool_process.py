@@ -160,7 +160,7 @@ class ProcessPool:
         self.async_per_child = async_per_child
         self.children: list[_Child] = []
         self._stopping = False
-        self._mean_job_s = 0.001
+        self._mean_job_s: float | None = None  # unknown until a sync job ends
         self._async_share = 0.0  # the share of recent jobs that were async (a moving average)
         self._exit_tasks: set[asyncio.Task[None]] = set()
 
@@ -258,7 +258,9 @@ class ProcessPool:
             return
         if child.sync_jobs and child.sync_jobs[0].assigned.job.id == job_id:
             head = child.sync_jobs.popleft()
-            self._mean_job_s += 0.05 * (max(now - head.since, 0.0) - self._mean_job_s)
+            took = max(now - head.since, 0.0)
+            mean = self._mean_job_s
+            self._mean_job_s = took if mean is None else mean + 0.05 * (took - mean)
             if child.sync_jobs:
                 child.sync_jobs[0].since = now  # the next one starts now
             return
@@ -323,6 +325,11 @@ class ProcessPool:
         if self.prefetch is not None:
             return 1 + self.prefetch
         mean = self._mean_job_s
+        if mean is None:
+            # Nothing ended yet: one job queued behind the running one until the first job
+            # says how long they take. Leasing a full prefetch of long jobs to a worker that
+            # may die before it ends any would expose them all.
+            return 2
         if mean > 1.0:
             return 1
         return 1 + max(1, min(100, int(_QUEUED_WORK_S / max(mean, 1e-6))))

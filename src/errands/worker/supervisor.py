@@ -51,6 +51,7 @@ _CALL_TIMEOUT_S = 20.0  # the watchdog: no Redis call may hang longer than this
 # than this number: a busy pool pays one round trip per batch, an idle one none at all.
 _ACK_DELAY_S = 0.01
 _ACK_BATCH = 256
+_FIRST_TOKEN = "1"  # noqa: S105 - a lease token counts deliveries; "1" is the first one
 _EXIT_TRIES = 3  # failed calls after which a worker that is exiting stops trying to settle
 
 
@@ -535,9 +536,11 @@ class Supervisor:
             elif code is AckCode.DEAD:
                 self._chords_due.set()  # a chord member may have died: fail its chord soon
             elif code is AckCode.STALE:
+                self.ledger.refused(outcome)
                 log.warning(
-                    "job %s finished after its lease was lost and another worker took it: it "
-                    "may have run twice (leases: %gs; tasks must be idempotent)",
+                    "job %s finished after its lease was lost and it was leased again: if "
+                    "another worker took it, it runs twice (leases: %gs; tasks must be "
+                    "idempotent)",
                     outcome.id,
                     self.config.lease_s,
                 )
@@ -545,6 +548,15 @@ class Supervisor:
     def _dispatch(self, queue: str, deliveries: Sequence[Delivery]) -> None:
         assigned: list[Assigned] = []
         for delivery in deliveries:
+            # A job delivered before may have come back to the worker that still runs it.
+            redelivered = delivery.token != _FIRST_TOKEN
+            if redelivered and self.ledger.reclaim(queue, delivery.id, delivery.token):
+                log.info(
+                    "job %s came back to this worker, which ran it already: its outcome "
+                    "settles the new lease, it does not run again",
+                    delivery.id,
+                )
+                continue
             self.ledger.hold(queue, delivery.id, delivery.token)
             assigned.append(self._assign(Job(delivery.id, delivery.payload, delivery.attempt)))
         if assigned:
