@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types unit test-embedded bench bench-expiry check-examples clean
+.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry check-examples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: lint types check-examples
 # The Redis-backed tests again, against the embedded Valkey whatever runs on 6379.
 test-embedded: $(VENV)/.installed-dev
 	ERRANDS_TEST_SERVER=embedded $(BIN)/python -m pytest -q -m redis
+
+# The fault suite alone (part of `make test`): servers of its own, faults injected into them.
+test-faults: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m faults
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.run

@@ -81,7 +81,7 @@ async def test_a_heartbeat_in_flight_keeps_the_fresh_lease_of_a_job_fetched_agai
     config = WorkerConfig(QueueSelection(("q",)), lease_s=60)
     pool = cast("Pool", _NoPool())
     upkeep = Upkeep(
-        broker, config, "w1", ledger, pool, Outage(server.url), lambda: b"{}", asyncio.Event()
+        broker, config, "w1", ledger, pool, Outage(server.url), asyncio.Event()
     )
     await upkeep.heartbeat()
     assert ledger.held["a"].token == fresh[0] != first.token

@@ -160,3 +160,26 @@ def test_a_worker_rides_out_kill_9_and_a_restart_of_a_persistent_redis(
         farm.close()
         tasks.app.close()
         server.stop()
+
+
+@pytest.mark.timeout(60)
+def test_an_error_that_does_not_pass_stops_the_worker_which_gives_its_jobs_back_and_exits_1(
+    server: RedisServer, tasks: FaultTasks, workers: Workers, events: Events, namespace: str
+) -> None:
+    worker = workers.start("-c", "1", *LEASE, env=LEASE_ENV)
+    held = tasks.gate.delay("never")
+    events.wait_for(1, event="started", job=held.id)
+    # Something else writes a key of the namespace: the heartbeat's next write is refused.
+    client = server.client()
+    workers_key = f"{namespace}:{{default}}:workers"
+    client.delete(workers_key)
+    client.set(workers_key, "not a hash")
+    assert worker.wait(20) == 1
+    log = worker.log()
+    assert "refused a call to heartbeat" in log
+    assert "WRONGTYPE" in log
+    assert "giving back every job" in log
+    assert "Traceback" not in log  # an errands error: one line, no traceback
+    assert held.state == "queued"  # given back, its attempt refunded
+    assert tasks.app.broker.job_state("default", held.id).attempts == 0
+    client.close()

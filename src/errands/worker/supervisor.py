@@ -99,6 +99,15 @@ class Supervisor:
 
             concurrency = 1 if config.pool == "solo" else config.concurrency
             self.pool = InProcessPool(app, events, concurrency=concurrency)
+        self.upkeep = Upkeep(
+            self.broker,
+            config,
+            self.worker_id,
+            self.ledger,
+            self.pool,
+            self.outage,
+            self._chords_due,
+        )
 
     @property
     def lease_ms(self) -> int:
@@ -204,7 +213,7 @@ class Supervisor:
         while not self._stopping:
             try:
                 async with asyncio.timeout(_CALL_TIMEOUT_S):
-                    await self._first_contact()
+                    await self.upkeep.first_contact()
             except (BrokerUnavailable, TimeoutError) as error:
                 self.outage.failed(
                     "first contact",
@@ -220,16 +229,7 @@ class Supervisor:
 
     async def _serve(self) -> None:
         """Run every loop in one task group; on a failure, give every job back, then raise."""
-        upkeep = Upkeep(
-            self.broker,
-            self.config,
-            self.worker_id,
-            self.ledger,
-            self.pool,
-            self.outage,
-            self._info,
-            self._chords_due,
-        )
+        upkeep = self.upkeep
         failure: BaseException | None = None
         try:
             async with asyncio.TaskGroup() as group:
@@ -255,24 +255,6 @@ class Supervisor:
         await self._flush_final()
         if failure is not None:
             raise failure
-
-    async def _first_contact(self) -> None:
-        for queue in self.config.queues.names:
-            await self.broker.heartbeat(queue, self.worker_id, self._info(), [], self.lease_ms)
-
-    def _info(self) -> bytes:
-        return msgspec.json.encode(
-            {
-                "seen": int(time.time() * 1000),
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "queues": list(self.config.queues.names),
-                "pool": self.config.pool,
-                "concurrency": self.config.concurrency,
-                "held": len(self.ledger.held),
-                "processed": self.processed,
-            }
-        )
 
     # The exchange loop -------------------------------------------------------------------------
 
@@ -587,15 +569,25 @@ class Supervisor:
             tries += 1
             return tries >= _EXIT_TRIES
 
-        if not await keep_trying(
-            self._exchange_all, "settling jobs at exit", self.outage, _CALL_TIMEOUT_S, out_of_tries
-        ):
+        why = "Redis did not answer"
+        try:
+            settled = await keep_trying(
+                self._exchange_all,
+                "settling jobs at exit",
+                self.outage,
+                _CALL_TIMEOUT_S,
+                out_of_tries,
+            )
+        except BrokerError as error:  # not passing: the worker may be stopping because of it
+            settled, why = False, str(error)
+        if not settled:
             ledger = self.ledger
             owed = sum(map(len, ledger.acks.values())) + sum(map(len, ledger.releases.values()))
             log.warning(
-                "could not settle %d job(s) at exit: Redis did not answer; their leases will "
-                "expire and they run again elsewhere",
+                "could not settle %d job(s) at exit (%s): their leases will expire and they run "
+                "again elsewhere",
                 owed,
+                why,
             )
 
     async def _exchange_all(self) -> None:

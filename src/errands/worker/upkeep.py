@@ -14,7 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import os
+import socket
+import time
+
+import msgspec
 
 from errands.broker.base import Broker
 from errands.worker.config import WorkerConfig
@@ -44,7 +48,6 @@ class Upkeep:
         ledger: what the worker holds.
         pool: the pool running the jobs (which have started; cancel requests go to it).
         outage: the worker's view of Redis failures, shared with its other loops.
-        info: the worker's record for the queues' worker lists.
         chords_due: set when an ack sent a job to the dead set: chords may have to fail.
     """
 
@@ -56,7 +59,6 @@ class Upkeep:
         ledger: Ledger,
         pool: Pool,
         outage: Outage,
-        info: Callable[[], bytes],
         chords_due: asyncio.Event,
     ) -> None:
         self.broker = broker
@@ -65,13 +67,32 @@ class Upkeep:
         self.ledger = ledger
         self.pool = pool
         self.outage = outage
-        self.info = info
         self.chords_due = chords_due
 
     @property
     def lease_ms(self) -> int:
         """The lease in milliseconds."""
         return int(self.config.lease_s * 1000)
+
+    def info(self) -> bytes:
+        """The worker's record in its queues' worker lists (``seen`` is set by Redis)."""
+        return msgspec.json.encode(
+            {
+                "seen": int(time.time() * 1000),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "queues": list(self.config.queues.names),
+                "pool": self.config.pool,
+                "concurrency": self.config.concurrency,
+                "held": len(self.ledger.held),
+                "processed": self.ledger.processed,
+            }
+        )
+
+    async def first_contact(self) -> None:
+        """Record the worker in each queue (loading the library, where it is missing)."""
+        for queue in self.config.queues.names:
+            await self.broker.heartbeat(queue, self.worker_id, self.info(), [], self.lease_ms)
 
     async def heartbeat_loop(self) -> None:
         """Renew the leases every lease/3, until cancelled."""
