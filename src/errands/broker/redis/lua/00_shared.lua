@@ -73,12 +73,14 @@ local function now_ms()
 end
 
 -- A stored meta, decoded and checked: nil when there is none, false when it cannot be used.
+-- Every field a function computes with is checked, so no later step can fail on it.
 local function decode_meta(raw)
   if not raw then return nil end
   local ok, m = pcall(cmsgpack.unpack, raw)
   if not ok or type(m) ~= 'table' or type(m.s) ~= 'string' or type(m.a) ~= 'number'
       or type(m.m) ~= 'number' or type(m.d) ~= 'number' or type(m.p) ~= 'number'
-      or type(m.st) ~= 'number' or type(m.xs) ~= 'number' then
+      or type(m.st) ~= 'number' or type(m.xs) ~= 'number' or type(m.rt) ~= 'number'
+      or type(m.sc) ~= 'number' or (m.ch ~= nil and type(m.ch) ~= 'string') then
     return false
   end
   return m

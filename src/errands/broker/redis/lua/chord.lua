@@ -38,7 +38,8 @@ local function get_chord(K, id)
   if not raw then return nil end
   local ok, c = pcall(cmsgpack.unpack, raw)
   if not ok or type(c) ~= 'table' or type(c.r) ~= 'number' or type(c.s) ~= 'number'
-      or type(c.p) ~= 'string' or type(c.ph) ~= 'string' then
+      or type(c.p) ~= 'string' or type(c.ph) ~= 'string' or type(c.pr) ~= 'number'
+      or type(c.m) ~= 'number' or type(c.rt) ~= 'number' or type(c.xs) ~= 'number' then
     return false
   end
   return c
