@@ -10,8 +10,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from tests.faults.fault_app import FaultTasks
+from tests.faults.servers import RedisServer
 from tests.integration.workers import Events, Workers
 
 from errands import JobFailed
@@ -24,10 +27,27 @@ BLOCK_S = 3.5  # more than three leases
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("pool", ["async", "solo"])
 def test_an_async_task_that_blocks_past_its_lease_keeps_it(
-    tasks: FaultTasks, workers: Workers, events: Events, pool: str
+    server: RedisServer,
+    tasks: FaultTasks,
+    workers: Workers,
+    events: Events,
+    namespace: str,
+    pool: str,
 ) -> None:
     blocking, watching = workers.start_many(2, "--pool", pool, "-c", "4", *ONE_S)
     handle = tasks.ablock.delay(BLOCK_S)
+    events.wait_for(1, event="started", job=handle.id)
+    client = server.client()
+    active = f"{namespace}:{{default}}:active"
+    # While the task blocks, its lease keeps being renewed: its deadline stays ahead of the
+    # server's clock (a lease of 1 s, renewed every third of it).
+    for _ in range(int(BLOCK_S / 2 / 0.1)):
+        seconds, micros = client.time()
+        deadline = client.zscore(active, handle.id)
+        assert deadline is not None, "the job left active while it ran"
+        assert deadline > seconds * 1000 + micros // 1000, "its lease ran out while it blocked"
+        time.sleep(0.1)
+    client.close()
     assert handle.get(timeout=30) == BLOCK_S
     events.drain()
     assert len(events.matching(event="started", job=handle.id)) == 1, "a second worker ran it"
