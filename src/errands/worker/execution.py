@@ -223,9 +223,9 @@ class Executor:
             return self.failed(job.id, job.attempt, None, error, retry=False, tb="")
         pause_s = min(max(_UNKNOWN_FIRST_S, age_s / 4), _UNKNOWN_MAX_S)
         delay_ms = int(random.uniform(pause_s / 2, pause_s) * 1000)
-        info = ErrorInfo(error_name(error), str(error))
-        record_ = OutcomeRecord("deferred", error=info, attempts=job.attempt)
-        return Finished(job.id, "defer", _encoder.encode(record_), delay_ms)
+        why = ErrorInfo(error_name(error), str(error))
+        deferred = OutcomeRecord("deferred", error=why, attempts=job.attempt)
+        return Finished(job.id, "defer", _encoder.encode(deferred), delay_ms)
 
     def _failed_run(self, prepared: Prepared, error: BaseException) -> Finished:
         """The outcome of a task that raised; arguments that do not fit are never retried."""

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -75,6 +77,14 @@ def _chord_notes(raw: Any) -> dict[bytes, tuple[str, str, bytes] | None]:
     return notes
 
 
+@dataclass(frozen=True, slots=True)
+class _LoopClient:
+    """The async client of one event loop, and the connections its calls keep."""
+
+    client: aredis.Redis
+    direct: LoopConnections
+
+
 class RedisBroker:
     """A broker on Redis 7+ (or Valkey 7.2+), every state change one Redis Function call.
 
@@ -92,9 +102,11 @@ class RedisBroker:
         self.settings = settings or BrokerSettings()
         self._sync: redis.Redis | None = None
         self._direct: ThreadConnections | None = None
-        self._async: aredis.Redis | None = None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
-        self._adirect: LoopConnections | None = None
+        # Async connections belong to the loop that opened them; a process may run several
+        # loops on one broker (the in-process pools run tasks on a loop beside the worker's).
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
+            weakref.WeakKeyDictionary()
+        )
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         self._waits = ResultWaits(self)
@@ -127,25 +139,25 @@ class RedisBroker:
             self._direct = ThreadConnections(self.client.connection_pool)
         return self._direct
 
+    def _loop_client(self) -> _LoopClient:
+        loop = asyncio.get_running_loop()
+        found = self._loops.get(loop)
+        if found is None:
+            client = aredis.Redis.from_url(
+                self.url, socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=5.0
+            )
+            found = self._loops[loop] = _LoopClient(client, LoopConnections(client.connection_pool))
+        return found
+
     @property
     def aclient(self) -> aredis.Redis:
         """The async client of the running event loop, created on first use."""
-        loop = asyncio.get_running_loop()
-        if self._async is None or self._async_loop is not loop:
-            self._async = aredis.Redis.from_url(
-                self.url, socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=5.0
-            )
-            self._async_loop = loop
-            self._adirect = LoopConnections(self._async.connection_pool)
-        return self._async
+        return self._loop_client().client
 
     @property
     def adirect(self) -> LoopConnections:
         """The async calls' connections, of the running event loop."""
-        client = self.aclient
-        if self._adirect is None:  # pragma: no cover - set with the client
-            self._adirect = LoopConnections(client.connection_pool)
-        return self._adirect
+        return self._loop_client().direct
 
     @contextlib.contextmanager
     def _faults(self, call: str = "") -> Iterator[None]:
@@ -170,7 +182,8 @@ class RedisBroker:
 
     def run(self, call: calls.Call[T]) -> T:
         """Execute one call, loading the library first if the server lacks it."""
-        with self._faults(call.name):
+        # A plain try (free when nothing is raised), not `_faults`: this is every call's path.
+        try:
             try:
                 reply = self.direct.call(call.packed())
             except ResponseError as error:
@@ -178,11 +191,13 @@ class RedisBroker:
                     raise
                 self.load_library()
                 reply = self.direct.call(call.packed())
+        except (RedisError, OSError) as error:
+            raise translate(error, self.url, call.name) from None
         return call.parse(reply)
 
     async def arun(self, call: calls.Call[T]) -> T:
         """Async twin of `run`."""
-        with self._faults(call.name):
+        try:
             (reply,) = await self._acall(call.packed(), repeatable=call.repeatable)
             if isinstance(reply, ResponseError):
                 if not is_missing_library(reply):
@@ -191,6 +206,8 @@ class RedisBroker:
                 (reply,) = await self._acall(call.packed(), repeatable=call.repeatable)
                 if isinstance(reply, ResponseError):
                     raise reply
+        except (RedisError, OSError) as error:
+            raise translate(error, self.url, call.name) from None
         return call.parse(reply)
 
     def _register(self, queue: str) -> None:
@@ -444,8 +461,10 @@ class RedisBroker:
         keys = self.keys(queue)
         ack = calls.ack(keys, self.settings, outcomes)
         fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id)
-        with self._faults(f"{ack.name} and {fetch.name}"):
+        try:
             replies = await self._acall(ack.packed(), fetch.packed(), repeatable=False)
+        except (RedisError, OSError) as error:
+            raise translate(error, self.url, "ack and fetch") from None
         acked, fetched = replies
         if is_missing_library(acked) or is_missing_library(fetched):
             # Neither call ran: load the library and send them again, one after the other.
@@ -512,10 +531,12 @@ class RedisBroker:
         keys = self.keys(queue)
         timeout = max(0.001, min(timeout_s, _MAX_BLOCK_S))
         fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id)
-        with self._faults("wait for work"):
+        try:
             _, reply = await self._acall(
                 ("BZPOPMIN", keys.wake, timeout), fetch.packed(), repeatable=False
             )
+        except (RedisError, OSError) as error:
+            raise translate(error, self.url, "wait for work") from None
         if isinstance(reply, ResponseError):
             if not is_missing_library(reply):
                 raise translate(reply, self.url, fetch.name)
@@ -523,12 +544,9 @@ class RedisBroker:
         return fetch.parse(reply)
 
     async def aclose(self) -> None:
-        """Close the async connections."""
+        """Close the async connections of the running event loop."""
         await self._waits.aclose()
-        if self._adirect is not None:
-            await self._adirect.aclose()
-            self._adirect = None
-        if self._async is not None:
-            await self._async.aclose()
-            self._async = None
-            self._async_loop = None
+        found = self._loops.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            await found.direct.aclose()
+            await found.client.aclose()

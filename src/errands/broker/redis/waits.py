@@ -12,6 +12,7 @@ import contextlib
 import os
 import threading
 import time
+import weakref
 from typing import TYPE_CHECKING
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -46,8 +47,10 @@ class ResultWaits:
     def __init__(self, broker: RedisBroker) -> None:
         self._broker = broker
         self._local = threading.local()  # per thread: the `Subscriber` of `wait`
-        self._idle: list[AsyncSubscriber] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # Per event loop: its idle subscribers (a connection belongs to the loop that opened it).
+        self._idle: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[AsyncSubscriber]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def subscriber(self) -> Subscriber | None:
         """This thread's kept subscriber (None before its first wait)."""
@@ -105,12 +108,11 @@ class ResultWaits:
     async def await_(self, queue: str, job_id: str, timeout_s: float) -> JobState:
         """Async twin of `wait`: one subscriber per concurrent waiter, a few kept idle."""
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # connections belong to the loop that opened them
-            self._idle, self._loop = [], loop
+        idle = self._idle.setdefault(loop, [])
         deadline = loop.time() + timeout_s
         pool = self._broker.aclient.connection_pool
         for attempt in (1, 2):
-            subscriber = self._idle.pop() if self._idle else AsyncSubscriber(pool)
+            subscriber = idle.pop() if idle else AsyncSubscriber(pool)
             keep = False
             try:
                 state = await self._await_on(subscriber, queue, job_id, deadline)
@@ -121,8 +123,8 @@ class ResultWaits:
                     raise
                 # A kept connection may be stale (the server restarted): one fresh try.
             finally:
-                if keep and len(self._idle) < _KEEP_SUBSCRIBERS:
-                    self._idle.append(subscriber)
+                if keep and len(idle) < _KEEP_SUBSCRIBERS:
+                    idle.append(subscriber)
                 else:
                     with contextlib.suppress(Exception):
                         await subscriber.aclose()
@@ -161,8 +163,8 @@ class ResultWaits:
             subscriber.close()
 
     async def aclose(self) -> None:
-        """Close the idle async subscribers."""
-        idle, self._idle = self._idle, []
+        """Close the idle async subscribers of the running event loop."""
+        idle = self._idle.pop(asyncio.get_running_loop(), [])
         for subscriber in idle:
             with contextlib.suppress(Exception):
                 await subscriber.aclose()
