@@ -228,7 +228,7 @@ class RedisBroker:
         """Add jobs to `queue`; see `Broker.enqueue`. Many jobs go in calls of `ENQUEUE_CHUNK`.
 
         Raises:
-            ErrandsError: Redis refused a call; calls before it (and after it) may have been
+            BrokerError: Redis refused a call; calls before it (and after it) may have been
                 taken: each call is all or nothing. `error.enqueued` lists their answers.
         """
         if len(jobs) <= ENQUEUE_CHUNK:
@@ -280,25 +280,25 @@ class RedisBroker:
 
     async def aenqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
         """Async twin of `enqueue` (calls of `ENQUEUE_CHUNK` jobs, one after another)."""
-        taken: list[Enqueued] = []
-        for start in range(0, len(jobs), ENQUEUE_CHUNK):
-            call = calls.enqueue(self.keys(queue), jobs[start : start + ENQUEUE_CHUNK])
-            try:
-                answers = await self.arun(call)
-            except BrokerError as error:
-                error.enqueued = taken
-                raise
-            taken.extend(answers)
-        await self._aregister(queue)
-        return taken
+        return await self._aenqueue(queue, jobs, continues=False)
 
     async def acontinue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
         """The next steps of finished jobs, which a full Redis still takes (see `Broker`)."""
+        return await self._aenqueue(queue, jobs, continues=True)
+
+    async def _aenqueue(
+        self, queue: str, jobs: Sequence[NewJob], *, continues: bool
+    ) -> list[Enqueued]:
         taken: list[Enqueued] = []
         for start in range(0, len(jobs), ENQUEUE_CHUNK):
             chunk = jobs[start : start + ENQUEUE_CHUNK]
-            call = calls.enqueue(self.keys(queue), chunk, continues=True)
-            answers = await self.arun(call)
+            try:
+                answers = await self.arun(
+                    calls.enqueue(self.keys(queue), chunk, continues=continues)
+                )
+            except BrokerError as error:
+                error.enqueued = taken
+                raise
             taken.extend(answers)
         await self._aregister(queue)
         return taken
