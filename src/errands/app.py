@@ -21,11 +21,13 @@ from typing import (
 from typing_extensions import Unpack
 
 from errands.broker.base import Broker, BrokerSettings
-from errands.broker.types import NewJob
+from errands.broker.types import Enqueued, NewJob
 from errands.context import TaskContext
 from errands.errors import BrokerError, ConfigurationError, TaskNotFound
+from errands.middleware import Middleware, Middlewares, accepting
 from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
+from errands.sending import Sender
 from errands.task import (
     CallOptions,
     CheckedCall,
@@ -70,6 +72,7 @@ class TaskOptionsKw(TypedDict, total=False):
     result_ttl: float | timedelta
     idempotency_ttl: float | timedelta
     max_stalls: int
+    extras: Mapping[str, Any]
 
 
 class TaskDecorator(Protocol):
@@ -114,6 +117,8 @@ class App:
         unknown_task_window: a job of a task this worker does not know waits this long from
             its enqueue (deferred with growing pauses, no attempt spent) for a worker that
             knows it, as in a rolling deploy; then it fails with `TaskNotFound`.
+        middleware: hooks around sending and running jobs, run in this order
+            (`errands.middleware`).
     """
 
     def __init__(
@@ -134,6 +139,7 @@ class App:
         dead_max_count: int = 10_000,
         dead_max_age: float | timedelta = timedelta(days=7),
         unknown_task_window: float | timedelta = timedelta(minutes=15),
+        middleware: Sequence[Middleware] = (),
     ) -> None:
         if broker_url is not None and broker is not None:
             raise ConfigurationError("give broker_url or broker, not both")
@@ -161,6 +167,8 @@ class App:
             dead_max_count=dead_max_count, dead_max_age_ms=int(seconds(dead_max_age) * 1000)
         )
         self._broker = broker
+        self.middleware = Middlewares(middleware)
+        self._sender = Sender(self)
         self.tasks: dict[str, Task[..., Any]] = {}
         RetryPolicy(max_retries=max_retries)  # refuse max_retries=None here, not at first task
 
@@ -264,7 +272,25 @@ class App:
             result_ttl=seconds(options.get("result_ttl", self.result_ttl)),
             idempotency_ttl=seconds(options.get("idempotency_ttl", self.idempotency_ttl)),
             max_stalls=options.get("max_stalls", self.max_stalls),
+            extras=self._extras(options.get("extras", {})),
         )
+
+    def _extras(self, extras: Mapping[str, Any]) -> dict[str, Any]:
+        """The task's options for middleware, each one read by some middleware of the app."""
+        accepted = self.middleware.options()
+        for name in extras:
+            if name in accepted:
+                continue
+            others = accepting(name)
+            hint = (
+                f"it is an option of {', '.join(others)}: add one to App(middleware=[...])"
+                if others
+                else "no middleware defines it: check its name"
+            )
+            raise ConfigurationError(
+                f"task option extras[{name!r}] is read by no middleware of this app; {hint}"
+            )
+        return dict(extras)
 
     def get_task(self, name: str) -> Task[..., Any]:
         """The task registered under `name`; `TaskNotFound` says which names exist."""
@@ -312,7 +338,7 @@ class App:
         `Task.apply_async`.
         """
         queue, job = self._job_by_name(name, args, kwargs, call_options)
-        done = self.broker.enqueue(queue, [job])[0]
+        done = self.send(queue, [job])[0]
         return AsyncResult(self, done.id, queue)
 
     async def asend_task(
@@ -324,7 +350,7 @@ class App:
     ) -> AsyncResult[Any]:
         """Async twin of `send_task`."""
         queue, job = self._job_by_name(name, args, kwargs, call_options)
-        done = (await self.broker.aenqueue(queue, [job]))[0]
+        done = (await self.asend(queue, [job]))[0]
         return AsyncResult(self, done.id, queue)
 
     def _job_by_name(
@@ -373,7 +399,7 @@ class App:
             for start in range(0, len(items), _ENQUEUE_CHUNK)
         ]
         max_bytes = self.max_payload_bytes
-        answers = self.broker.enqueue_batches(
+        answers = self.send_batches(
             (
                 queue,
                 [
@@ -399,6 +425,34 @@ class App:
             refused.enqueued = [h for h in handles if h is not None]
             raise refused
         return cast("list[AsyncResult[R]]", handles)  # every index was filled
+
+    # The one way out --------------------------------------------------------------------------
+
+    def send(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """Send built jobs to `queue`, through the middleware: every job leaves this way.
+
+        `delay`, `apply_async`, `send_task`, `enqueue_many` and the workflows build their jobs
+        and call this (or its twins); so does anything else that sends (a scheduler, an API).
+        """
+        return self._sender.send(queue, jobs)
+
+    async def asend(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """Async twin of `send`."""
+        return await self._sender.asend(queue, jobs)
+
+    def send_batches(
+        self, batches: Iterable[tuple[str, Sequence[NewJob]]]
+    ) -> list[list[Enqueued] | BrokerError]:
+        """`send` for each (queue, jobs) batch, streamed: each batch's answers or its error."""
+        return self._sender.send_batches(batches)
+
+    async def acontinue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """Send the next steps of finished jobs (a chain's), which a full Redis still takes."""
+        return await self._sender.acontinue(queue, jobs)
+
+    def outgoing(self, queue: str, job: NewJob) -> NewJob:
+        """`job` as the middleware leaves it, for one the broker enqueues later (a chord's)."""
+        return self._sender.outgoing(queue, job)
 
     def result(self, job_id: str, queue: str | None = None) -> AsyncResult[Any]:
         """A handle on a job sent earlier (by id and queue)."""

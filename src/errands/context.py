@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -46,6 +46,8 @@ class TaskContext:
         queue: the queue the job came from.
         priority: 0-9, higher runs first.
         deadline: the wall-clock time (seconds since the epoch) of the soft time limit.
+        headers: what middleware sent along with the job (`errands.middleware.Outgoing`).
+        extras: the task's options for middleware (``@app.task(extras={...})``).
         log: a logger whose records carry ``errands_job_id``, ``errands_task`` and
             ``errands_attempt``.
     """
@@ -57,6 +59,8 @@ class TaskContext:
     queue: str
     priority: int = 0
     deadline: float | None = None
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    extras: Mapping[str, Any] = field(default_factory=dict)
     _cancelled: Callable[[], bool] = field(default=_never_cancelled, repr=False)
     _log: logging.LoggerAdapter[logging.Logger] | None = field(default=None, repr=False)
 

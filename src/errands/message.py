@@ -66,6 +66,7 @@ class JobRecord(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False)
     soft_time_limit: float | None = None
     time_limit: float | None = None
     links: list[Link] | None = None
+    headers: dict[str, Any] | None = None  # set by middleware, read by the task's context
 
 
 class JobEnvelope(msgspec.Struct, forbid_unknown_fields=False):

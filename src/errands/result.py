@@ -25,7 +25,7 @@ from errands.errors import (
 if TYPE_CHECKING:
     from errands.app import App
 
-__all__ = ["AsyncResult", "ErrorInfo", "OutcomeRecord", "seconds"]
+__all__ = ["AsyncResult", "ErrorInfo", "OutcomeRecord", "error_of", "seconds"]
 
 R = TypeVar("R")
 
@@ -49,6 +49,14 @@ class OutcomeRecord(msgspec.Struct, omit_defaults=True):
 
 
 _outcome_decoder = msgspec.json.Decoder(OutcomeRecord)
+
+
+def error_of(outcome: bytes) -> ErrorInfo | None:
+    """The error an outcome record holds (None: none, or a record that does not decode)."""
+    try:
+        return _outcome_decoder.decode(outcome).error
+    except msgspec.DecodeError:
+        return None
 
 
 def seconds(value: float | timedelta) -> float:

@@ -10,7 +10,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, ParamSpec, TypeVar
 
@@ -71,6 +71,7 @@ class TaskOptions:
         result_ttl: seconds a result is kept.
         idempotency_ttl: seconds an idempotency key holds, by default.
         max_stalls: lease expiries (dead workers) tolerated before the job is declared poison.
+        extras: options for the app's middleware (each reads those it names).
     """
 
     name: str
@@ -84,6 +85,7 @@ class TaskOptions:
     result_ttl: float = 86_400.0
     idempotency_ttl: float = 86_400.0
     max_stalls: int = 1
+    extras: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_priority(self.priority)
@@ -437,7 +439,7 @@ class Task(Generic[P, R]):
         idempotency_key, idempotency_ttl, idempotency_mode, job_id, soft_time_limit, time_limit.
         """
         queue, job = self._prepare(args, kwargs, _merge(options, call_options))
-        done = self.app.broker.enqueue(queue, [job])[0]
+        done = self.app.send(queue, [job])[0]
         return AsyncResult(self.app, done.id, queue, ignore_result=self.options.ignore_result)
 
     async def aapply_async(
@@ -450,7 +452,7 @@ class Task(Generic[P, R]):
     ) -> AsyncResult[R]:
         """Async twin of `apply_async`."""
         queue, job = self._prepare(args, kwargs, _merge(options, call_options))
-        done = (await self.app.broker.aenqueue(queue, [job]))[0]
+        done = (await self.app.asend(queue, [job]))[0]
         return AsyncResult(self.app, done.id, queue, ignore_result=self.options.ignore_result)
 
     def s(self, *args: P.args, **kwargs: P.kwargs) -> Signature[R]:

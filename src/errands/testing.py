@@ -50,7 +50,7 @@ async def _run_batch(app: App, executor: Executor, queue: str, limit: int) -> in
             finished = await executor.run_async(prepared)
         else:
             finished = executor.run_sync(prepared)
-        await apply_follow_ups(app.broker, finished.follow_ups)  # before the ack
+        await apply_follow_ups(app, finished.follow_ups)  # before the ack
         outcomes.append(
             Outcome(
                 delivery.id,

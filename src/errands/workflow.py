@@ -139,13 +139,13 @@ class Chain(Generic[R]):
     def delay(self) -> ChainResult[R]:
         """Send the first step; the worker sends each next one when the previous succeeds."""
         queue, job = self._prepare()
-        done = self.app.broker.enqueue(queue, [job])[0]
+        done = self.app.send(queue, [job])[0]
         return self._result(done.id, queue)
 
     async def adelay(self) -> ChainResult[R]:
         """Async twin of `delay`."""
         queue, job = self._prepare()
-        done = (await self.app.broker.aenqueue(queue, [job]))[0]
+        done = (await self.app.asend(queue, [job]))[0]
         return self._result(done.id, queue)
 
 
@@ -280,33 +280,34 @@ class Chord(Generic[R]):
                 that were, which run as jobs of their own. Send the chord again.
         """
         chord_id, queue, job, marker, by_queue = self._prepare()
-        broker = self.callback.task.app.broker
-        broker.chord_start(queue, chord_id, len(self.members), job, marker)
+        app = self.callback.task.app
+        app.broker.chord_start(queue, chord_id, len(self.members), app.outgoing(queue, job), marker)
         placed: dict[int, tuple[str, str]] = {}
         for member_queue, items in by_queue.items():
             try:
-                done = broker.enqueue(member_queue, [member_job for _, member_job in items])
+                done = app.send(member_queue, [member_job for _, member_job in items])
             except BrokerError as error:
                 raise self._unsent(error, placed, member_queue) from None
             for (index, _), answer in zip(items, done, strict=True):
                 placed[index] = (answer.id, member_queue)
-        broker.chord_arm(queue, chord_id)
+        app.broker.chord_arm(queue, chord_id)
         return self._result(chord_id, queue, placed)
 
     async def adelay(self) -> ChordResult[R]:
         """Async twin of `delay`."""
         chord_id, queue, job, marker, by_queue = self._prepare()
-        broker = self.callback.task.app.broker
-        await broker.achord_start(queue, chord_id, len(self.members), job, marker)
+        app = self.callback.task.app
+        callback = app.outgoing(queue, job)
+        await app.broker.achord_start(queue, chord_id, len(self.members), callback, marker)
         placed: dict[int, tuple[str, str]] = {}
         for member_queue, items in by_queue.items():
             try:
-                done = await broker.aenqueue(member_queue, [member_job for _, member_job in items])
+                done = await app.asend(member_queue, [member_job for _, member_job in items])
             except BrokerError as error:
                 raise self._unsent(error, placed, member_queue) from None
             for (index, _), answer in zip(items, done, strict=True):
                 placed[index] = (answer.id, member_queue)
-        await broker.achord_arm(queue, chord_id)
+        await app.broker.achord_arm(queue, chord_id)
         return self._result(chord_id, queue, placed)
 
     def _unsent(

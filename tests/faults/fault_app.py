@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 import redis
+from tests.integration.lazy_app import lazy_app
 from tests.integration.worker_app import DEFAULT_LEASE_S, Tasks, gate_key
 
 from errands import App, TaskContext
@@ -137,21 +138,15 @@ def build(
     return FaultTasks(app, new_tasks=new_tasks)
 
 
-_app: App | None = None
+def _from_environment() -> App:
+    env = os.environ
+    return build(
+        env["ERRANDS_BROKER_URL"],
+        env["ERRANDS_TEST_NAMESPACE"],
+        lease_s=float(env.get("ERRANDS_TEST_LEASE", DEFAULT_LEASE_S)),
+        unknown_task_window_s=float(env.get("ERRANDS_TEST_UNKNOWN_WINDOW", 900)),
+        new_tasks=env.get("ERRANDS_TEST_NEW_TASKS") == "1",
+    ).app
 
 
-def __getattr__(name: str) -> App:
-    """``app``: the worker's app, built from the environment when first asked for."""
-    global _app  # noqa: PLW0603 - one app per worker process, built on first use
-    if name != "app":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if _app is None:
-        env = os.environ
-        _app = build(
-            env["ERRANDS_BROKER_URL"],
-            env["ERRANDS_TEST_NAMESPACE"],
-            lease_s=float(env.get("ERRANDS_TEST_LEASE", DEFAULT_LEASE_S)),
-            unknown_task_window_s=float(env.get("ERRANDS_TEST_UNKNOWN_WINDOW", 900)),
-            new_tasks=env.get("ERRANDS_TEST_NEW_TASKS") == "1",
-        ).app
-    return _app
+__getattr__ = lazy_app(__name__, _from_environment)

@@ -48,11 +48,11 @@ def test_a_chain_step_run_twice_enqueues_its_successor_once(
     prepared = executor.prepare(Job(delivery.id, delivery.payload, delivery.attempt))
     assert not isinstance(prepared, Finished)
     finished = executor.run_sync(prepared)
-    asyncio.run(_follow_ups(broker, finished))
+    asyncio.run(_follow_ups(app, finished))
     run_jobs(app, ["default"])  # the successor runs; no result of it is left
     assert ran == [1]
     assert broker.job_state("default", sent.steps[1].id).state == "unknown"
-    asyncio.run(_follow_ups(broker, finished))  # the parent ran again: its step goes again
+    asyncio.run(_follow_ups(app, finished))  # the parent ran again: its step goes again
     assert broker.info("default").ready == 0
     run_jobs(app, ["default"])
     assert ran == [1]
@@ -66,11 +66,11 @@ async def _fetch(broker: RedisBroker) -> Fetched:
         await broker.aclose()
 
 
-async def _follow_ups(broker: RedisBroker, finished: Finished) -> None:
+async def _follow_ups(app: App, finished: Finished) -> None:
     try:
-        await apply_follow_ups(broker, finished.follow_ups)
+        await apply_follow_ups(app, finished.follow_ups)
     finally:
-        await broker.aclose()
+        await app.broker.aclose()
 
 
 @pytest.mark.timeout(60)

@@ -80,7 +80,8 @@ async def test_a_heartbeat_in_flight_keeps_the_fresh_lease_of_a_job_fetched_agai
     broker.heartbeat = heartbeat_crossed_by_a_fetch  # type: ignore[method-assign,assignment]
     config = WorkerConfig(QueueSelection(("q",)), lease_s=60)
     pool = cast("Pool", _NoPool())
-    upkeep = Upkeep(broker, config, "w1", ledger, pool, Outage(server.url), asyncio.Event())
+    outage, chords_due = Outage(server.url), asyncio.Event()
+    upkeep = Upkeep(broker, config, "w1", ledger, pool, outage, chords_due, lambda *_: None)
     await upkeep.heartbeat()
     assert ledger.held["a"].token == fresh[0] != first.token
     outcome = Outcome("a", fresh[0], "ok", b'{"state": "succeeded"}')

@@ -29,7 +29,7 @@ async def test_jobs_submitted_after_stop_are_given_back_uncharged(
     def took(queue: str, jobs: Sequence[Job], tokens: Sequence[str], more: bool) -> list[Assigned]:
         raise AssertionError("no child waits on Redis in this test")
 
-    events = PoolEvents(finished.extend, given_back.extend, took, lambda: None)
+    events = PoolEvents(finished.extend, given_back.extend, took, lambda: None, lambda *_: None)
     pool = ProcessPool(tasks.app, "tests.integration.worker_app:app", events, concurrency=2)
     await pool.start()
     pool.stop()

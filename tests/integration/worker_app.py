@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from errands import App, Retry, SoftTimeLimitExceeded, TaskContext
+from tests.integration.lazy_app import lazy_app
 
 __all__ = ["DEFAULT_LEASE_S", "Tasks", "build", "events_key", "gate_key"]
 
@@ -285,17 +286,11 @@ def build(broker_url: str, namespace: str, *, lease_s: float = DEFAULT_LEASE_S) 
     return Tasks(App(broker_url, namespace=namespace, lease=lease_s))
 
 
-_app: App | None = None
+def _from_environment() -> App:
+    lease_s = float(os.environ.get("ERRANDS_TEST_LEASE", DEFAULT_LEASE_S))
+    return build(
+        os.environ["ERRANDS_BROKER_URL"], os.environ["ERRANDS_TEST_NAMESPACE"], lease_s=lease_s
+    ).app
 
 
-def __getattr__(name: str) -> App:
-    """``app``: the worker's app, built from the environment when first asked for."""
-    global _app  # noqa: PLW0603 - one app per worker process, built on first use
-    if name != "app":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if _app is None:
-        lease_s = float(os.environ.get("ERRANDS_TEST_LEASE", DEFAULT_LEASE_S))
-        _app = build(
-            os.environ["ERRANDS_BROKER_URL"], os.environ["ERRANDS_TEST_NAMESPACE"], lease_s=lease_s
-        ).app
-    return _app
+__getattr__ = lazy_app(__name__, _from_environment)

@@ -144,6 +144,8 @@ class QueueState:
         self.paused = False
         self.published: list[tuple[str, bytes]] = []
         self.armed = False
+        # Jobs sent to the dead set by the call under way, when it reports them (fetch, maintain).
+        self.died: list[tuple[str, bytes]] | None = None
         self.chords = Chords(self.enqueue, self._store_chord_result)
 
     # Shared helpers (00_shared.lua) -----------------------------------------------------------
@@ -203,6 +205,8 @@ class QueueState:
         self._release_idem(job_id, m)
         self.cancel_requests.discard(job_id)
         self._incr("failed")
+        if self.died is not None:
+            self.died.append((job_id, outcome))
         if m.chord is not None:
             chord, chord_queue, _ = m.chord
             note = chord_failure(chord, job_id, outcome, now)
@@ -309,10 +313,15 @@ class QueueState:
         self, now: int, n: int, lease_ms: int, worker_id: str, settings: BrokerSettings
     ) -> Fetched:
         """fetch.lua: promote, reap, then lease up to `n` jobs (none while paused)."""
-        self._promote_due(now, settings.promote_limit)
-        self._reap_expired(now, settings.reap_limit, settings.dead_max_count)
+        died: list[tuple[str, bytes]] = []
+        self.died = died
+        try:
+            self._promote_due(now, settings.promote_limit)
+            self._reap_expired(now, settings.reap_limit, settings.dead_max_count)
+        finally:
+            self.died = None
         if self.paused:
-            return Fetched([], None, paused=True)
+            return Fetched([], None, paused=True, died=died)
         jobs: list[Delivery] = []
         for job_id in self.ready.pop_min(min(n, MAX_BATCH)):
             m = self.meta[job_id]
@@ -330,6 +339,7 @@ class QueueState:
             None if first is None else max(first[1] - now, 0),
             next_expiry_ms=None if lease is None else max(lease[1] - now, 0),
             more=bool(jobs) and len(self.ready) > 0,
+            died=died,
         )
 
     def ack(self, now: int, outcomes: Sequence[Outcome], settings: BrokerSettings) -> list[AckCode]:
@@ -475,8 +485,13 @@ class QueueState:
         else:
             self.maint_until, self.maint_owner = now + lock_ms, owner
         limit, cap = settings.maintenance_limit, settings.dead_max_count
-        promoted = self._promote_due(now, limit)
-        reaped = self._reap_expired(now, limit, cap)
+        died: list[tuple[str, bytes]] = []
+        self.died = died
+        try:
+            promoted = self._promote_due(now, limit)
+            reaped = self._reap_expired(now, limit, cap)
+        finally:
+            self.died = None
         old = self.results_x.pop_min(limit, now)
         for job_id in old:
             self.results.pop(job_id, None)
@@ -509,6 +524,7 @@ class QueueState:
             len(silent),
             chords_failed,
             saturated,
+            died,
         )
 
     def result(self, now: int, job_id: str) -> JobState:

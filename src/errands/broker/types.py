@@ -68,7 +68,8 @@ class Fetched(msgspec.Struct, frozen=True):
 
     Both are in ms from now (None: there is none); an idle worker sleeps until the sooner, so a
     due job or an expired lease is handled without polling. `more` is true when jobs were handed
-    out and ready ones are left behind them.
+    out and ready ones are left behind them; `died`, the (id, outcome) of the jobs the fetch sent
+    to the dead set (stalled, or buried).
     """
 
     jobs: list[Delivery]
@@ -76,6 +77,7 @@ class Fetched(msgspec.Struct, frozen=True):
     paused: bool = False
     next_expiry_ms: int | None = None
     more: bool = False
+    died: list[tuple[str, bytes]] = []
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -171,7 +173,10 @@ class QueueInfo(msgspec.Struct, frozen=True):
 
 
 class MaintenanceReport(msgspec.Struct, frozen=True):
-    """What one maintenance pass did; `saturated`: a step had more to do than its limit let it."""
+    """What one maintenance pass did; `saturated`: a step had more to do than its limit let it.
+
+    `died`: the (id, outcome) of the jobs it sent to the dead set (stalled, or buried).
+    """
 
     promoted: int
     reaped: int
@@ -181,6 +186,7 @@ class MaintenanceReport(msgspec.Struct, frozen=True):
     workers_dropped: int
     chords_failed: int = 0
     saturated: bool = False
+    died: list[tuple[str, bytes]] = []
 
 
 class ChordFailure(msgspec.Struct, frozen=True):

@@ -39,6 +39,7 @@ from errands.worker.direct_wait import DirectLine
 from errands.worker.execution import Executor, Prepared
 from errands.worker.protocol import (
     Cancel,
+    Died,
     Done,
     Dropped,
     Finished,
@@ -170,7 +171,7 @@ class Child:
         if batch:
             self._send(Done(batch))
 
-    def _send(self, message: Done | Dropped | Ready | Took | WaitEnded) -> None:
+    def _send(self, message: Done | Died | Dropped | Ready | Took | WaitEnded) -> None:
         data = memoryview(encode(message))
         with self._send_lock:
             while data:
@@ -300,6 +301,9 @@ class Child:
             log.warning("waiting on Redis failed (%s); the supervisor waits instead", error)
             self._stop_waiting(str(error))
             return None
+        if fetched.died:  # its fetch reaped jobs to death: the supervisor tells the middleware
+            ids, outcomes = zip(*fetched.died, strict=True)
+            self._send(Died(self._line.wait.queue, list(ids), list(outcomes)))
         if fetched.jobs:
             jobs = [Job(d.id, d.payload, d.attempt) for d in fetched.jobs]
             tokens = [d.token for d in fetched.jobs]
@@ -333,6 +337,8 @@ class Child:
             return finished
         if code is AckCode.STALE:
             log.warning("job %s finished after its lease was lost: it may run twice", finished.id)
+        elif code is AckCode.DEAD:  # the supervisor tells the middleware, and fails its chord
+            self._send(Died(line.wait.queue, [finished.id], [finished.outcome]))
         return msgspec.structs.replace(finished, acked=True, outcome=b"")
 
     # Jobs -----------------------------------------------------------------------------------------

@@ -13,9 +13,10 @@ import math
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -23,6 +24,7 @@ import msgspec
 from errands.context import TaskContext
 from errands.errors import ArgumentError, ErrandsError, Retry, SoftTimeLimitExceeded, TaskNotFound
 from errands.message import JobRecord, check_json, decode_record
+from errands.middleware import Execution, ExecutionState
 from errands.result import ErrorInfo, OutcomeRecord
 from errands.task import CallOptions, Task, TaskOptions, build_job
 from errands.worker.protocol import Finished, FollowUp, Job
@@ -39,6 +41,7 @@ _MAX_TRACEBACK = 16_000
 _UNKNOWN_FIRST_S = 1.0
 _UNKNOWN_MAX_S = 60.0
 _encoder = msgspec.json.Encoder()
+_NO_HEADERS: Mapping[str, Any] = MappingProxyType({})  # most jobs carry none: one, read-only
 
 SoftLimit = Callable[[float], AbstractContextManager[None]]
 
@@ -84,6 +87,7 @@ class Executor:
         self.app = app
         self._is_cancelled = is_cancelled
         self._signatures: dict[str, inspect.Signature] = {}
+        self._observed = bool(app.middleware)  # run the execute hooks (a cost only then)
 
     # Outcomes ---------------------------------------------------------------------------------
 
@@ -207,6 +211,8 @@ class Executor:
             queue=record.queue,
             priority=record.priority,
             deadline=time.time() + soft,
+            headers=record.headers or _NO_HEADERS,
+            extras=options.extras,
             _cancelled=lambda: self._is_cancelled(job.id),
         )
         return Prepared(job, record, task, context, soft, hard)
@@ -259,7 +265,28 @@ class Executor:
     # Running -----------------------------------------------------------------------------------
 
     def run_sync(self, prepared: Prepared, soft_limit: SoftLimit = _no_soft_limit) -> Finished:
-        """Run a sync task here, its soft limit armed by `soft_limit`."""
+        """Run a sync task here, its soft limit armed by `soft_limit`, and the execute hooks."""
+        if not self._observed:
+            return self._run_sync(prepared, soft_limit)
+        middleware = self.app.middleware
+        middleware.before_execute(prepared.context)
+        started = time.perf_counter()
+        finished = self._run_sync(prepared, soft_limit)
+        middleware.after_execute(prepared.context, _execution(prepared, finished, started))
+        return finished
+
+    async def run_async(self, prepared: Prepared) -> Finished:
+        """Run an async task on the running loop (its soft limit cancels it), and the hooks."""
+        if not self._observed:
+            return await self._run_async(prepared)
+        middleware = self.app.middleware
+        middleware.before_execute(prepared.context)
+        started = time.perf_counter()
+        finished = await self._run_async(prepared)
+        middleware.after_execute(prepared.context, _execution(prepared, finished, started))
+        return finished
+
+    def _run_sync(self, prepared: Prepared, soft_limit: SoftLimit) -> Finished:
         prepared.context.deadline = time.time() + prepared.soft_limit_s  # it starts now
         token = prepared.context.activate()
         try:
@@ -271,8 +298,7 @@ class Executor:
             TaskContext.deactivate(token)
         return self._success(prepared, value)
 
-    async def run_async(self, prepared: Prepared) -> Finished:
-        """Run an async task on the running loop; its soft limit cancels it."""
+    async def _run_async(self, prepared: Prepared) -> Finished:
         token = prepared.context.activate()
         try:
             coroutine = prepared.task.fn(*self._call_args(prepared), **prepared.record.kwargs)
@@ -296,3 +322,22 @@ class Executor:
         finally:
             TaskContext.deactivate(token)
         return self._success(prepared, value)
+
+
+_STATES: dict[str, ExecutionState] = {
+    "ok": "succeeded",
+    "retry": "retrying",
+    "fail": "failed",
+    "defer": "failed",  # not from a run: a job that could not start has no hooks
+}
+
+
+def _execution(prepared: Prepared, finished: Finished, started: float) -> Execution:
+    """How a run ended, for `after_execute`, as this process sees it."""
+    state = _STATES[finished.kind]
+    if state == "retrying" and prepared.context.is_cancelled():
+        state = "cancelled"  # Redis ends a retry of a job asked to stop
+    error = None
+    if finished.kind != "ok" and finished.outcome:
+        error = msgspec.json.decode(finished.outcome, type=OutcomeRecord).error
+    return Execution(state, time.perf_counter() - started, error)

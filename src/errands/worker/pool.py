@@ -33,12 +33,15 @@ class PoolEvents:
             left behind them); the supervisor holds them from then on and answers how to run
             them.
         wait_ended: an executor stopped waiting for work on its own.
+        died: a call an executor made to Redis sent jobs to the dead set (queue, id and
+            outcome of each): a fetch of its own that reaped stalled jobs.
     """
 
     finished: Callable[[Sequence[Finished]], None]
     give_back: Callable[[Sequence[str]], None]
     took: Callable[[str, Sequence[Job], Sequence[str], bool], list[Assigned]]
     wait_ended: Callable[[], None]
+    died: Callable[[str, Sequence[tuple[str, bytes]]], None]
 
 
 class Pool(Protocol):

@@ -28,6 +28,7 @@ from errands.worker.execution import Executor
 from errands.worker.pool import Assigned, PoolEvents
 from errands.worker.protocol import (
     Cancel,
+    Died,
     Done,
     Dropped,
     Ready,
@@ -231,10 +232,12 @@ class ProcessPool:
         child.exited.set()
 
     def _on_message(
-        self, child: _Child, message: Ready | Done | Dropped | Took | WaitEnded
+        self, child: _Child, message: Ready | Done | Dropped | Took | Died | WaitEnded
     ) -> None:
         if isinstance(message, Ready):
             child.ready.set()
+        elif isinstance(message, Died):
+            self.events.died(message.queue, list(zip(message.ids, message.outcomes, strict=True)))
         elif isinstance(message, Took):
             took = self.events.took(message.queue, message.jobs, message.tokens, message.more)
             self._adopt(child, took)

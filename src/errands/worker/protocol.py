@@ -3,8 +3,9 @@
 The supervisor sends `Run` (several jobs per message when there is a backlog), `Cancel`, `Stop`
 and `Wait` (wait for work on Redis yourself: see `errands.worker.direct_wait`); a child answers
 `Ready` once, `Done` with outcomes, `Dropped` with the jobs it had not started when it was told
-to stop, `Took` with the jobs it leased itself while waiting, and `WaitEnded` when it stopped
-waiting on its own. Payloads stay raw bytes: the child decodes the arguments.
+to stop, `Took` with the jobs it leased itself while waiting, `Died` with the jobs its own
+fetch sent to the dead set, and `WaitEnded` when it stopped waiting on its own. Payloads stay
+raw bytes: the child decodes the arguments.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from errands.broker.types import NewJob
 
 __all__ = [
     "Cancel",
+    "Died",
     "Done",
     "Dropped",
     "Finished",
@@ -129,6 +131,14 @@ class Took(msgspec.Struct, tag="took", array_like=True):
     more: bool = False
 
 
+class Died(msgspec.Struct, tag="died", array_like=True):
+    """A fetch of the child's own sent jobs of `queue` to the dead set (reaped, stalled)."""
+
+    queue: str
+    ids: list[str]
+    outcomes: list[bytes]
+
+
 class WaitEnded(msgspec.Struct, tag="wait_ended", array_like=True):
     """The child stopped waiting on Redis (an error): the supervisor waits for it again."""
 
@@ -136,7 +146,7 @@ class WaitEnded(msgspec.Struct, tag="wait_ended", array_like=True):
 
 
 ToChild = Run | Cancel | Stop | Wait
-FromChild = Ready | Done | Dropped | Took | WaitEnded
+FromChild = Ready | Done | Dropped | Took | Died | WaitEnded
 
 _encoder = msgspec.msgpack.Encoder()
 _to_child: msgspec.msgpack.Decoder[ToChild] = msgspec.msgpack.Decoder(ToChild)

@@ -24,12 +24,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgspec
-
 from errands.broker.types import AckCode, Delivery, Fetched, Lease, Outcome
 from errands.broker.urls import redact
 from errands.errors import BrokerError, BrokerUnavailable, ErrandsError
-from errands.message import decode_envelope
+from errands.result import error_of
+from errands.worker.assign import Assigner
 from errands.worker.bell import Bell
 from errands.worker.config import WorkerConfig
 from errands.worker.follow_ups import apply_follow_ups
@@ -70,7 +69,7 @@ class Supervisor:
         self.broker = app.broker
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.ledger = Ledger()
-        self._task_facts: dict[str, tuple[float, bool]] = {}  # name -> (hard limit, is async)
+        self._assigner = Assigner(app)
         self._activity = Bell()
         self._stopping = False
         self._stop_deadline: float | None = None
@@ -83,7 +82,7 @@ class Supervisor:
         self.outage = Outage(redact(getattr(self.broker, "url", repr(self.broker))))
         self._chords_due = asyncio.Event()  # an ack sent a job to the dead set
         events = PoolEvents(
-            self._on_finished, self._on_give_back, self._on_took, self._on_wait_ended
+            self._on_finished, self._on_give_back, self._on_took, self._on_wait_ended, self._on_died
         )
         self.pool: Pool
         if config.pool == "process":
@@ -107,12 +106,17 @@ class Supervisor:
             self.pool,
             self.outage,
             self._chords_due,
+            self._on_died,
         )
 
     @property
     def lease_ms(self) -> int:
         """The lease in milliseconds."""
         return int(self.config.lease_s * 1000)
+
+    def stopping(self) -> bool:
+        """True once the worker was told to stop (or cannot go on)."""
+        return self._stopping
 
     @property
     def processed(self) -> int:
@@ -137,7 +141,7 @@ class Supervisor:
         if more:
             self._drained = False  # a burst: fetch it in batches for every child
         self._activity.set()
-        return [self._assign(job) for job in jobs]
+        return [self._assigner.assign(job) for job in jobs]
 
     def _on_wait_ended(self) -> None:
         self._activity.set()  # the next idle turn waits on Redis for that child
@@ -180,7 +184,7 @@ class Supervisor:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
         try:
-            if await self._wait_for_redis():
+            if await self.upkeep.wait_for_redis(self.stopping, self._activity):
                 await self.pool.start()
                 log.info(
                     "worker %s serving %s with %s pool of %d",
@@ -191,7 +195,11 @@ class Supervisor:
                 )
                 if ready is not None:
                     ready()
-                await self._serve()
+                self.app.middleware.on_worker_start(self.upkeep.worker_info())
+                try:
+                    await self._serve()
+                finally:
+                    self.app.middleware.on_worker_stop(self.upkeep.worker_info())
         except Exception as error:
             if isinstance(error, ErrandsError):
                 log.error("worker %s stopped: %s", self.worker_id, error)
@@ -203,29 +211,6 @@ class Supervisor:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
         log.info("worker %s stopped after %d jobs", self.worker_id, self.processed)
-
-    async def _wait_for_redis(self) -> bool:
-        """Make first contact (and load the library), retrying until Redis answers.
-
-        Returns False when the worker was told to stop before Redis answered.
-        """
-        backoff = Backoff()
-        while not self._stopping:
-            try:
-                async with asyncio.timeout(_CALL_TIMEOUT_S):
-                    await self.upkeep.first_contact()
-            except (BrokerUnavailable, TimeoutError) as error:
-                self.outage.failed(
-                    "first contact",
-                    error,
-                    first=f"worker {self.worker_id} waits for Redis: {{reason}}; it tries "
-                    "again every few seconds until Redis answers",
-                )
-                await asyncio.wait({self._activity.waiter()}, timeout=backoff.pause())
-            else:
-                self.outage.recovered()
-                return True
-        return False
 
     async def _serve(self) -> None:
         """Run every loop in one task group; on a failure, give every job back, then raise."""
@@ -461,7 +446,7 @@ class Supervisor:
         if not follow_ups:
             return
         try:
-            await apply_follow_ups(self.broker, follow_ups)
+            await apply_follow_ups(self.app, follow_ups)
         except BaseException:
             self.ledger.restore_follow_ups(follow_ups)  # all again: each one is idempotent
             raise
@@ -477,11 +462,11 @@ class Supervisor:
         # on their own, the last rides with the fetch.
         while len(acks) > _ACK_BATCH:
             batch = acks[:_ACK_BATCH]
-            self._acked(batch, await self.broker.ack(queue, batch))
+            self._acked(queue, batch, await self.broker.ack(queue, batch))
             del acks[:_ACK_BATCH]
         if free <= 0:
             if acks:
-                self._acked(acks, await self.broker.ack(queue, acks))
+                self._acked(queue, acks, await self.broker.ack(queue, acks))
                 acks.clear()
             return 0
         if acks:
@@ -491,15 +476,24 @@ class Supervisor:
             self._take_fetched(queue, fetched)  # ours now, whatever became of the acks
             if isinstance(codes, BrokerError):
                 raise codes  # the acks go again next time
-            self._acked(acks, codes)
+            self._acked(queue, acks, codes)
             acks.clear()
         else:
             fetched = await self.broker.fetch(queue, free, self.lease_ms, self.worker_id)
             self._take_fetched(queue, fetched)
         return len(fetched.jobs)
 
+    def _on_died(self, queue: str, died: Sequence[tuple[str, bytes]]) -> None:
+        """Jobs went to the dead set by a call of this worker's: tell the middleware."""
+        self._chords_due.set()  # a chord member may be one of them: fail its chord soon
+        if self.app.middleware:
+            for job_id, outcome in died:
+                self.app.middleware.on_dead(queue, job_id, error_of(outcome))
+
     def _take_fetched(self, queue: str, fetched: Fetched) -> None:
         """Dispatch fetched jobs, and note when to look again."""
+        if fetched.died:
+            self._on_died(queue, fetched.died)
         for ms in (fetched.next_due_ms, fetched.next_expiry_ms):
             if ms is not None:  # a delayed job falls due, or a lease (maybe a dead worker's) ends
                 self._recheck_in(ms)
@@ -510,13 +504,13 @@ class Supervisor:
         at = time.monotonic() + ms / 1000 + 0.001
         self._recheck_at = at if self._recheck_at is None else min(self._recheck_at, at)
 
-    def _acked(self, acks: Sequence[Outcome], codes: Sequence[AckCode]) -> None:
+    def _acked(self, queue: str, acks: Sequence[Outcome], codes: Sequence[AckCode]) -> None:
         self.ledger.processed += len(acks)
         for outcome, code in zip(acks, codes, strict=True):
             if code is AckCode.RETRYING:
                 self._recheck_in(outcome.retry_delay_ms)
             elif code is AckCode.DEAD:
-                self._chords_due.set()  # a chord member may have died: fail its chord soon
+                self._on_died(queue, [(outcome.id, outcome.outcome)])
             elif code is AckCode.STALE:
                 self.ledger.refused(outcome)
                 log.warning(
@@ -540,23 +534,11 @@ class Supervisor:
                 )
                 continue
             self.ledger.hold(queue, delivery.id, delivery.token)
-            assigned.append(self._assign(Job(delivery.id, delivery.payload, delivery.attempt)))
+            assigned.append(
+                self._assigner.assign(Job(delivery.id, delivery.payload, delivery.attempt))
+            )
         if assigned:
             self.pool.submit(assigned)
-
-    def _assign(self, job: Job) -> Assigned:
-        try:
-            envelope = decode_envelope(job.payload)
-        except msgspec.DecodeError:
-            return Assigned(job, "", self.app.time_limit, is_async=False)
-        known = self._task_facts.get(envelope.task)
-        if known is None:
-            task = self.app.tasks.get(envelope.task)
-            known = self._task_facts[envelope.task] = (
-                task.options.time_limit if task else self.app.time_limit,
-                task is not None and asyncio.iscoroutinefunction(task.fn),
-            )
-        return Assigned(job, envelope.task, envelope.time_limit or known[0], known[1])
 
     async def _flush_final(self) -> None:
         """Ack and release what is left, so a restarted worker finds every job where it belongs."""

@@ -17,13 +17,17 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable, Sequence
 
 import msgspec
 
 from errands.broker.base import Broker
+from errands.errors import BrokerUnavailable
+from errands.middleware import WorkerInfo
+from errands.worker.bell import Bell
 from errands.worker.config import WorkerConfig
 from errands.worker.ledger import Ledger
-from errands.worker.outage import Outage, keep_trying
+from errands.worker.outage import Backoff, Outage, keep_trying
 from errands.worker.pool import Pool
 
 __all__ = ["Upkeep"]
@@ -49,6 +53,7 @@ class Upkeep:
         pool: the pool running the jobs (which have started; cancel requests go to it).
         outage: the worker's view of Redis failures, shared with its other loops.
         chords_due: set when an ack sent a job to the dead set: chords may have to fail.
+        died: told of the jobs a maintenance pass sent to the dead set (queue, id, outcome).
     """
 
     def __init__(
@@ -60,6 +65,7 @@ class Upkeep:
         pool: Pool,
         outage: Outage,
         chords_due: asyncio.Event,
+        died: Callable[[str, Sequence[tuple[str, bytes]]], None],
     ) -> None:
         self.broker = broker
         self.config = config
@@ -68,11 +74,42 @@ class Upkeep:
         self.pool = pool
         self.outage = outage
         self.chords_due = chords_due
+        self.died = died
 
     @property
     def lease_ms(self) -> int:
         """The lease in milliseconds."""
         return int(self.config.lease_s * 1000)
+
+    def worker_info(self) -> WorkerInfo:
+        """The worker, as the middleware's `on_worker_start` and `on_worker_stop` see it."""
+        concurrency = 1 if self.config.pool == "solo" else self.config.concurrency
+        queues = list(self.config.queues.names)
+        return WorkerInfo(self.worker_id, queues, self.config.pool, concurrency)
+
+    async def wait_for_redis(self, stopping: Callable[[], bool], woken: Bell) -> bool:
+        """Make first contact (and load the library), retrying until Redis answers.
+
+        Returns False when `stopping()` turned true before Redis answered (a ring of `woken`
+        cuts the pause short).
+        """
+        backoff = Backoff()
+        while not stopping():
+            try:
+                async with asyncio.timeout(_CALL_TIMEOUT_S):
+                    await self.first_contact()
+            except (BrokerUnavailable, TimeoutError) as error:
+                self.outage.failed(
+                    "first contact",
+                    error,
+                    first=f"worker {self.worker_id} waits for Redis: {{reason}}; it tries "
+                    "again every few seconds until Redis answers",
+                )
+                await asyncio.wait({woken.waiter()}, timeout=backoff.pause())
+            else:
+                self.outage.recovered()
+                return True
+        return False
 
     def info(self) -> bytes:
         """The worker's record in its queues' worker lists (``seen`` is set by Redis)."""
@@ -132,6 +169,8 @@ class Upkeep:
                 report = await self.broker.maintain(queue, self.worker_id, lock_ms)
                 if report is None:
                     break  # another worker holds the lock for this interval
+                if report.died:
+                    self.died(queue, report.died)
                 if report.reaped or report.dead_trimmed:
                     log.info("maintenance of %s: %s", queue, report)
                 if not report.saturated:

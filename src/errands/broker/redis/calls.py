@@ -169,8 +169,12 @@ def enqueue(
     return Call(name, keys.all, tuple(args), parse)
 
 
+def _pairs(flat: list[Any]) -> list[tuple[str, bytes]]:
+    return [(_s(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
 def _parse_fetched(reply: list[Any]) -> Fetched:
-    flat, next_due, paused, next_expiry, more = reply
+    flat, next_due, paused, next_expiry, more, died = reply
     jobs = [
         Delivery(_s(flat[i]), flat[i + 1], int(flat[i + 2]), _s(flat[i + 3]))
         for i in range(0, len(flat), 4)
@@ -181,6 +185,7 @@ def _parse_fetched(reply: list[Any]) -> Fetched:
         paused == 1,
         None if next_expiry < 0 else int(next_expiry),
         more == 1,
+        _pairs(died) if died else [],
     )
 
 
@@ -280,9 +285,18 @@ def maintain(
     def parse(reply: list[Any]) -> MaintenanceReport | None:
         if int(reply[0]) < 0:
             return None
-        promoted, reaped, results, stale, dead, workers, chords, saturated = (int(x) for x in reply)
+        *counts, died = reply
+        promoted, reaped, results, stale, dead, workers, chords, saturated = map(int, counts)
         return MaintenanceReport(
-            promoted, reaped, results, stale, dead, workers, chords, saturated == 1
+            promoted,
+            reaped,
+            results,
+            stale,
+            dead,
+            workers,
+            chords,
+            saturated == 1,
+            _pairs(died) if died else [],
         )
 
     return Call(function_name("maintain"), keys.all, args, parse)

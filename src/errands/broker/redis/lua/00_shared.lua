@@ -236,6 +236,10 @@ local function to_dead(K, id, m, outcome, now, channel_prefix, cap)
   release_idem(K, id, m)
   redis.call('SREM', K.cancel, id)
   redis.call('HINCRBY', K.stats, 'failed', 1)
+  if K.died then -- a call that reports the jobs it killed (fetch, maintain): this is one
+    K.died[#K.died + 1] = id
+    K.died[#K.died + 1] = outcome
+  end
   if m.ch then
     redis.call('HSET', K.chord_fails, id,
       cmsgpack.pack({c = m.ch, q = m.cq, o = chord_failure(m.ch, id, outcome, now)}))

@@ -3,11 +3,12 @@
 -- ARGV: [1] result channel prefix, [2] n (<= 1000), [3] lease ms, [4] worker id,
 --   [5] promote limit (due delayed jobs moved per call), [6] reap limit (expired leases per call),
 --   [7] dead-set cap.
--- Returns: {jobs, next_due_ms, paused, next_expiry_ms, more} where jobs is a flat array of
+-- Returns: {jobs, next_due_ms, paused, next_expiry_ms, more, died} where jobs is a flat array of
 --   4-tuples {id, payload, attempt, token}, next_due_ms is how long until the next delayed job is
 --   due (-1: none), paused is 1 when the queue is paused (no job handed out), next_expiry_ms is
---   how long until the next lease expires (-1: none) and more is 1 when jobs were handed out and
---   ready ones are left behind them. The attempt is 1 on the first run.
+--   how long until the next lease expires (-1: none), more is 1 when jobs were handed out and
+--   ready ones are left behind them, and died a flat array of pairs {id, outcome} of the jobs
+--   this call sent to the dead set (stalled, or buried). The attempt is 1 on the first run.
 -- Invariants: a fetched job is in active only, its meta says active with the new token; a job
 --   that cannot run (no meta, an unreadable meta, no payload) goes to the dead set instead
 --   (bury), so one bad record never holds up the good ones; when nothing is ready the wake
@@ -15,6 +16,7 @@
 -- Flags: allow-oom. A full Redis still hands out work, so that workers drain it.
 local function fetch(KEYS, ARGV)
   local K = key_table(KEYS)
+  K.died = {}
   local now = now_ms()
   local prefix = ARGV[1]
   local n = math.min(tonumber(ARGV[2]), MAX_BATCH)
@@ -22,7 +24,7 @@ local function fetch(KEYS, ARGV)
   promote_due(K, now, tonumber(ARGV[5]), prefix, cap)
   reap_expired(K, now, tonumber(ARGV[6]), prefix, cap)
   if redis.call('HGET', K.cfg, 'paused') == '1' then
-    return {{}, -1, 1, -1, 0}
+    return {{}, -1, 1, -1, 0, K.died}
   end
   local jobs, more = {}, 0
   local popped = redis.call('ZPOPMIN', K.ready, n)
@@ -70,7 +72,7 @@ local function fetch(KEYS, ARGV)
   if #first > 0 then next_due = math.max(tonumber(first[2]) - now, 0) end
   local lease_first = redis.call('ZRANGE', K.active, 0, 0, 'WITHSCORES')
   if #lease_first > 0 then next_expiry = math.max(tonumber(lease_first[2]) - now, 0) end
-  return {jobs, next_due, 0, next_expiry, more}
+  return {jobs, next_due, 0, next_expiry, more, K.died}
 end
 
 redis.register_function{function_name = 'errands_v1_fetch', callback = fetch,

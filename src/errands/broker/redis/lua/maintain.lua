@@ -4,9 +4,10 @@
 --   [5] dead-set cap, [6] dead max age ms, [7] worker silence ms (a worker not seen for this
 --   long is dropped from the list).
 -- Returns: {-1} when another worker holds the lock, else {promoted, reaped, results expired,
---   idempotency records expired, dead trimmed, workers dropped, chords failed, saturated}:
+--   idempotency records expired, dead trimmed, workers dropped, chords failed, saturated, died}:
 --   saturated is 1 when a step had more to do than its limit let it (the owner calls again at
---   once: the lock lets its owner in).
+--   once: the lock lets its owner in); died is a flat array of pairs {id, outcome} of the jobs
+--   this call sent to the dead set (stalled, or buried).
 -- Invariants: every step is bounded by limit; nothing here can lose a live job; a chord whose
 --   deadline passed (members not all sent, or not all reported) fails with a result saying so.
 -- Flags: allow-oom (it frees memory).
@@ -22,6 +23,7 @@ end
 
 local function maintain(KEYS, ARGV)
   local K = key_table(KEYS)
+  K.died = {}
   local owner, lock_ms = ARGV[2], tonumber(ARGV[3])
   local holder = redis.call('GET', K.maint)
   if holder and holder ~= owner then return {-1} end
@@ -67,7 +69,8 @@ local function maintain(KEYS, ARGV)
       or #old_chords >= limit or #aged >= limit or trimmed >= MAX_BATCH then
     saturated = 1
   end
-  return {promoted, reaped, results, stale, trimmed + #aged, dropped, #old_chords, saturated}
+  return {promoted, reaped, results, stale, trimmed + #aged, dropped, #old_chords, saturated,
+    K.died}
 end
 
 redis.register_function{function_name = 'errands_v1_maintain', callback = maintain,
