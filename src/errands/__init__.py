@@ -27,7 +27,9 @@ from errands.errors import (
     WaitInsideTaskError,
     WorkerLost,
 )
+from errands.middleware import Execution, Middleware, Outgoing, WorkerInfo
 from errands.result import AsyncResult
+from errands.states import JobState
 from errands.task import Signature, Task
 from errands.workflow import (
     Chain,
@@ -57,12 +59,16 @@ __all__ = [
     "ConfigurationError",
     "CorruptJob",
     "ErrandsError",
+    "Execution",
     "Group",
     "GroupResult",
     "JobCancelled",
     "JobFailed",
     "JobNotFound",
     "JobStalled",
+    "JobState",
+    "Middleware",
+    "Outgoing",
     "ResultTimeoutError",
     "Retry",
     "Signature",
@@ -72,6 +78,7 @@ __all__ = [
     "TaskNotFound",
     "TimeLimitExceeded",
     "WaitInsideTaskError",
+    "WorkerInfo",
     "WorkerLost",
     "chain",
     "chord",

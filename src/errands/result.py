@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import msgspec
 
-from errands.broker.types import CancelCode, JobState
+from errands.broker.types import CancelCode, JobSnapshot
 from errands.context import current_task
 from errands.errors import (
     ConfigurationError,
@@ -21,6 +21,7 @@ from errands.errors import (
     ResultTimeoutError,
     WaitInsideTaskError,
 )
+from errands.states import JobState
 
 if TYPE_CHECKING:
     from errands.app import App
@@ -107,15 +108,16 @@ class AsyncResult(Generic[R]):
         return hash((self.id, self.queue))
 
     @property
-    def state(self) -> str:
-        """queued, scheduled, active, succeeded, failed, dead, cancelled, waiting, or unknown.
+    def state(self) -> JobState:
+        """Where the job is now (a `JobState`, which is a `str`).
 
+        queued, scheduled, active, succeeded, failed, cancelled, dead, waiting or unknown:
         ``waiting`` is a chord's callback whose members have not all succeeded; ``unknown`` a
         job that never existed, or whose result expired or was not kept.
         """
         return self.app.broker.job_state(self.queue, self.id).state
 
-    async def astate(self) -> str:
+    async def astate(self) -> JobState:
         """Async twin of `state`."""
         return (await self.app.broker.ajob_state(self.queue, self.id)).state
 
@@ -143,9 +145,9 @@ class AsyncResult(Generic[R]):
         state = await self.app.broker.await_result(self.queue, self.id, seconds(timeout))
         return self._value(state, timeout)
 
-    def _value(self, state: JobState, timeout: float | timedelta) -> R:
+    def _value(self, state: JobSnapshot, timeout: float | timedelta) -> R:
         if state.outcome is None:
-            if state.state == "dead":
+            if state.state == JobState.DEAD:
                 raise JobFailed(
                     self.id,
                     "errands.errors.JobFailed",
@@ -153,7 +155,7 @@ class AsyncResult(Generic[R]):
                     "see `errands dead list`",
                     None,
                 )
-            if state.state == "unknown":
+            if state.state == JobState.UNKNOWN:
                 raise JobNotFound(
                     f"no job {self.id} in queue {self.queue!r}: it never existed, or it finished "
                     "and its result expired or was not kept (ignore_result=True)"

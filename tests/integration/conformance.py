@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from errands.broker.base import Broker
-from errands.broker.types import AckCode, Delivery, JobState, NewJob, Outcome
+from errands.broker.types import AckCode, Delivery, JobSnapshot, NewJob, Outcome
 
 __all__ = [
     "BRIEF_MS",
@@ -102,7 +102,7 @@ def fail(d: Delivery) -> Outcome:
     return Outcome(d.id, d.token, "fail", record("failed", error=error, attempts=d.attempt))
 
 
-def outcome_of(state: JobState) -> dict[str, Any]:
+def outcome_of(state: JobSnapshot) -> dict[str, Any]:
     assert state.outcome is not None, f"no outcome in {state}"
     decoded: dict[str, Any] = json.loads(state.outcome)
     return decoded

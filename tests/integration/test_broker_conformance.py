@@ -22,11 +22,12 @@ from errands.broker.types import (
     Delivery,
     Enqueued,
     HeartbeatReply,
-    JobState,
+    JobSnapshot,
     Lease,
     MaintenanceReport,
 )
 from errands.errors import ConfigurationError
+from errands.states import JobState
 from tests.integration.conformance import (
     BRIEF_MS,
     LONG_MS,
@@ -79,7 +80,7 @@ async def test_fetch_leases_a_job_with_its_payload_attempt_one_and_a_token(
     assert fetched.jobs == [Delivery("a", b"payload of a", 1, "1")]
     assert fetched.next_due_ms is None
     assert not fetched.paused
-    assert b.job_state(Q, "a") == JobState("active", None, 1)
+    assert b.job_state(Q, "a") == JobSnapshot(JobState.ACTIVE, None, 1)
     assert (b.info(Q).ready, b.info(Q).active) == (0, 1)
 
 
@@ -187,7 +188,7 @@ async def test_a_retry_waits_in_delayed_for_its_delay_then_runs_as_the_next_atte
     b.enqueue(Q, [job("a")])
     [d] = await take(b)
     assert await b.ack(Q, [retry(d, delay_ms=BRIEF_MS)]) == [AckCode.RETRYING]
-    assert b.job_state(Q, "a") == JobState("scheduled", None, 1)
+    assert b.job_state(Q, "a") == JobSnapshot(JobState.SCHEDULED, None, 1)
     assert b.info(Q).delayed == 1
     assert await take(b) == []
     any_broker.elapse(BRIEF_MS)
@@ -238,7 +239,7 @@ async def test_an_ignored_result_is_not_kept(any_broker: Subject) -> None:
     b.enqueue(Q, [job("a", ignore_result=True)])
     [d] = await take(b)
     assert await b.ack(Q, [ok(d)]) == [AckCode.SUCCEEDED]
-    assert b.job_state(Q, "a") == JobState("unknown", None, 0)
+    assert b.job_state(Q, "a") == JobSnapshot(JobState.UNKNOWN, None, 0)
 
 
 async def test_a_result_expires_after_its_ttl(any_broker: Subject) -> None:
@@ -248,7 +249,7 @@ async def test_a_result_expires_after_its_ttl(any_broker: Subject) -> None:
     await b.ack(Q, [ok(d)])
     assert b.job_state(Q, "a").state == "succeeded"
     any_broker.elapse(BRIEF_MS)
-    assert b.job_state(Q, "a") == JobState("unknown", None, 0)
+    assert b.job_state(Q, "a") == JobSnapshot(JobState.UNKNOWN, None, 0)
 
 
 # Cancel ---------------------------------------------------------------------------------------
@@ -331,7 +332,7 @@ async def test_redrive_moves_a_dead_job_back_to_ready_with_fresh_attempts_and_no
         await b.ack(Q, [retry(d)])
     assert b.info(Q).dead == 1
     assert b.redrive(Q) == ["a"]
-    assert b.job_state(Q, "a") == JobState("queued", None, 0)
+    assert b.job_state(Q, "a") == JobSnapshot(JobState.QUEUED, None, 0)
     assert b.info(Q).dead == 0
     [d] = await take(b)
     assert d.attempt == 1
@@ -536,7 +537,7 @@ async def test_the_async_twins_act_as_the_blocking_calls(any_broker: Subject) ->
         Enqueued("a", created=True),
         Enqueued("a", created=False),
     ]
-    assert await b.ajob_state(Q, "a") == JobState("queued", None, 0)
+    assert await b.ajob_state(Q, "a") == JobSnapshot(JobState.QUEUED, None, 0)
     assert await b.acancel(Q, "a") == CancelCode.CANCELLED
     assert await b.acancel(Q, "a") == CancelCode.NOT_FOUND
     assert (await b.ajob_state(Q, "a")).state == "cancelled"
@@ -559,7 +560,7 @@ async def test_wait_result_wakes_when_another_thread_acks(any_broker: Subject) -
     b.enqueue(Q, [job("a")])
     [d] = await take(b)
     started, returned = threading.Event(), threading.Event()
-    states: list[JobState] = []
+    states: list[JobSnapshot] = []
 
     def wait() -> None:
         started.set()
@@ -602,9 +603,9 @@ async def test_waiting_for_a_result_returns_the_current_state_at_the_timeout(
 ) -> None:
     b = any_broker.broker
     b.enqueue(Q, [job("a")])
-    assert b.wait_result(Q, "a", 0.05) == JobState("queued", None, 0)
-    assert await b.await_result(Q, "a", 0.05) == JobState("queued", None, 0)
-    assert b.wait_result(Q, "ghost", 0.05) == JobState("unknown", None, 0)
+    assert b.wait_result(Q, "a", 0.05) == JobSnapshot(JobState.QUEUED, None, 0)
+    assert await b.await_result(Q, "a", 0.05) == JobSnapshot(JobState.QUEUED, None, 0)
+    assert b.wait_result(Q, "ghost", 0.05) == JobSnapshot(JobState.UNKNOWN, None, 0)
 
 
 async def test_waiting_for_a_finished_job_returns_its_outcome_at_once(

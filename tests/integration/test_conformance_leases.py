@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 
 from errands.broker.base import Broker
-from errands.broker.types import AckCode, CancelCode, Delivery, HeartbeatReply, JobState, Lease
+from errands.broker.types import AckCode, CancelCode, Delivery, HeartbeatReply, JobSnapshot, Lease
+from errands.states import JobState
 from tests.integration.conformance import (
     LONG_MS,
     SHORT_MS,
@@ -181,7 +182,7 @@ async def test_a_deferred_job_waits_without_spending_an_attempt(any_broker: Subj
         [d] = await take(b)
         assert d.attempt == 1
         assert await b.ack(Q, [defer(d, SHORT_MS)]) == [AckCode.RETRYING]
-        assert b.job_state(Q, "a") == JobState("scheduled", None, 0)
+        assert b.job_state(Q, "a") == JobSnapshot(JobState.SCHEDULED, None, 0)
         any_broker.elapse(SHORT_MS)
     assert b.info(Q).stats == {"enqueued": 1, "deferred": 3}
 
@@ -238,7 +239,7 @@ async def test_release_gives_the_job_back_to_its_place_without_spending_an_attem
     b.enqueue(Q, [job("a"), job("b")])
     [d] = await take(b)
     assert await b.release(Q, [Lease(d.id, d.token)]) == 1
-    assert b.job_state(Q, "a") == JobState("queued", None, 0)
+    assert b.job_state(Q, "a") == JobSnapshot(JobState.QUEUED, None, 0)
     [again, other] = await take(b, 2)
     assert (again.id, again.attempt, again.token, other.id) == ("a", 1, "2", "b")
 

@@ -20,7 +20,7 @@ from errands.broker.types import (
     Enqueued,
     Fetched,
     HeartbeatReply,
-    JobState,
+    JobSnapshot,
     Lease,
     MaintenanceReport,
     NewJob,
@@ -88,19 +88,19 @@ class Broker(Protocol):
         """
         ...
 
-    def job_state(self, queue: str, job_id: str) -> JobState:
+    def job_state(self, queue: str, job_id: str) -> JobSnapshot:
         """Read a job's state, and its outcome once finished."""
         ...
 
-    async def ajob_state(self, queue: str, job_id: str) -> JobState:
+    async def ajob_state(self, queue: str, job_id: str) -> JobSnapshot:
         """Async twin of `job_state`."""
         ...
 
-    def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+    def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Block until the job finishes or `timeout_s` passes; return its state either way."""
         ...
 
-    async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+    async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Async twin of `wait_result`."""
         ...
 

@@ -25,7 +25,7 @@ from errands.broker.types import (
     Enqueued,
     Fetched,
     HeartbeatReply,
-    JobState,
+    JobSnapshot,
     Lease,
     MaintenanceReport,
     NewJob,
@@ -72,12 +72,12 @@ async def _wait(box: _Mailbox, deadline: float) -> bool:
     return True
 
 
-def _from_message(messages: list[bytes]) -> JobState | None:
+def _from_message(messages: list[bytes]) -> JobSnapshot | None:
     # As RedisBroker reads a published outcome: its own state and attempts.
     if not messages:
         return None
     state, attempts = read_outcome(messages[-1])
-    return JobState(state, messages[-1], attempts)
+    return JobSnapshot(state, messages[-1], attempts)
 
 
 class MemoryBroker:
@@ -145,7 +145,7 @@ class MemoryBroker:
             for box in self._work_waiters:
                 box.wake()
 
-    def _subscribe(self, queue: str, job_id: str, box: _Mailbox) -> JobState:
+    def _subscribe(self, queue: str, job_id: str, box: _Mailbox) -> JobSnapshot:
         # Subscribe, then read, under one lock: an outcome published after the read is in the
         # mailbox, so there is no lost wake-up.
         state = self._queue(queue)
@@ -191,15 +191,15 @@ class MemoryBroker:
         """The next steps of finished jobs (no memory limit here: as `aenqueue`)."""
         return self.enqueue(queue, jobs)
 
-    def job_state(self, queue: str, job_id: str) -> JobState:
+    def job_state(self, queue: str, job_id: str) -> JobSnapshot:
         """Read a job's state and, once finished, its outcome."""
         return self._run(queue, lambda q, now: q.result(now, job_id))
 
-    async def ajob_state(self, queue: str, job_id: str) -> JobState:
+    async def ajob_state(self, queue: str, job_id: str) -> JobSnapshot:
         """Async twin of `job_state`."""
         return self.job_state(queue, job_id)
 
-    def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+    def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Block until the job finishes or `timeout_s` (real seconds) passes."""
         deadline = time.monotonic() + timeout_s
         box = _Mailbox(None)
@@ -216,7 +216,7 @@ class MemoryBroker:
                 self._unsubscribe(queue, job_id, box)
         return state
 
-    async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+    async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Async twin of `wait_result`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s

@@ -25,7 +25,7 @@ from errands.broker.types import (
     Fetched,
     HeartbeatReply,
     IdempotencyMode,
-    JobState,
+    JobSnapshot,
     Lease,
     MaintenanceReport,
     NewJob,
@@ -34,6 +34,7 @@ from errands.broker.types import (
     read_outcome,
 )
 from errands.broker.zset import ZSet
+from errands.states import JobState
 
 __all__ = ["JobMeta", "QueueState"]
 
@@ -527,18 +528,18 @@ class QueueState:
             died,
         )
 
-    def result(self, now: int, job_id: str) -> JobState:
+    def result(self, now: int, job_id: str) -> JobSnapshot:
         """read.lua (errands_v1_result): the stored outcome while unexpired, else the state."""
         outcome = self.results.get(job_id)
         m = self.meta.get(job_id)
         if outcome is not None and (self.results_x.score(job_id) or 0) > now:
             state, attempts = read_outcome(outcome)
-            return JobState(state, outcome, attempts or (m.attempts if m else 0))
+            return JobSnapshot(state, outcome, attempts or (m.attempts if m else 0))
         if m is not None:
-            return JobState(m.state, None, m.attempts)
+            return JobSnapshot(JobState.parse(m.state), None, m.attempts)
         if job_id in self.chords.records:
-            return JobState("waiting", None, 0)  # a chord's callback, not a job yet
-        return JobState("unknown", None, 0)
+            return JobSnapshot(JobState.WAITING, None, 0)  # a chord's callback, not a job yet
+        return JobSnapshot(JobState.UNKNOWN, None, 0)
 
     def info(self) -> QueueInfo:
         """read.lua (errands_v1_info): counts, counters and workers."""

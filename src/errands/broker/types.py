@@ -7,6 +7,8 @@ from typing import Literal
 
 import msgspec
 
+from errands.states import JobState
+
 __all__ = [
     "AckCode",
     "CancelCode",
@@ -15,7 +17,7 @@ __all__ = [
     "Enqueued",
     "Fetched",
     "HeartbeatReply",
-    "JobState",
+    "JobSnapshot",
     "Lease",
     "MaintenanceReport",
     "NewJob",
@@ -131,16 +133,16 @@ class _OutcomeHead(msgspec.Struct):
 _head_decoder = msgspec.json.Decoder(_OutcomeHead)
 
 
-def read_outcome(outcome: bytes) -> tuple[str, int]:
+def read_outcome(outcome: bytes) -> tuple[JobState, int]:
     """The state and attempts written in an outcome record (JSON), not the rest of it."""
     head = _head_decoder.decode(outcome)
-    return head.state, head.attempts
+    return JobState.parse(head.state), head.attempts
 
 
-class JobState(msgspec.Struct, frozen=True):
-    """A job's state; `outcome` is its result record once it finished."""
+class JobSnapshot(msgspec.Struct, frozen=True):
+    """A job's state and attempts as the broker saw them; `outcome` once it finished."""
 
-    state: str
+    state: JobState
     outcome: bytes | None
     attempts: int
 
@@ -156,7 +158,7 @@ class JobState(msgspec.Struct, frozen=True):
         Finished, or dead with its error record expired, or unknown (never existed, or its
         result expired or was not kept).
         """
-        return self.outcome is not None or self.state in ("dead", "unknown")
+        return self.outcome is not None or self.state in (JobState.DEAD, JobState.UNKNOWN)
 
 
 class QueueInfo(msgspec.Struct, frozen=True):

@@ -33,7 +33,7 @@ from errands.broker.types import (
     Enqueued,
     Fetched,
     HeartbeatReply,
-    JobState,
+    JobSnapshot,
     Lease,
     MaintenanceReport,
     NewJob,
@@ -303,20 +303,20 @@ class RedisBroker:
         await self._aregister(queue)
         return taken
 
-    def job_state(self, queue: str, job_id: str) -> JobState:
+    def job_state(self, queue: str, job_id: str) -> JobSnapshot:
         """Read a job's state and, once finished, its outcome."""
         return self.run(calls.result(self.keys(queue), job_id))
 
-    async def ajob_state(self, queue: str, job_id: str) -> JobState:
+    async def ajob_state(self, queue: str, job_id: str) -> JobSnapshot:
         """Async twin of `job_state`."""
         return await self.arun(calls.result(self.keys(queue), job_id))
 
-    def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+    def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Block until the job finishes or `timeout_s` passes (see `ResultWaits`)."""
         with self._faults("wait for a result"):
             return self._waits.wait(queue, job_id, timeout_s)
 
-    async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+    async def await_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Async twin of `wait_result`."""
         with self._faults("wait for a result"):
             return await self._waits.await_(queue, job_id, timeout_s)

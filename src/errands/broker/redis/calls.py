@@ -23,13 +23,14 @@ from errands.broker.types import (
     Enqueued,
     Fetched,
     HeartbeatReply,
-    JobState,
+    JobSnapshot,
     Lease,
     MaintenanceReport,
     NewJob,
     Outcome,
     QueueInfo,
 )
+from errands.states import JobState
 
 __all__ = ["Call"]
 
@@ -302,12 +303,12 @@ def maintain(
     return Call(function_name("maintain"), keys.all, args, parse)
 
 
-def result(keys: QueueKeys, job_id: str) -> Call[JobState]:
+def result(keys: QueueKeys, job_id: str) -> Call[JobSnapshot]:
     """Build the read of one job's state and outcome."""
 
-    def parse(reply: list[Any]) -> JobState:
+    def parse(reply: list[Any]) -> JobSnapshot:
         state, outcome, attempts = reply
-        return JobState(_s(state), outcome or None, int(attempts))
+        return JobSnapshot(JobState.parse(_s(state)), outcome or None, int(attempts))
 
     return Call(function_name("result"), keys.all, (job_id,), parse, read_only=True)
 

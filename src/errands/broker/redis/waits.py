@@ -21,7 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from errands.broker.redis import calls
 from errands.broker.redis.faults import is_missing_library
 from errands.broker.redis.subscriber import AsyncSubscriber, Subscriber
-from errands.broker.types import JobState, read_outcome
+from errands.broker.types import JobSnapshot, read_outcome
 
 if TYPE_CHECKING:
     from errands.broker.redis.broker import RedisBroker
@@ -32,9 +32,9 @@ _MAX_BLOCK_S = 5.0  # each read of a wait, so that a dead connection is noticed
 _KEEP_SUBSCRIBERS = 8  # idle subscriber connections kept per event loop for async waits
 
 
-def _from_message(data: bytes) -> JobState:
+def _from_message(data: bytes) -> JobSnapshot:
     state, attempts = read_outcome(data)
-    return JobState(state, data, attempts)
+    return JobSnapshot(state, data, attempts)
 
 
 class ResultWaits:
@@ -57,7 +57,7 @@ class ResultWaits:
         found: Subscriber | None = getattr(self._local, "subscriber", None)
         return found
 
-    def wait(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+    def wait(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Block until the job finishes or `timeout_s` passes.
 
         Raises:
@@ -83,7 +83,7 @@ class ResultWaits:
 
     def _wait_on(
         self, subscriber: Subscriber, queue: str, job_id: str, deadline: float
-    ) -> JobState:
+    ) -> JobSnapshot:
         keys = self._broker.keys(queue)
         channel = keys.result_channel(job_id)
         read = calls.result(keys, job_id)
@@ -105,7 +105,7 @@ class ResultWaits:
                 state = _from_message(data)
         return state
 
-    async def await_(self, queue: str, job_id: str, timeout_s: float) -> JobState:
+    async def await_(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Async twin of `wait`: one subscriber per concurrent waiter, a few kept idle."""
         loop = asyncio.get_running_loop()
         idle = self._idle.setdefault(loop, [])
@@ -132,7 +132,7 @@ class ResultWaits:
 
     async def _await_on(
         self, subscriber: AsyncSubscriber, queue: str, job_id: str, deadline: float
-    ) -> JobState:
+    ) -> JobSnapshot:
         loop = asyncio.get_running_loop()
         keys = self._broker.keys(queue)
         channel = keys.result_channel(job_id)
