@@ -20,7 +20,7 @@ from typing import (
 
 from typing_extensions import Unpack
 
-from errands.broker.base import Broker, BrokerSettings
+from errands.broker.base import Broker, BrokerSettings, Inspector
 from errands.broker.types import Enqueued, NewJob
 from errands.context import TaskContext
 from errands.errors import BrokerError, ConfigurationError, TaskNotFound
@@ -185,6 +185,14 @@ class App:
                 self.broker_url, namespace=self.namespace, settings=self.broker_settings
             )
         return self._broker
+
+    @property
+    def inspector(self) -> Inspector:
+        """The operator's read model of the broker: queues, jobs, workers, dead jobs.
+
+        Every read has an async twin and every list is paged (`errands.broker.operator`).
+        """
+        return self.broker.inspector
 
     # Registration --------------------------------------------------------------------------
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import os
 import sys
@@ -11,12 +10,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import click
-import msgspec
 from rich.console import Console
-from rich.table import Column, Table
 
-from errands.app import App
 from errands.check.cli import check_command
+from errands.cli_inspect import dead, queues, status
 from errands.errors import ErrandsError
 from errands.loading import load_app
 from errands.observe.logging import configure_logging
@@ -45,27 +42,6 @@ class _Group(click.Group):
 @click.version_option(package_name="errands")
 def main() -> None:
     """errands: a task queue whose defaults are the lessons learned the hard way."""
-
-
-def _target(function: F) -> F:
-    """The options that say which app or broker an inspection command talks to."""
-    function = click.option(
-        "--namespace", default="errands", show_default=True, help="Key namespace of the app."
-    )(function)
-    function = click.option(
-        "--broker-url",
-        envvar="ERRANDS_BROKER_URL",
-        help="Redis URL (default: $ERRANDS_BROKER_URL, else redis://localhost:6379/0).",
-    )(function)
-    return click.option("--app", "app_spec", help="Import the app (module:app) for its settings.")(
-        function
-    )
-
-
-def _app(app_spec: str | None, broker_url: str | None, namespace: str) -> App:
-    if app_spec:
-        return load_app(app_spec)
-    return App(broker_url, namespace=namespace)
 
 
 # The worker ------------------------------------------------------------------------------------
@@ -127,111 +103,9 @@ def worker(
         os._exit(0)
 
 
-# Inspection ------------------------------------------------------------------------------------
-
-
-@main.command()
-@click.argument("job_id")
-@click.option("--queue", "-q", help="The job's queue (default: search every known queue).")
-@_target
-def status(
-    job_id: str, queue: str | None, app_spec: str | None, broker_url: str | None, namespace: str
-) -> None:
-    """Show a job's state, attempts and outcome."""
-    app = _app(app_spec, broker_url, namespace)
-    queues = [queue] if queue else app.broker.known_queues() or [app.default_queue]
-    for name in queues:
-        state = app.broker.job_state(name, job_id)
-        if state.state != "unknown":
-            console.print(f"job [bold]{job_id}[/] in queue [bold]{name}[/]: [bold]{state.state}[/]")
-            console.print(f"attempts: {state.attempts}")
-            if state.outcome is not None:
-                outcome = msgspec.json.decode(state.outcome)
-                console.print_json(data=outcome)
-            return
-    click.echo(
-        f"error: no job {job_id} in queue(s) {', '.join(queues)}: it never existed, or it "
-        "finished and its result expired",
-        err=True,
-    )
-    sys.exit(1)
-
-
-@main.command()
-@_target
-def queues(app_spec: str | None, broker_url: str | None, namespace: str) -> None:
-    """Show every queue: ready, delayed, active and dead jobs, and counters."""
-    app = _app(app_spec, broker_url, namespace)
-    table = Table(
-        "queue", "ready", "delayed", "active", "dead", "paused", "succeeded", "failed", "workers"
-    )
-    for name in app.broker.known_queues():
-        info = app.broker.info(name)
-        table.add_row(
-            name,
-            str(info.ready),
-            str(info.delayed),
-            str(info.active),
-            str(info.dead),
-            "yes" if info.paused else "",
-            str(info.stats.get("succeeded", 0)),
-            str(info.stats.get("failed", 0)),
-            str(len(info.workers)),
-        )
-    console.print(table)
-
-
-@main.group()
-def dead() -> None:
-    """The dead-letter set: jobs that failed for good."""
-
-
-@dead.command("list")
-@click.option("--queue", "-q", default="default", show_default=True)
-@click.option("--limit", default=50, show_default=True)
-@_target
-def dead_list(
-    queue: str, limit: int, app_spec: str | None, broker_url: str | None, namespace: str
-) -> None:
-    """List the oldest dead jobs of a queue with their errors."""
-    app = _app(app_spec, broker_url, namespace)
-    table = Table("died", "task", "error")
-    table.columns.insert(0, Column("job", no_wrap=True, min_width=32))
-    for job_id, died, payload in app.broker.dead_jobs(queue, limit):
-        task = msgspec.json.decode(payload).get("task", "?") if payload else "?"
-        outcome = app.broker.job_state(queue, job_id).outcome
-        error = msgspec.json.decode(outcome).get("error") or {} if outcome else {}
-        when = dt.datetime.fromtimestamp(died, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(job_id, when, task, f"{error.get('type', '')}: {error.get('message', '')}")
-    console.print(table)
-
-
-def _dead_selection(function: F) -> F:
-    """Which dead jobs a command acts on: the given ids, else the oldest --limit."""
-    function = _target(function)
-    function = click.option(
-        "--limit", default=100, show_default=True, help="With no ids: the oldest N."
-    )(function)
-    function = click.option("--queue", "-q", default="default", show_default=True)(function)
-    return click.argument("job_ids", nargs=-1)(function)
-
-
-@dead.command("retry")
-@_dead_selection
-def dead_retry(job_ids: tuple[str, ...], queue: str, limit: int, **target: Any) -> None:
-    """Move dead jobs (the given ones, else the oldest --limit) back to ready."""
-    moved = _app(**target).broker.redrive(queue, job_ids, limit)
-    click.echo(f"{len(moved)} job(s) back in queue {queue}")
-
-
-@dead.command("purge")
-@_dead_selection
-def dead_purge(job_ids: tuple[str, ...], queue: str, limit: int, **target: Any) -> None:
-    """Delete dead jobs (the given ones, else the oldest --limit) for good."""
-    deleted = _app(**target).broker.purge(queue, job_ids, limit)
-    click.echo(f"{deleted} dead job(s) deleted from queue {queue}")
-
-
+main.add_command(queues)
+main.add_command(status)
+main.add_command(dead)
 main.add_command(check_command)
 
 

@@ -56,15 +56,18 @@ class JobRecord(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False)
     the worker imports, so an old job never overrides a newer deployment's retry policy.
     """
 
+    # The fields before the arguments come first in the JSON, in this order: the inspector's
+    # Lua reads the task and enqueue time at the head of a payload without parsing it
+    # (payload_head in lua/00_shared.lua).
     id: str
     task: str
     queue: str
-    args: list[Any] = []
-    kwargs: dict[str, Any] = {}
     priority: int = 0
     enqueued_at: float = 0.0
     soft_time_limit: float | None = None
     time_limit: float | None = None
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
     links: list[Link] | None = None
     headers: dict[str, Any] | None = None  # set by middleware, read by the task's context
 

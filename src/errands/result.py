@@ -111,8 +111,9 @@ class AsyncResult(Generic[R]):
     def state(self) -> JobState:
         """Where the job is now (a `JobState`, which is a `str`).
 
-        queued, scheduled, active, succeeded, failed, cancelled, dead, waiting or unknown:
-        ``waiting`` is a chord's callback whose members have not all succeeded; ``unknown`` a
+        queued, scheduled, active, succeeded, failed, cancelled, dead, waiting, corrupt or
+        unknown: ``waiting`` is a chord's callback whose members have not all succeeded;
+        ``corrupt`` a job whose record cannot be read (it is about to be buried); ``unknown`` a
         job that never existed, or whose result expired or was not kept.
         """
         return self.app.broker.job_state(self.queue, self.id).state

@@ -31,6 +31,8 @@ class JobState(enum.StrEnum):
     DEAD = "dead"
     #: A chord's callback whose members have not all reported yet.
     WAITING = "waiting"
+    #: Its record cannot be read: the next fetch or maintenance buries it in the dead set.
+    CORRUPT = "corrupt"
     #: Never existed, or finished and its result expired or was not kept.
     UNKNOWN = "unknown"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 
@@ -21,14 +22,14 @@ def _invoke(app: App, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def _kill(app: App, queue: str = "default") -> str:
+def _kill(app: App, queue: str = "default", jobs: int = 1) -> list[str]:
     @app.task(max_retries=0, name=f"broken-{queue}", queue=queue)
     def broken() -> None:
         raise ValueError("no customer on invoice 7")
 
-    job = broken.delay()
+    sent = [broken.delay() for _ in range(jobs)]
     run_jobs(app, [queue])
-    return job.id
+    return [job.id for job in sent]
 
 
 def test_status_shows_a_queued_job(app: App) -> None:
@@ -63,7 +64,7 @@ def test_queues_lists_counts_per_queue(app: App) -> None:
 
 
 def test_dead_list_shows_the_error_and_retry_moves_it_back(app: App) -> None:
-    job_id = _kill(app)
+    [job_id] = _kill(app)
     code, out = _invoke(app, "dead", "list")
     assert code == 0
     assert job_id in out
@@ -117,3 +118,62 @@ def test_run_jobs_helper_works_against_redis_too(app: App) -> None:
     job = double.delay(4)
     assert run_jobs(app, ["default"]) == 1
     assert job.get(timeout=1) == 8
+
+
+def test_status_tells_a_dead_jobs_story_arguments_attempts_and_errors(app: App) -> None:
+    @app.task(name="billing.charge", max_retries=1, retry_backoff=0, autoretry_for=(KeyError,))
+    def charge(invoice: int) -> None:
+        raise KeyError(f"sku of invoice {invoice}")
+
+    job = charge.delay(7)
+    run_jobs(app, ["default"])  # the first attempt fails and is retried at once
+    run_jobs(app, ["default"])
+    code, out = _invoke(app, "status", job.id)
+    assert code == 0, out
+    assert f"job {job.id} in queue default: dead" in out
+    assert "task: billing.charge" in out
+    assert "arguments: [7] {}" in out
+    assert "attempts: 2 of 2" in out
+    assert "error: KeyError: 'sku of invoice 7'" in out
+    assert "Traceback (most recent call last)" in out
+    assert "earlier attempts" in out
+
+    code, out = _invoke(app, "status", job.id, "--json")
+    assert code == 0
+    record = json.loads(out)
+    assert (record["state"], record["attempts"]) == ("dead", 2)
+    assert [a["attempt"] for a in record["history"]] == [1]
+
+
+def test_dead_list_filters_by_task_and_error_and_pages_with_a_cursor(app: App) -> None:
+    ids = _kill(app, jobs=3)
+    code, out = _invoke(app, "dead", "list", "--limit", "2")
+    assert code == 0
+    assert "more: add --cursor" in out
+    cursor = out.rsplit("--cursor ", 1)[1].split()[0]
+    code, rest = _invoke(app, "dead", "list", "--limit", "2", "--cursor", cursor)
+    assert code == 0
+    shown = [i for i in ids if i in out] + [i for i in ids if i in rest]
+    assert sorted(shown) == sorted(ids)
+    assert "more:" not in rest
+
+    code, out = _invoke(app, "dead", "list", "--error", "KeyError")
+    assert code == 0
+    assert not any(i in out for i in ids)
+    code, out = _invoke(app, "dead", "list", "--task", "broken-default", "--since", "1h")
+    assert all(i in out for i in ids)
+    code, out = _invoke(app, "dead", "list", "--since", "yesterday-ish")
+    assert code == 2
+    assert "neither an age" in out
+
+
+def test_queues_shows_how_long_the_oldest_ready_job_waits(app: App) -> None:
+    @app.task(queue="reports")
+    def build() -> None: ...
+
+    build.delay()
+    code, out = _invoke(app, "queues")
+    assert code == 0
+    row = next(line for line in out.splitlines() if "reports" in line)
+    cells = [cell.strip() for cell in row.split("│")]
+    assert cells[7].endswith("s")  # "0s": just enqueued

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from errands import ArgumentError
+from errands.broker.reading import payload_head
 from errands.message import (
     JobRecord,
     check_arguments,
@@ -148,3 +149,21 @@ def test_a_payload_over_the_limit_is_refused_with_its_size_and_what_to_do() -> N
     with pytest.raises(ArgumentError, match=re.escape(expected)) as caught:
         encode_record(record, max_bytes=size - 1)
     assert "App(max_payload_bytes=...)" in str(caught.value)
+
+
+def test_a_payload_starts_with_what_the_inspector_reads_before_the_arguments() -> None:
+    # payload_head in lua/00_shared.lua reads the task and enqueue time without parsing the
+    # arguments, which may hold the same keys.
+    record = JobRecord(
+        id="j1",
+        task="t",
+        queue="q",
+        args=[{"task": "not me", "enqueued_at": 1}],
+        kwargs={"enqueued_at": 2},
+        priority=3,
+        enqueued_at=1.5,
+    )
+    assert encode_record(record, 10_000).startswith(
+        b'{"id":"j1","task":"t","queue":"q","priority":3,"enqueued_at":1.5,"args":'
+    )
+    assert payload_head(encode_record(record, 10_000)) == ("t", 1.5)

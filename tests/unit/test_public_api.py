@@ -75,6 +75,7 @@ def test_job_states_are_the_strings_they_always_were() -> None:
         "cancelled",
         "dead",
         "waiting",
+        "corrupt",
         "unknown",
     ]
     assert isinstance(JobState.SUCCEEDED, str)

@@ -16,9 +16,10 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TypeVar
 
-from errands.broker.base import BrokerSettings
 from errands.broker.memory_state import QueueState
+from errands.broker.memory_views import MemoryInspector
 from errands.broker.names import check_queue_name
+from errands.broker.settings import BrokerSettings
 from errands.broker.types import (
     AckCode,
     CancelCode,
@@ -245,9 +246,19 @@ class MemoryBroker:
         self._deliver_chord_failures(queue)
         return self._run(queue, lambda q, _: q.redrive(job_ids, limit))
 
+    async def aredrive(
+        self, queue: str, job_ids: Sequence[str] = (), limit: int = 100
+    ) -> list[str]:
+        """Async twin of `redrive`."""
+        return self.redrive(queue, job_ids, limit)
+
     def purge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
         """Delete dead jobs for good; see `Broker.purge`."""
         return self._run(queue, lambda q, _: q.purge(job_ids, limit))
+
+    async def apurge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
+        """Async twin of `purge`."""
+        return self.purge(queue, job_ids, limit)
 
     def chord_start(
         self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
@@ -311,8 +322,26 @@ class MemoryBroker:
 
         def change(q: QueueState, _: int) -> None:
             q.paused = paused
+            self._known.add(q.name)
 
         self._run(queue, change)
+
+    async def aset_paused(self, queue: str, paused: bool) -> None:
+        """Async twin of `set_paused`."""
+        self.set_paused(queue, paused)
+
+    @property
+    def inspector(self) -> MemoryInspector:
+        """The operator's read model of this broker (`errands.broker.operator.Inspector`)."""
+        return MemoryInspector(self)
+
+    def read(self, queue: str, view: Callable[[QueueState, int], T]) -> T:
+        """Run `view` on `queue`'s state and the broker's time (ms), under the lock.
+
+        For the inspector's views: they read and change nothing.
+        """
+        with self._lock:
+            return view(self._queue(queue), self._now_ms())
 
     def known_queues(self) -> list[str]:
         """Every queue producers or workers have used, sorted."""

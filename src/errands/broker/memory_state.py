@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import msgspec
-
-from errands.broker.base import BrokerSettings
 from errands.broker.memory_chords import Chords
 from errands.broker.memory_outcomes import cancelled_outcome, chord_failure, stalled_outcome
+from errands.broker.memory_records import (
+    DEAD_MESSAGE,
+    note_attempt,
+    outcome_error,
+    seen_ms,
+    stamped,
+)
+from errands.broker.reading import payload_head
+from errands.broker.settings import BrokerSettings
 from errands.broker.types import (
     AckCode,
     CancelCode,
@@ -42,6 +49,7 @@ PRIORITY_SPAN = 2**44  # sequence numbers stay below this, as in 00_shared.lua
 MAX_BATCH = 1000
 WAKE_TOKENS = 8
 LOST_SPARE = 5  # as in 00_shared.lua: losses before a heartbeat, beyond max stalls, allowed
+_STALL = "its lease expired while it ran: its worker died or lost Redis"
 
 
 @dataclass(slots=True)
@@ -66,6 +74,7 @@ class JobMeta:
         expired: it waits in ready because its lease expired (nobody took it since).
         lost: leases that expired before a heartbeat saw the job running.
         chord: for a chord member, (chord id, the chord's queue, the member's index).
+        task, error_type, error_message: a dead job's task and error (for dead pages).
     """
 
     state: str
@@ -85,33 +94,9 @@ class JobMeta:
     expired: bool = False
     lost: int = 0
     chord: tuple[str, str, int] | None = None
-
-
-def _seen_ms(worker_info: bytes) -> float:
-    """The ``seen`` field of a worker's info, as maintain.lua reads it (0 when unreadable)."""
-    try:
-        info = msgspec.json.decode(worker_info)
-    except msgspec.DecodeError:
-        return 0.0
-    seen = info.get("seen") if isinstance(info, dict) else None
-    if isinstance(seen, bool) or not isinstance(seen, (int, float, str)):
-        return 0.0
-    try:
-        return float(seen)
-    except ValueError:
-        return 0.0
-
-
-def _stamped(worker_info: bytes, now: int) -> bytes:
-    """The worker's info with ``seen`` set to the broker's time, as heartbeat.lua does."""
-    try:
-        info = msgspec.json.decode(worker_info)
-    except msgspec.DecodeError:
-        info = {}
-    if not isinstance(info, dict):
-        info = {}
-    info["seen"] = now
-    return msgspec.json.encode(info)
+    task: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
 
 
 class QueueState:
@@ -138,6 +123,7 @@ class QueueState:
         self.wake: set[str] = set()
         self.seq = 0
         self.stats: dict[str, int] = {}
+        self.history: dict[str, bytes] = {}
         self.cancel_requests: set[str] = set()
         self.workers: dict[str, bytes] = {}
         self.maint_until: int | None = None
@@ -188,19 +174,36 @@ class QueueState:
         self.jobs.pop(job_id, None)
         self.meta.pop(job_id, None)
         self.cancel_requests.discard(job_id)
+        self.history.pop(job_id, None)
 
     def _trim_dead(self, cap: int) -> int:
         excess = len(self.dead) - cap
         if excess <= 0:
             return 0
         gone = self.dead.pop_min(min(excess, MAX_BATCH))
-        for job_id in gone:
+        self._forget(gone)
+        return len(gone)
+
+    def _forget(self, job_ids: Sequence[str]) -> None:
+        for job_id in job_ids:
             self.jobs.pop(job_id, None)
             self.meta.pop(job_id, None)
-        return len(gone)
+            self.history.pop(job_id, None)
+
+    def _note_attempt(
+        self, job_id: str, m: JobMeta, error: dict[str, Any] | None, now: int
+    ) -> None:
+        self.history[job_id] = note_attempt(
+            self.history.get(job_id), m.attempts, m.worker, error, now
+        )
 
     def _to_dead(self, job_id: str, m: JobMeta, outcome: bytes, now: int, cap: int) -> None:
         m.state, m.worker, m.started = "dead", None, False
+        m.task = payload_head(self.jobs.get(job_id))[0]
+        error = outcome_error(outcome)
+        if error is not None:
+            m.error_type = str(error.get("type", ""))
+            m.error_message = str(error.get("message", ""))[:DEAD_MESSAGE]
         self.dead.add(job_id, now)
         self._store_result(job_id, m, outcome, now)
         self._release_idem(job_id, m)
@@ -244,6 +247,9 @@ class QueueState:
                 )
                 self._to_dead(job_id, m, outcome, now, cap)
             else:
+                if m.started:
+                    stall = {"type": "errands.errors.JobStalled", "message": _STALL}
+                    self._note_attempt(job_id, m, stall, now)
                 m.attempts = max(m.attempts - 1, 0)  # the attempt it was on is not charged
                 m.expired = True  # its worker may still finish it (see ack)
                 self._to_ready(job_id, m, m.score)
@@ -370,6 +376,7 @@ class QueueState:
                     deferred += 1
                 else:
                     retried += 1
+                    self._note_attempt(o.id, m, outcome_error(o.outcome), now)
                 m.state, m.worker, m.started = "scheduled", None, False
                 self.delayed.add(o.id, now + o.retry_delay_ms)
                 codes.append(AckCode.RETRYING)
@@ -400,17 +407,19 @@ class QueueState:
         """heartbeat.lua: renew held leases, mark the started; report lost ones and stops."""
         lost: list[str] = []
         cancelled: list[str] = []
+        holding: list[str] = []
         for lease in leases:
             m = self._holds_lease(lease)
             if m is None:
                 lost.append(lease.id)
                 continue
+            holding.append(lease.id)
             m.started = m.started or lease.id in started
             if lease.id in self.active:
                 self.active.add(lease.id, now + lease_ms)
             if lease.id in self.cancel_requests:
                 cancelled.append(lease.id)
-        self.workers[worker_id] = _stamped(worker_info, now)
+        self.workers[worker_id] = stamped(worker_info, now, holding)
         return HeartbeatReply(lost, cancelled)
 
     def release(self, now: int, leases: Sequence[Lease]) -> int:
@@ -471,8 +480,7 @@ class QueueState:
         deleted = 0
         for job_id in self._pick(self.dead, job_ids, limit):
             if self.dead.discard(job_id):
-                self.jobs.pop(job_id, None)
-                self.meta.pop(job_id, None)
+                self._forget([job_id])
                 deleted += 1
         return deleted
 
@@ -502,13 +510,11 @@ class QueueState:
         chords_failed = self.chords.expire(now, limit)
         trimmed = self._trim_dead(cap)
         aged = self.dead.pop_min(limit, now - settings.dead_max_age_ms)
-        for job_id in aged:
-            self.jobs.pop(job_id, None)
-            self.meta.pop(job_id, None)
+        self._forget(aged)
         silent = [
             worker_id
             for worker_id, info in list(self.workers.items())[:limit]
-            if _seen_ms(info) < now - settings.worker_silence_ms
+            if seen_ms(info) < now - settings.worker_silence_ms
         ]
         for worker_id in silent:
             del self.workers[worker_id]

@@ -126,7 +126,7 @@ def run_demo(console: Console) -> int:  # noqa: PLR0915 - a script: one step aft
         started = time.monotonic()
         with Live(console=console, refresh_per_second=8) as live:
             while time.monotonic() - started < 60:
-                info = app.broker.info("demo")
+                info = app.inspector.queue("demo")
                 counts = {
                     "ready": info.ready,
                     "active": info.active,
@@ -169,7 +169,7 @@ def run_demo(console: Console) -> int:  # noqa: PLR0915 - a script: one step aft
                 counted == 9,
             )
         )
-        dead = {job_id for job_id, _, _ in app.broker.dead_jobs("demo")}
+        dead = {job.id for job in app.inspector.dead("demo", limit=100).items}
         lessons.append(
             _Lesson(
                 "dead-letter set",

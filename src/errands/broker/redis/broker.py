@@ -15,18 +15,20 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import msgspec
 import redis
 import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
-from errands.broker.base import BrokerSettings
 from errands.broker.redis import calls
+from errands.broker.redis.chord_notes import deliver_chord_failures
 from errands.broker.redis.direct import Command, LoopConnections, ThreadConnections
 from errands.broker.redis.faults import is_missing_library, translate
+from errands.broker.redis.inspector import RedisInspector
 from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
 from errands.broker.redis.library import library_source
+from errands.broker.redis.plans import Plan, Read
 from errands.broker.redis.waits import ResultWaits
+from errands.broker.settings import BrokerSettings
 from errands.broker.types import (
     AckCode,
     CancelCode,
@@ -53,28 +55,14 @@ _MAX_BLOCK_S = 5.0
 #: Jobs per enqueue call. Redis runs one call at a time and serves the workers too: a call of
 #: 200 jobs holds it about 2 ms. It must stay under the library's MAX_BATCH (1,000).
 ENQUEUE_CHUNK = 200
-# Chord notes are read this many at a time, at most so many times per call (more wait for the
-# next call: maintenance comes back every few seconds).
-_CHORD_NOTES = 100
-_CHORD_ROUNDS = 10
 
 
-def _chord_notes(raw: Any) -> dict[bytes, tuple[str, str, bytes] | None]:
-    """HRANDFIELD ... WITHVALUES, decoded: member id -> (chord, its queue, failed outcome).
-
-    A note that does not decode (None) is dropped with the rest: it names no chord to fail.
-    """
-    pairs: list[Any] = list(raw or [])
-    if pairs and not isinstance(pairs[0], list | tuple):  # RESP2: a flat field/value list
-        pairs = [pairs[i : i + 2] for i in range(0, len(pairs), 2)]
-    notes: dict[bytes, tuple[str, str, bytes] | None] = {}
-    for member, value in pairs:
-        try:
-            note = msgspec.msgpack.decode(value)
-            notes[member] = (str(note["c"]), str(note["q"]), str(note["o"]).encode())
-        except (msgspec.DecodeError, KeyError, TypeError):
-            notes[member] = None
-    return notes
+def _parsed(reads: Sequence[Read], replies: list[Any], url: str) -> list[Any]:
+    """Each reply parsed by its read; an error reply raises the errands error for it."""
+    for read, reply in zip(reads, replies, strict=True):
+        if isinstance(reply, ResponseError):
+            raise translate(reply, url, read.name)
+    return [read.parse(reply) for read, reply in zip(reads, replies, strict=True)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +98,7 @@ class RedisBroker:
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         self._waits = ResultWaits(self)
+        self._inspector: RedisInspector | None = None
 
     def __repr__(self) -> str:
         return f"RedisBroker({redact(self.url)!r}, namespace={self.namespace!r})"
@@ -209,6 +198,58 @@ class RedisBroker:
         except (RedisError, OSError) as error:
             raise translate(error, self.url, call.name) from None
         return call.parse(reply)
+
+    def run_plan(self, plan: Plan[T]) -> T:
+        """Drive a read plan (`errands.broker.redis.inspector`), each step one round trip."""
+        try:
+            step = next(plan)
+            while True:
+                step = plan.send(self._run_all(step))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def arun_plan(self, plan: Plan[T]) -> T:
+        """Async twin of `run_plan`."""
+        try:
+            step = next(plan)
+            while True:
+                step = plan.send(await self._arun_all(step))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _run_all(self, reads: Sequence[Read]) -> list[Any]:
+        """Send `reads` together and parse their replies; load the library if it is missing.
+
+        Nothing ran then, and what a plan sends is safe to send again (see `plans`).
+        """
+        name = reads[0].name if reads else ""
+        try:
+            replies = self.direct.call_many([r.packed() for r in reads])
+            if any(is_missing_library(r) for r in replies):
+                self.load_library()
+                replies = self.direct.call_many([r.packed() for r in reads])
+        except (RedisError, OSError) as error:
+            raise translate(error, self.url, name) from None
+        return _parsed(reads, replies, self.url)
+
+    async def _arun_all(self, reads: Sequence[Read]) -> list[Any]:
+        """Async twin of `_run_all`."""
+        name = reads[0].name if reads else ""
+        try:
+            replies = await self._acall(*(r.packed() for r in reads))
+            if any(is_missing_library(r) for r in replies):
+                await self.aload_library()
+                replies = await self._acall(*(r.packed() for r in reads))
+        except (RedisError, OSError) as error:
+            raise translate(error, self.url, name) from None
+        return _parsed(reads, replies, self.url)
+
+    @property
+    def inspector(self) -> RedisInspector:
+        """The operator's read model of this broker (`errands.broker.operator.Inspector`)."""
+        if self._inspector is None:
+            self._inspector = RedisInspector(self)
+        return self._inspector
 
     def _register(self, queue: str) -> None:
         if queue not in self._registered:
@@ -334,9 +375,20 @@ class RedisBroker:
         self.deliver_chord_failures(queue)
         return self.run(calls.redrive(self.keys(queue), job_ids, limit))
 
+    async def aredrive(
+        self, queue: str, job_ids: Sequence[str] = (), limit: int = 100
+    ) -> list[str]:
+        """Async twin of `redrive`."""
+        await self.adeliver_chord_failures(queue)
+        return await self.arun(calls.redrive(self.keys(queue), job_ids, limit))
+
     def purge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
         """Delete dead jobs for good; see `Broker.purge`."""
         return self.run(calls.purge(self.keys(queue), job_ids, limit))
+
+    async def apurge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
+        """Async twin of `purge`."""
+        return await self.arun(calls.purge(self.keys(queue), job_ids, limit))
 
     def dead_jobs(self, queue: str, limit: int = 100) -> list[tuple[str, float, bytes | None]]:
         """The oldest dead jobs: (id, time of death in seconds, payload)."""
@@ -362,6 +414,13 @@ class RedisBroker:
         """Pause or resume a queue: a paused queue hands out no job."""
         with self._faults("pause the queue"):
             self.client.hset(self.keys(queue).cfg, "paused", "1" if paused else "0")
+        self._register(queue)
+
+    async def aset_paused(self, queue: str, paused: bool) -> None:
+        """Async twin of `set_paused`."""
+        with self._faults("pause the queue"):
+            await self.aclient.hset(self.keys(queue).cfg, "paused", "1" if paused else "0")
+        await self._aregister(queue)
 
     def known_queues(self) -> list[str]:
         """Every queue producers or workers have used, sorted."""
@@ -410,39 +469,11 @@ class RedisBroker:
 
     def deliver_chord_failures(self, queue: str) -> int:
         """Blocking twin of `adeliver_chord_failures` (used before a redrive)."""
-        notes_key = self.keys(queue).prefix + "chord_fails"
-        delivered = 0
-        for _ in range(_CHORD_ROUNDS):
-            with self._faults("read the chords to fail"):
-                raw = self.client.hrandfield(notes_key, _CHORD_NOTES, withvalues=True)
-            notes = _chord_notes(raw)
-            if not notes:
-                break
-            for note in filter(None, notes.values()):
-                chord, chord_queue, outcome = note
-                self.run(calls.chord_abort(self.keys(chord_queue), chord, outcome))
-            with self._faults("drop delivered chord notes"):
-                self.client.hdel(notes_key, *notes)
-            delivered += len(notes)
-        return delivered
+        return self.run_plan(deliver_chord_failures(self, queue))
 
     async def adeliver_chord_failures(self, queue: str) -> int:
         """Fail the chords of `queue`'s dead members; see `Broker.adeliver_chord_failures`."""
-        notes_key = self.keys(queue).prefix + "chord_fails"
-        delivered = 0
-        for _ in range(_CHORD_ROUNDS):
-            with self._faults("read the chords to fail"):
-                raw = await self.aclient.hrandfield(notes_key, _CHORD_NOTES, withvalues=True)
-            notes = _chord_notes(raw)
-            if not notes:
-                break
-            for note in filter(None, notes.values()):
-                chord, chord_queue, outcome = note
-                await self.arun(calls.chord_abort(self.keys(chord_queue), chord, outcome))
-            with self._faults("drop delivered chord notes"):
-                await self.aclient.hdel(notes_key, *notes)
-            delivered += len(notes)
-        return delivered
+        return await self.arun_plan(deliver_chord_failures(self, queue))
 
     # Worker side ------------------------------------------------------------------------------
 

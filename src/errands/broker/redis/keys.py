@@ -34,6 +34,7 @@ KEY_SUFFIXES: tuple[str, ...] = (
     "chord_parts",
     "chords_x",
     "chord_fails",
+    "history",
 )
 
 

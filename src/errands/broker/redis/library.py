@@ -26,6 +26,7 @@ LUA_FILES: tuple[str, ...] = (
     "purge.lua",
     "maintain.lua",
     "read.lua",
+    "inspect.lua",
     "chord.lua",
 )
 

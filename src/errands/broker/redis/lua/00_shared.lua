@@ -27,13 +27,17 @@
 --  21 chord_fails HASH member job id -> msgpack {c chord, q its queue, o the chord's failed
 --                      outcome}: chord members of this queue that ended dead; workers fail their
 --                      chords (chord_abort in the chord's queue), then delete the note
+--  22 history   HASH  job id -> JSON array of its last HISTORY failed attempts that were retried
+--                      or stalled: {a attempt, t ms, w worker, e error}; kept while the job
+--                      lives (dead included), deleted with it
 --
 -- meta fields: s state (queued|scheduled|active|dead), a attempts charged, m max attempts,
 -- p priority, sc ready score, st stalls, xs max stalls, d deliveries (the lease token),
 -- r 1 once a heartbeat saw this delivery running, lo leases lost before any heartbeat saw them
 -- running, ex 1 while it waits in ready after its lease expired (nobody took it since), ik/im idempotency key and mode (w window, u until finished), rt result ttl ms,
 -- ir ignore result (1/0), w worker holding the lease, ch/cq/ci the chord, its queue and the
--- member's index (chord members only).
+-- member's index (chord members only), h 1 once it has a history entry; a dead job also has
+-- t its task, et and em the type and message of its error (set by to_dead, for dead pages).
 --
 -- Invariant: a job id with meta is in exactly one of ready, delayed, active, dead; a finished
 -- job has no meta and no payload, only (unless ignored) a result that expires. A record that
@@ -51,6 +55,12 @@ local MAX_BATCH = 1000
 -- heartbeat is poison too: it ends dead after this many such losses beyond its max stalls.
 local LOST_SPARE = 5
 local BURIED_TTL_MS = 7 * 86400000 -- how long the outcome of a buried record is kept
+-- Failed attempts kept per job, and characters of each traceback kept (its end): bounds on
+-- the memory of a job that keeps failing. errands.broker.views.HISTORY and HISTORY_TRACEBACK.
+local HISTORY = 5
+local HISTORY_TRACEBACK = 4000
+-- Characters of a dead job's error message kept in its meta, for dead pages.
+local DEAD_MESSAGE = 300
 
 local function key_table(KEYS)
   return {
@@ -59,6 +69,7 @@ local function key_table(KEYS)
     idem = KEYS[9], idem_x = KEYS[10], wake = KEYS[11], seq = KEYS[12],
     stats = KEYS[13], cancel = KEYS[14], workers = KEYS[15], maint = KEYS[16], cfg = KEYS[17],
     chords = KEYS[18], chord_parts = KEYS[19], chords_x = KEYS[20], chord_fails = KEYS[21],
+    history = KEYS[22],
   }
 end
 
@@ -163,6 +174,47 @@ local function release_idem(K, id, m)
   end
 end
 
+-- The task name and enqueue time at the head of a payload: errands.message.JobRecord encodes
+-- {"id":..,"task":..,"queue":..,["priority":n,]"enqueued_at":t,..} in this order, before the
+-- arguments, so this never reads them. nil for a head in another form (written by hand).
+local function payload_head(payload)
+  if not payload then return nil, nil end
+  local _, e, task = string.find(payload,
+    '^{"id":"[^"\\]*","task":"([^"\\]*)","queue":"[^"\\]*",')
+  if not e then return nil, nil end
+  local _, pe = string.find(payload, '^"priority":%d+,', e + 1)
+  local _, _, at = string.find(payload, '^"enqueued_at":([-%d%.eE+]+)', (pe or e) + 1)
+  return task, tonumber(at)
+end
+
+-- The error of an outcome JSON (a table with type and message), or nil.
+local function outcome_error(outcome)
+  local ok, d = pcall(cjson.decode, outcome)
+  if ok and type(d) == 'table' and type(d.error) == 'table' then return d.error end
+  return nil
+end
+
+-- Keep the error of an attempt that failed and runs again (the last HISTORY of them). The
+-- caller writes `m` after (this sets m.h).
+local function note_attempt(K, id, m, attempt, err, now)
+  local raw = redis.call('HGET', K.history, id)
+  local ok, list = false, nil
+  if raw then ok, list = pcall(cjson.decode, raw) end
+  if not ok or type(list) ~= 'table' then list = {} end
+  if type(err) ~= 'table' then err = {type = 'unknown', message = 'no error was recorded'} end
+  if type(err.traceback) == 'string' and #err.traceback > HISTORY_TRACEBACK then
+    err.traceback = string.sub(err.traceback, -HISTORY_TRACEBACK)
+  end
+  list[#list + 1] = {a = attempt, t = now, w = m.w, e = err}
+  while #list > HISTORY do table.remove(list, 1) end
+  redis.call('HSET', K.history, id, cjson.encode(list))
+  m.h = 1
+end
+
+local function forget_history(K, id, m)
+  if m.h == 1 then redis.call('HDEL', K.history, id) end
+end
+
 -- Record an outcome that waiters can read and wake on; returns 1 when one was stored.
 local function store_result(K, id, m, outcome, now, channel_prefix)
   if m.ir ~= 1 then
@@ -181,6 +233,7 @@ local function finish(K, id, m, outcome, now, channel_prefix)
   redis.call('HDEL', K.jobs, id)
   redis.call('HDEL', K.meta, id)
   redis.call('SREM', K.cancel, id)
+  forget_history(K, id, m)
   return stored
 end
 
@@ -192,6 +245,7 @@ local function trim_dead(K, cap)
   for i = 1, #gone, 2 do
     redis.call('HDEL', K.jobs, gone[i])
     redis.call('HDEL', K.meta, gone[i])
+    redis.call('HDEL', K.history, gone[i])
   end
   return #gone / 2
 end
@@ -230,6 +284,13 @@ local function to_dead(K, id, m, outcome, now, channel_prefix, cap)
   m.s = 'dead'
   m.w = nil
   m.r = nil
+  -- What a page of dead jobs shows, kept here: the outcome expires before the dead job does.
+  m.t = payload_head(redis.call('HGET', K.jobs, id))
+  local err = outcome_error(outcome)
+  if err then
+    m.et = tostring(err.type or '')
+    m.em = string.sub(tostring(err.message or ''), 1, DEAD_MESSAGE)
+  end
   put_meta(K, id, m)
   redis.call('ZADD', K.dead, now, id)
   store_result(K, id, m, outcome, now, channel_prefix)
@@ -327,6 +388,10 @@ local function reap_expired(K, now, limit, channel_prefix, dead_cap)
     elseif m.st > m.xs or (m.lo or 0) > m.xs + LOST_SPARE then
       to_dead(K, id, m, stalled_outcome(m, now), now, channel_prefix, dead_cap)
     else
+      if m.r == 1 then
+        note_attempt(K, id, m, m.a, {type = 'errands.errors.JobStalled', message = 'its lease '
+          .. 'expired while it ran: its worker died or lost Redis'}, now)
+      end
       m.a = math.max(m.a - 1, 0) -- the attempt it was on is not charged: it runs again
       m.ex = 1 -- its worker may still finish it: a success is taken until someone fetches it
       to_ready(K, id, m, m.sc)

@@ -26,7 +26,7 @@ local function ack(KEYS, ARGV)
   -- The common case (succeeded) is batched: one read of meta, one write per key at the end.
   local metas = redis.call('HMGET', K.meta, unpack(ids))
   local any_cancel = redis.call('SCARD', K.cancel) > 0
-  local seen, off_active, finished, results, expiries = {}, {}, {}, {}, {}
+  local seen, off_active, finished, results, expiries, histories = {}, {}, {}, {}, {}, {}
   local codes = {}
   local done, retried, deferred, stored = 0, 0, 0, 0
   for i = 0, n - 1 do
@@ -57,6 +57,7 @@ local function ack(KEYS, ARGV)
         end
         release_idem(K, id, m)
         finished[#finished + 1] = id
+        if m.h == 1 then histories[#histories + 1] = id end
         done = done + 1
         codes[#codes + 1] = 1
       elseif kind ~= 'fail' and any_cancel and redis.call('SISMEMBER', K.cancel, id) == 1 then
@@ -70,6 +71,7 @@ local function ack(KEYS, ARGV)
           deferred = deferred + 1
         else
           retried = retried + 1
+          note_attempt(K, id, m, m.a, outcome_error(outcome), now)
         end
         m.s = 'scheduled'
         m.w = nil
@@ -90,6 +92,7 @@ local function ack(KEYS, ARGV)
     redis.call('HDEL', K.meta, unpack(finished))
     if any_cancel then redis.call('SREM', K.cancel, unpack(finished)) end
   end
+  if #histories > 0 then redis.call('HDEL', K.history, unpack(histories)) end
   if #results > 0 then
     redis.call('HSET', K.results, unpack(results))
     redis.call('ZADD', K.results_x, unpack(expiries))

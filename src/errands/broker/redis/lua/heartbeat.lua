@@ -1,6 +1,7 @@
 -- errands_v1_heartbeat: renew the leases of every job a worker holds in one queue.
 -- KEYS: the queue's standard key list (00_shared.lua).
--- ARGV: [1] lease ms, [2] worker id, [3] worker info JSON (stored with seen = server time),
+-- ARGV: [1] lease ms, [2] worker id, [3] worker info JSON (stored with seen = server time and
+--   holding = the ids of the leases it renewed),
 --   [4] n, then n triples {id, token, started (1: the job is running or ran, 0: only queued)}.
 -- Returns: {lost, cancelled}: ids whose lease this worker no longer holds (stop them, do not ack),
 --   and ids still held that were asked to stop.
@@ -13,12 +14,13 @@ local function heartbeat(KEYS, ARGV)
   local now = now_ms()
   local deadline = now + tonumber(ARGV[1])
   local n = tonumber(ARGV[4])
-  local lost, cancelled = {}, {}
+  local lost, cancelled, holding = {}, {}, {}
   for i = 0, n - 1 do
     local id, token, started = ARGV[5 + i * 3], ARGV[6 + i * 3], ARGV[7 + i * 3]
     local m = get_meta(K, id)
     if m and m.s == 'active' and tostring(m.d) == token then
       redis.call('ZADD', K.active, 'XX', deadline, id)
+      holding[#holding + 1] = id
       if started == '1' and m.r ~= 1 then
         m.r = 1
         put_meta(K, id, m)
@@ -32,6 +34,8 @@ local function heartbeat(KEYS, ARGV)
   local ok, info = pcall(cjson.decode, ARGV[3])
   if not ok or type(info) ~= 'table' then info = {} end
   info.seen = now
+  -- The jobs of this queue it holds, for operators (cjson would write an empty list as {}).
+  info.holding = #holding > 0 and holding or nil
   redis.call('HSET', K.workers, ARGV[2], cjson.encode(info))
   return {lost, cancelled}
 end

@@ -52,6 +52,7 @@ local function maintain(KEYS, ARGV)
   for _, id in ipairs(aged) do
     redis.call('HDEL', K.jobs, id)
     redis.call('HDEL', K.meta, id)
+    redis.call('HDEL', K.history, id)
   end
   if #aged > 0 then redis.call('ZREM', K.dead, unpack(aged)) end
   local dropped = 0

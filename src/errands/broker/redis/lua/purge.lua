@@ -19,6 +19,7 @@ local function purge(KEYS, ARGV)
     if redis.call('ZREM', K.dead, id) == 1 then
       redis.call('HDEL', K.jobs, id)
       redis.call('HDEL', K.meta, id)
+      redis.call('HDEL', K.history, id)
       deleted = deleted + 1
     end
   end

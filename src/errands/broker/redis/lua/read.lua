@@ -11,9 +11,8 @@
 -- errands_v1_info ARGV: none.
 -- Returns: {ready, delayed, active, dead, paused (0|1), stats as a flat field/value array,
 --   workers as a flat id/info array}.
-local function result(KEYS, ARGV)
-  local K = key_table(KEYS)
-  local id = ARGV[1]
+-- A job's state as `result` reports it: {state, outcome or false, attempts}, and its meta.
+local function state_of(K, id)
   local outcome = redis.call('HGET', K.results, id)
   local m = get_meta(K, id)
   if outcome then
@@ -21,16 +20,21 @@ local function result(KEYS, ARGV)
     if expiry > now_ms() then
       local ok, decoded = pcall(cjson.decode, outcome)
       if not ok or type(decoded) ~= 'table' or type(decoded.state) ~= 'string' then
-        return {'corrupt', false, 0}
+        return {'corrupt', false, 0}, m
       end
-      return {decoded.state, outcome, tonumber(decoded.attempts) or (m and m.a) or 0}
+      return {decoded.state, outcome, tonumber(decoded.attempts) or (m and m.a) or 0}, m
     end
   end
-  if m == false then return {'corrupt', false, 0} end
-  if m then return {m.s, false, m.a} end
+  if m == false then return {'corrupt', false, 0}, m end
+  if m then return {m.s, false, m.a}, m end
   -- A chord's callback is not a job until its last member reports: it is waiting.
-  if redis.call('HEXISTS', K.chords, id) == 1 then return {'waiting', false, 0} end
-  return {'unknown', false, 0}
+  if redis.call('HEXISTS', K.chords, id) == 1 then return {'waiting', false, 0}, m end
+  return {'unknown', false, 0}, m
+end
+
+local function result(KEYS, ARGV)
+  local state = state_of(key_table(KEYS), ARGV[1])
+  return state
 end
 
 local function info(KEYS, ARGV)

@@ -1,0 +1,119 @@
+"""What operators use: `Inspector`, the one read model, and `Admin`, the changes they make.
+
+The CLI reads through the inspector (``errands queues``, ``errands status``, ``errands dead
+list``), and so will the HTTP API and the dashboard: what they show is computed once, here.
+Every read has a blocking form and its ``a``-prefixed async twin, and every list is paged and
+bounded (`errands.broker.views.MAX_PAGE`): a page costs the same with 1,000,000 jobs queued
+as with 10.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from errands.broker.views import DeadFilter, DeadJob, JobDetail, Page, QueueSummary, WorkerSummary
+
+__all__ = ["Admin", "Inspector"]
+
+
+class Inspector(Protocol):
+    """The operator's read model of a broker: queues, jobs, workers, dead jobs."""
+
+    def queues(self, *, after: str | None = None, limit: int = 100) -> Page[QueueSummary]:
+        """Every queue producers or workers have used, by name; the page after queue `after`."""
+        ...
+
+    async def aqueues(self, *, after: str | None = None, limit: int = 100) -> Page[QueueSummary]:
+        """Async twin of `queues`."""
+        ...
+
+    def queue(self, name: str) -> QueueSummary:
+        """One queue at a glance (counts are zero for a queue nobody used)."""
+        ...
+
+    async def aqueue(self, name: str) -> QueueSummary:
+        """Async twin of `queue`."""
+        ...
+
+    def job(self, queue: str, job_id: str) -> JobDetail | None:
+        """A job's whole record; None when the broker knows nothing of it (any more)."""
+        ...
+
+    async def ajob(self, queue: str, job_id: str) -> JobDetail | None:
+        """Async twin of `job`."""
+        ...
+
+    def workers(
+        self, queue: str, *, after: str | None = None, limit: int = 100
+    ) -> Page[WorkerSummary]:
+        """The workers heard from lately that serve `queue`, by id; the page after `after`."""
+        ...
+
+    async def aworkers(
+        self, queue: str, *, after: str | None = None, limit: int = 100
+    ) -> Page[WorkerSummary]:
+        """Async twin of `workers`."""
+        ...
+
+    def dead(
+        self,
+        queue: str,
+        *,
+        where: DeadFilter | None = None,
+        newest_first: bool = False,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[DeadJob]:
+        """The dead jobs of `queue` by time of death, oldest first (or newest), filtered.
+
+        A page looks at a bounded stretch of the dead set: with a filter that few jobs match,
+        it may hold fewer than `limit` (even none) and still have a cursor: follow it.
+        """
+        ...
+
+    async def adead(
+        self,
+        queue: str,
+        *,
+        where: DeadFilter | None = None,
+        newest_first: bool = False,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[DeadJob]:
+        """Async twin of `dead`."""
+        ...
+
+
+class Admin(Protocol):
+    """The changes an operator makes to a queue: redrive, purge, pause."""
+
+    def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
+        """Move dead jobs (the given ones, else the oldest `limit`) back to ready.
+
+        The chords of the queue's dead members are failed first (`adeliver_chord_failures`):
+        a redriven chord member runs on its own, and its chord stays failed.
+        """
+        ...
+
+    async def aredrive(
+        self, queue: str, job_ids: Sequence[str] = (), limit: int = 100
+    ) -> list[str]:
+        """Async twin of `redrive`."""
+        ...
+
+    def purge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
+        """Delete dead jobs (the given ones, else the oldest `limit`) for good."""
+        ...
+
+    async def apurge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
+        """Async twin of `purge`."""
+        ...
+
+    def set_paused(self, queue: str, paused: bool) -> None:
+        """Pause (workers fetch nothing) or resume a queue."""
+        ...
+
+    async def aset_paused(self, queue: str, paused: bool) -> None:
+        """Async twin of `set_paused`."""
+        ...

@@ -1,0 +1,135 @@
+"""`Transport`: how jobs move. Producers send them; workers lease, renew, settle, give back.
+
+Producer operations come in pairs (a blocking call and its ``a``-prefixed async twin); worker
+operations are async only, since the worker's supervisor runs an event loop. Every operation on
+a job is atomic in the broker: a job is always in exactly one of ready, delayed, active, dead or
+finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from typing import Protocol
+
+from errands.broker.settings import BrokerSettings
+from errands.broker.types import (
+    AckCode,
+    CancelCode,
+    Enqueued,
+    Fetched,
+    HeartbeatReply,
+    Lease,
+    MaintenanceReport,
+    NewJob,
+    Outcome,
+)
+from errands.errors import BrokerError
+
+__all__ = ["Transport"]
+
+
+class Transport(Protocol):
+    """Moving jobs between producers and workers, with leases, acks and waiting for work."""
+
+    settings: BrokerSettings
+
+    # Producer side: blocking calls and their async twins.
+    def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """Add jobs to `queue`; duplicates (same id, same live idempotency key) are not added."""
+        ...
+
+    async def aenqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """Async twin of `enqueue`."""
+        ...
+
+    async def acontinue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        """`aenqueue` for the next steps of finished jobs; a full broker still takes them.
+
+        Each replaces the job that made it, and refusing it would hold back that job's ack: a
+        full Redis refuses new work, not the work that drains it.
+        """
+        ...
+
+    def enqueue_batches(
+        self, batches: Iterable[tuple[str, Sequence[NewJob]]]
+    ) -> list[list[Enqueued] | BrokerError]:
+        """`enqueue` for each (queue, jobs) batch, in order; streamed where the broker can.
+
+        Each batch is all or nothing: its answers, or the error that refused it (the others
+        may still have been taken).
+        """
+        ...
+
+    def cancel(self, queue: str, job_id: str) -> CancelCode:
+        """Cancel a queued or scheduled job, ask a running one to stop, or drop a dead one."""
+        ...
+
+    async def acancel(self, queue: str, job_id: str) -> CancelCode:
+        """Async twin of `cancel`."""
+        ...
+
+    def close(self) -> None:
+        """Close the blocking connections."""
+        ...
+
+    # Worker side: async only.
+    async def fetch(self, queue: str, n: int, lease_ms: int, worker_id: str) -> Fetched:
+        """Lease up to `n` ready jobs; also promotes due delayed jobs and reaps expired leases."""
+        ...
+
+    async def ack(self, queue: str, outcomes: Sequence[Outcome]) -> list[AckCode]:
+        """Settle finished jobs; an outcome with a stale token is refused (`AckCode.STALE`)."""
+        ...
+
+    async def ack_and_fetch(
+        self, queue: str, outcomes: Sequence[Outcome], n: int, lease_ms: int, worker_id: str
+    ) -> tuple[list[AckCode] | BrokerError, Fetched]:
+        """`ack` then `fetch`, in one round trip where the broker can.
+
+        The fetch may succeed where the ack failed: its jobs are leased to the worker either
+        way, so the ack's error comes back in place of its codes, for the caller to raise once
+        it holds them. An error of the fetch is raised (the ack may have run: send it again).
+        """
+        ...
+
+    async def heartbeat(
+        self,
+        queue: str,
+        worker_id: str,
+        worker_info: bytes,
+        leases: Sequence[Lease],
+        lease_ms: int,
+        started: Collection[str] = (),
+    ) -> HeartbeatReply:
+        """Renew every lease the worker holds in `queue`, and record the worker as alive.
+
+        `started`: the ids among them that are running or ran. Only a lease seen started can
+        expire as a stall; one lost before is not held against its job (its worker died).
+        """
+        ...
+
+    async def release(self, queue: str, leases: Sequence[Lease]) -> int:
+        """Give jobs back to ready without spending an attempt."""
+        ...
+
+    async def maintain(self, queue: str, owner: str, lock_ms: int) -> MaintenanceReport | None:
+        """Bounded housekeeping; None when another worker holds the maintenance lock."""
+        ...
+
+    async def wait_and_fetch(
+        self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str
+    ) -> Fetched:
+        """`wait_for_work` on one queue, then `fetch`, in one round trip where it can."""
+        ...
+
+    async def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
+        """Block until a job may be ready in one of `queues`, or `timeout_s` passes."""
+        ...
+
+    async def interrupt_wait(self, queue: str) -> None:
+        """Add a wake token to `queue`, so that a wait on it (ours, at shutdown) ends now."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the async connections of the running event loop."""
+        ...

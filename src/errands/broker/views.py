@@ -1,0 +1,209 @@
+"""The operator's read model: what an `Inspector` returns, the same for every broker.
+
+Every list comes as a `Page`: its items and a cursor for the next one. A page costs the same
+whatever the size of what it pages through (a dead set of 10 jobs or of 1,000,000).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from errands.result import ErrorInfo
+from errands.states import JobState
+
+__all__ = [
+    "HISTORY",
+    "HISTORY_TRACEBACK",
+    "MAX_PAGE",
+    "Attempt",
+    "DeadFilter",
+    "DeadJob",
+    "JobDetail",
+    "Page",
+    "QueueSummary",
+    "WorkerSummary",
+]
+
+T = TypeVar("T")
+
+#: The most items one page may hold: a bound on the work (and the reply) of one read.
+MAX_PAGE = 1000
+#: Failed attempts of a job kept for `JobDetail.history`: a bound on a retried job's memory.
+HISTORY = 5
+#: Characters of each kept attempt's traceback (its end, where the error is).
+HISTORY_TRACEBACK = 4000
+
+
+class Page(msgspec.Struct, Generic[T], frozen=True):
+    """One page of a list.
+
+    Attributes:
+        items: this page's items, in the list's order.
+        cursor: give it back (``cursor=``) for the next page; None when this is the last.
+    """
+
+    items: list[T]
+    cursor: str | None = None
+
+
+class QueueSummary(msgspec.Struct, frozen=True):
+    """A queue at a glance.
+
+    Attributes:
+        name: the queue.
+        ready: jobs waiting to be fetched.
+        delayed: jobs waiting for their time (countdown, eta, retry backoff).
+        active: jobs leased to a worker.
+        dead: jobs in the dead set.
+        paused: workers fetch nothing from it.
+        oldest_ready_age_s: seconds since the oldest ready job was enqueued (None: none ready).
+        consumers: workers heard from lately that serve the queue.
+        stats: counters since the queue was first used (enqueued, succeeded, retried, ...).
+    """
+
+    name: str
+    ready: int
+    delayed: int
+    active: int
+    dead: int
+    paused: bool
+    oldest_ready_age_s: float | None
+    consumers: int
+    stats: dict[str, int]
+
+
+class Attempt(msgspec.Struct, frozen=True):
+    """An attempt of a job that failed and was retried.
+
+    Attributes:
+        attempt: its number (1 for the first run).
+        ended_at: when it ended (Unix seconds, the broker's clock).
+        worker: the worker that ran it.
+        error: what it failed with, traceback included.
+    """
+
+    attempt: int
+    ended_at: float
+    worker: str | None
+    error: ErrorInfo | None
+
+
+class JobDetail(msgspec.Struct, frozen=True):
+    """One job's whole record, as far as the broker still holds it.
+
+    A job that finished keeps only its outcome (until its result expires): its arguments and
+    history go with it. A dead job keeps everything until it is purged, trimmed or redriven.
+
+    Attributes:
+        id: the job id.
+        queue: its queue.
+        state: where it is now.
+        task: the task name (None when its record is gone: a finished job).
+        args: its positional arguments (None when its record is gone).
+        kwargs: its keyword arguments (None when its record is gone).
+        headers: what middleware sent along with it.
+        priority: 0-9, higher first.
+        attempts: attempts charged so far.
+        max_attempts: attempts it may have (None when its record is gone).
+        stalls: leases it lost while running.
+        worker: the worker that holds its lease (active jobs).
+        enqueued_at: when it was sent (Unix seconds, the sender's clock).
+        due_at: when a scheduled job may run (Unix seconds).
+        lease_expires_at: when an active job's lease runs out unless renewed (Unix seconds).
+        died_at: when it went to the dead set (Unix seconds).
+        finished_at: when it finished (Unix seconds).
+        result: what it returned (succeeded jobs whose result is kept).
+        error: what it failed with for good, traceback included.
+        history: the earlier attempts that failed and were retried, oldest first (the last
+            `HISTORY` of them, each traceback cut to its last `HISTORY_TRACEBACK` characters).
+        idempotency_key: its idempotency key, if any.
+        chord: the chord it is a member of, if any.
+    """
+
+    id: str
+    queue: str
+    state: JobState
+    task: str | None = None
+    args: list[Any] | None = None
+    kwargs: dict[str, Any] | None = None
+    headers: dict[str, Any] = {}
+    priority: int = 0
+    attempts: int = 0
+    max_attempts: int | None = None
+    stalls: int = 0
+    worker: str | None = None
+    enqueued_at: float | None = None
+    due_at: float | None = None
+    lease_expires_at: float | None = None
+    died_at: float | None = None
+    finished_at: float | None = None
+    result: Any = None
+    error: ErrorInfo | None = None
+    history: list[Attempt] = []
+    idempotency_key: str | None = None
+    chord: str | None = None
+
+
+class WorkerSummary(msgspec.Struct, frozen=True):
+    """A worker serving a queue, as it last reported itself.
+
+    Attributes:
+        id: the worker id (``host:pid:hex``).
+        host: its host name.
+        pid: its process id.
+        queues: every queue it serves.
+        pool: its pool (process, solo, async).
+        concurrency: how many jobs it runs at once.
+        processed: jobs it finished since it started.
+        holding: the ids of the jobs of this queue it holds (running or prefetched).
+        seen_at: when it was last heard from (Unix seconds, the broker's clock).
+    """
+
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    pool: str
+    concurrency: int
+    processed: int
+    holding: list[str]
+    seen_at: float
+
+
+class DeadFilter(msgspec.Struct, frozen=True):
+    """Which dead jobs to list; every field left None matches all.
+
+    Attributes:
+        task: only jobs of this task.
+        error_type: only jobs that failed with this error type: its name as recorded
+            (``KeyError``, ``myapp.errors.Declined``) or the last part of it (``Declined``).
+        since: only jobs that died at or after this time (Unix seconds).
+        until: only jobs that died before this time (Unix seconds).
+    """
+
+    task: str | None = None
+    error_type: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+class DeadJob(msgspec.Struct, frozen=True):
+    """A job in the dead set, as a list shows it (`Inspector.job` has the rest).
+
+    Attributes:
+        id: the job id.
+        queue: its queue.
+        task: its task ("?" when its record cannot be read).
+        died_at: when it went to the dead set (Unix seconds, the broker's clock).
+        attempts: attempts it had.
+        error: what it failed with, without the traceback.
+    """
+
+    id: str
+    queue: str
+    task: str
+    died_at: float
+    attempts: int
+    error: ErrorInfo | None

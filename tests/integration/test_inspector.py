@@ -1,0 +1,261 @@
+"""The operator's read model, on both brokers: queues, jobs, workers and pages of dead jobs.
+
+What `errands queues`, `errands status` and `errands dead list` show, and what the HTTP API and
+the dashboard will show, comes from these reads; each runs on RedisBroker and MemoryBroker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import pytest
+
+from errands.broker.base import Broker
+from errands.broker.types import AckCode, Delivery, Lease, NewJob, Outcome, OutcomeKind
+from errands.broker.views import DeadFilter, DeadJob, Page
+from errands.errors import ArgumentError
+from errands.message import JobRecord, encode_record
+from errands.states import JobState
+from tests.integration.conformance import LONG_MS, Q, Subject, job, take
+
+_ENQUEUED_AT = 1_700_000_000.0
+
+
+def task_job(job_id: str, task: str = "billing.charge", **options: Any) -> NewJob:
+    """A job whose payload is a real record (the inspector reads its task and arguments)."""
+    record = JobRecord(
+        id=job_id,
+        task=task,
+        queue=Q,
+        args=[job_id],
+        kwargs={"amount": 3},
+        priority=options.get("priority", 0),
+        enqueued_at=options.pop("enqueued_at", _ENQUEUED_AT),
+        headers={"tenant": "acme"},
+    )
+    return NewJob(id=job_id, payload=encode_record(record, 1 << 20), **options)
+
+
+def failed(
+    d: Delivery, kind: OutcomeKind, error_type: str, message: str, tb: str = "tb"
+) -> Outcome:
+    error = {"type": error_type, "message": message, "traceback": tb}
+    outcome = msgspec.json.encode({"state": "failed", "error": error, "attempts": d.attempt})
+    return Outcome(d.id, d.token, kind, outcome)
+
+
+async def kill_all(b: Broker, jobs: list[NewJob], error_type: str = "KeyError") -> None:
+    """Enqueue `jobs` with one attempt and fail them in one ack (one time of death)."""
+    b.enqueue(Q, [msgspec.structs.replace(j, max_attempts=1) for j in jobs])
+    taken = await take(b, len(jobs))
+    codes = await b.ack(Q, [failed(d, "fail", error_type, f"no {d.id}") for d in taken])
+    assert codes == [AckCode.DEAD] * len(jobs)
+
+
+def all_pages(b: Broker, **options: Any) -> tuple[list[str], int]:
+    """Every dead job id, following cursors; and how many pages it took."""
+    seen: list[str] = []
+    page: Page[DeadJob] = b.inspector.dead(Q, **options)
+    pages = 1
+    seen += [j.id for j in page.items]
+    while page.cursor is not None:
+        page = b.inspector.dead(Q, cursor=page.cursor, **options)
+        seen += [j.id for j in page.items]
+        pages += 1
+        assert pages < 100, "the cursor never ends"
+    return seen, pages
+
+
+async def test_a_queue_summary_counts_its_jobs_its_oldest_ready_job_and_its_consumers(
+    any_broker: Subject,
+) -> None:
+    b = any_broker.broker
+    now_s = any_broker.now_ms() / 1000
+    b.enqueue(Q, [task_job("new", priority=9, enqueued_at=now_s - 5)])
+    b.enqueue(Q, [task_job("old", priority=0, enqueued_at=now_s - 60)])
+    b.enqueue(Q, [task_job("later", delay_ms=LONG_MS)])
+    await b.heartbeat(Q, "w1", b'{"host": "h", "pid": 7, "queues": ["conformance"]}', [], LONG_MS)
+
+    summary = b.inspector.queue(Q)
+    assert (summary.ready, summary.delayed, summary.active, summary.dead) == (2, 1, 0, 0)
+    assert summary.consumers == 1
+    assert summary.stats == {"enqueued": 3}
+    assert summary.oldest_ready_age_s is not None
+    assert 59 <= summary.oldest_ready_age_s <= 62  # the low-priority job, behind the other
+    assert (await b.inspector.aqueue(Q)) == summary
+
+    await take(b, 2)
+    assert b.inspector.queue(Q).oldest_ready_age_s is None
+    assert b.inspector.queue("never-used").ready == 0
+
+
+async def test_queues_come_by_name_in_pages(any_broker: Subject) -> None:
+    b = any_broker.broker
+    for name in ("c-q", "a-q", "b-q"):
+        b.enqueue(name, [job(f"{name}-1")])
+    first = b.inspector.queues(limit=2)
+    assert [q.name for q in first.items] == ["a-q", "b-q"]
+    assert first.cursor == "b-q"
+    rest = await b.inspector.aqueues(after=first.cursor, limit=2)
+    assert [q.name for q in rest.items] == ["c-q"]
+    assert rest.cursor is None
+    assert rest.items[0].ready == 1
+
+
+async def test_a_job_shows_its_record_attempts_errors_worker_and_timings(
+    any_broker: Subject,
+) -> None:
+    b = any_broker.broker
+    b.enqueue(Q, [task_job("j", priority=4, max_attempts=3, idempotency_key="charge-j")])
+    queued = b.inspector.job(Q, "j")
+    assert queued is not None
+    assert (queued.state, queued.task, queued.args, queued.kwargs) == (
+        JobState.QUEUED,
+        "billing.charge",
+        ["j"],
+        {"amount": 3},
+    )
+    assert (queued.priority, queued.max_attempts, queued.attempts) == (4, 3, 0)
+    assert queued.headers == {"tenant": "acme"}
+    assert queued.enqueued_at == _ENQUEUED_AT
+    assert queued.idempotency_key == "charge-j"
+
+    [d] = await take(b, worker="w-7")
+    active = await b.inspector.ajob(Q, "j")
+    assert active is not None
+    assert (active.state, active.worker, active.attempts) == (JobState.ACTIVE, "w-7", 1)
+    assert active.lease_expires_at is not None
+    assert active.lease_expires_at > any_broker.now_ms() / 1000
+
+    tb = "Traceback (most recent call last):\n" + "x" * 5000 + "\nConnectionError: down"
+    await b.ack(Q, [failed(d, "retry", "ConnectionError", "gateway down", tb)])
+    retrying = b.inspector.job(Q, "j")
+    assert retrying is not None
+    assert retrying.state == JobState.SCHEDULED
+    assert retrying.due_at is not None
+    [first] = retrying.history
+    assert (first.attempt, first.worker) == (1, "w-7")
+    assert first.error is not None
+    assert (first.error.type, first.error.message) == ("ConnectionError", "gateway down")
+    assert first.error.traceback is not None
+    assert len(first.error.traceback) == 4000  # cut to its end, where the error is
+    assert first.error.traceback.endswith("ConnectionError: down")
+
+
+async def test_a_dead_job_keeps_its_history_and_error_and_a_purged_one_is_gone(
+    any_broker: Subject,
+) -> None:
+    b = any_broker.broker
+    b.enqueue(Q, [task_job("j", max_attempts=2)])
+    [d] = await take(b)
+    await b.ack(Q, [failed(d, "retry", "TimeoutError", "slow")])
+    any_broker.elapse(1)
+    [d] = await take(b)
+    assert await b.ack(Q, [failed(d, "fail", "KeyError", "'sku'")]) == [AckCode.DEAD]
+
+    dead = b.inspector.job(Q, "j")
+    assert dead is not None
+    assert dead.state == JobState.DEAD
+    assert dead.died_at is not None
+    assert dead.error is not None
+    assert (dead.error.type, dead.error.message) == ("KeyError", "'sku'")
+    assert [a.error.type for a in dead.history if a.error] == ["TimeoutError"]
+    assert dead.args == ["j"]
+
+    assert b.purge(Q, ["j"]) == 1
+    purged = b.inspector.job(Q, "j")
+    assert purged is None or (purged.history == [] and purged.args is None)
+
+
+async def test_history_keeps_the_last_five_failed_attempts(any_broker: Subject) -> None:
+    b = any_broker.broker
+    b.enqueue(Q, [task_job("j", max_attempts=10)])
+    for attempt in range(1, 8):
+        [d] = await take(b)
+        await b.ack(Q, [failed(d, "retry", "ValueError", f"attempt {attempt}")])
+        any_broker.elapse(1)
+    detail = b.inspector.job(Q, "j")
+    assert detail is not None
+    assert [a.attempt for a in detail.history] == [3, 4, 5, 6, 7]
+
+    [d] = await take(b)
+    await b.ack(Q, [Outcome(d.id, d.token, "ok", b'{"state":"succeeded","result":42}')])
+    done = b.inspector.job(Q, "j")
+    assert done is not None
+    assert (done.state, done.result, done.history) == (JobState.SUCCEEDED, 42, [])
+
+
+async def test_an_unknown_job_is_none(any_broker: Subject) -> None:
+    assert any_broker.broker.inspector.job(Q, "nobody") is None
+
+
+async def test_workers_show_the_jobs_they_hold(any_broker: Subject) -> None:
+    b = any_broker.broker
+    b.enqueue(Q, [job("a"), job("b")])
+    taken = await take(b, 2, worker="w-2")
+    info = b'{"host": "box", "pid": 42, "queues": ["conformance"], "pool": "process",'
+    info += b' "concurrency": 4, "processed": 9}'
+    leases = [Lease(d.id, d.token) for d in taken]
+    await b.heartbeat(Q, "w-2", info, leases, LONG_MS)
+    await b.heartbeat(Q, "w-1", info, [], LONG_MS)
+
+    page = b.inspector.workers(Q, limit=1)
+    assert [w.id for w in page.items] == ["w-1"]
+    assert page.cursor == "w-1"
+    [second] = (await b.inspector.aworkers(Q, after=page.cursor)).items
+    assert (second.id, second.host, second.pid, second.pool) == ("w-2", "box", 42, "process")
+    assert (second.concurrency, second.processed) == (4, 9)
+    assert sorted(second.holding) == ["a", "b"]
+    assert second.seen_at == pytest.approx(any_broker.now_ms() / 1000, abs=5)
+
+
+async def test_dead_pages_follow_their_cursor_through_jobs_that_died_at_once(
+    any_broker: Subject,
+) -> None:
+    b = any_broker.broker
+    batch = [task_job(f"d{i:02}") for i in range(25)]  # one ack: one time of death
+    await kill_all(b, batch)
+    ids, pages = all_pages(b, limit=10)
+    assert ids == sorted(j.id for j in batch)
+    assert pages == 3
+    newest, _ = all_pages(b, limit=7, newest_first=True)
+    assert newest == sorted((j.id for j in batch), reverse=True)
+
+    [first] = b.inspector.dead(Q, limit=1).items
+    assert (first.task, first.attempts, first.queue) == ("billing.charge", 1, Q)
+    assert first.error is not None
+    assert (first.error.type, first.error.message) == ("KeyError", "no d00")
+
+
+async def test_dead_pages_filter_by_task_error_type_and_time(any_broker: Subject) -> None:
+    b = any_broker.broker
+    await kill_all(b, [task_job("a1", task="mail.send"), task_job("b1")], "KeyError")
+    any_broker.elapse(5)
+    middle = any_broker.now_ms() / 1000
+    any_broker.elapse(5)
+    await kill_all(b, [task_job("a2", task="mail.send")], "smtplib.SMTPDataError")
+
+    def ids(**where: Any) -> list[str]:
+        return all_pages(b, where=DeadFilter(**where))[0]
+
+    assert ids(task="mail.send") == ["a1", "a2"]
+    assert ids(error_type="KeyError") == ["a1", "b1"]
+    assert ids(error_type="SMTPDataError") == ["a2"]  # the last part of the name is enough
+    assert ids(error_type="DataError") == []  # but not any suffix
+    assert ids(since=middle) == ["a2"]
+    assert ids(until=middle) == ["a1", "b1"]
+    assert ids(task="mail.send", until=middle) == ["a1"]
+    page = await b.inspector.adead(Q, where=DeadFilter(task="nobody"))
+    assert page.items == []
+
+
+async def test_a_page_refuses_a_bad_limit_or_cursor(any_broker: Subject) -> None:
+    inspector = any_broker.broker.inspector
+    for limit in (0, 1001):
+        with pytest.raises(ArgumentError, match="limit must be an int from 1 to 1000"):
+            inspector.dead(Q, limit=limit)
+        with pytest.raises(ArgumentError, match="limit must be"):
+            inspector.queues(limit=limit)
+    with pytest.raises(ArgumentError, match="is not one a page of dead jobs gave"):
+        inspector.dead(Q, cursor="nonsense")
