@@ -7,8 +7,9 @@
 --   meta is the new job's meta map (00_shared.lua) in msgpack, built by the client, all but the
 --   value of its last key: its header counts `sc` and its bytes end with the key "sc". The ready
 --   score needs the queue's sequence number, so this function appends only that value. The
---   client packs the map (cached, for jobs of one task alike) so that Redis does not build and
---   pack a table per job: that was half the cost of a bulk enqueue.
+--   client packs the map (cached, for jobs of one task alike) so that Redis, which runs one call
+--   at a time for every client and worker, builds and packs no table per job
+--   (docs/performance.md).
 -- Returns: a flat array of n pairs {job id, code}; code 1 = enqueued, 0 = duplicate (the id is the
 --   existing job's: same id already known, or same idempotency key inside its window).
 -- Invariants: a new job is in exactly one of ready or delayed; at most one live job per key;
@@ -22,8 +23,8 @@
 local FIELDS = 7
 
 -- One job, the common call (delay(), apply_async()): the steps of the batch below without its
--- tables. Building them (and the key table) was a fifth of a single enqueue's Redis time, and
--- a single enqueue is the producer's round trip. The two must write the same state
+-- tables or the key table, since a single enqueue's Redis time is part of the producer's round
+-- trip (docs/performance.md). The two must write the same state
 -- (tests/integration/test_enqueue_paths.py). KEYS by position, as in key_table.
 local function enqueue_one(KEYS, ARGV)
   local id, priority, delay, ikey = ARGV[3], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]
