@@ -28,6 +28,14 @@
 --                      outcome}: chord members of this queue that ended dead; workers fail their
 --                      chords (chord_abort in the chord's queue), then delete the note
 --
+-- Each function's header lists the keys it touches, with the helpers below that it calls, one
+-- a line: `KEYS[n] suffix (read)`, `(write)` or `(read, write)`. A function reads a key when a
+-- command tells it what the key holds (a read command, or a write whose reply it uses: INCR's
+-- value, ZPOPMIN's members, whether ZREM or HSETNX changed anything), and writes it when a
+-- command changes it. "Outside KEYS" names the result channel, ARGV[1] .. job id, where it
+-- publishes an outcome it stores (none for a job that ignores its result).
+-- tests/unit/test_lua_headers.py checks every list against the code.
+--
 -- meta fields: s state (queued|scheduled|active|dead), a attempts charged, m max attempts,
 -- p priority, sc ready score, st stalls, xs max stalls, d deliveries (the lease token),
 -- r 1 once a heartbeat saw this delivery running, lo leases lost before any heartbeat saw them

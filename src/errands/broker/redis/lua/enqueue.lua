@@ -1,5 +1,15 @@
 -- errands_v1_enqueue: add a batch of jobs to one queue.
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[1] ready (write)
+--   KEYS[2] delayed (write)
+--   KEYS[5] jobs (write)
+--   KEYS[6] meta (read, write)
+--   KEYS[7] results (read)
+--   KEYS[9] idem (read, write)
+--   KEYS[10] idem_x (read, write)
+--   KEYS[11] wake (write)
+--   KEYS[12] seq (read, write)
+--   KEYS[13] stats (write)
 -- ARGV: [1] result channel prefix (unused here, for a uniform call), [2] n (<= 1000; the
 --   client sends more in several calls), then n records of
 --   7 fields: id, payload, meta, priority (0-9), delay_ms (0 = ready now), idempotency key
