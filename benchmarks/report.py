@@ -304,6 +304,9 @@ def write_markdown(run: Run, path: Path) -> None:
         "first job's INCR, so interpreter start-up never counts. Every worker logs at WARNING "
         "(a per-job log line is a deployment choice, not a cost of the queue).",
         "",
+        "The measurements behind errands' own constants and design choices are in "
+        "[docs/performance.md](../docs/performance.md).",
+        "",
     ]
     if "floor" in meta.get("order", run.systems):
         lines += [

@@ -41,11 +41,11 @@ from errands.task import (
 
 __all__ = ["DEFAULT_BROKER_URL", "App", "TaskOptionsKw"]
 
-# Jobs per enqueue call. All calls go out before any reply is read, so one round trip is shared
-# anyway; small calls let Redis run one while the next is packed (1,000 jobs a call: 33-34k
-# jobs/s; 100-200: 39-41k on the bench VM), and hold Redis, which runs one call at a time and
-# serves the workers too, for about 2 ms each instead of 10. At most the Redis broker's
-# ENQUEUE_CHUNK, which its enqueue_batches takes in one call.
+# Jobs per enqueue call. All calls go out before any reply is read, so they share one round trip
+# whatever their size; a call must be small enough that Redis runs it while the next is packed,
+# and that it holds Redis (which runs one call at a time and serves the workers too) for a couple
+# of milliseconds at most. At most the Redis broker's ENQUEUE_CHUNK, which its enqueue_batches
+# takes in one call. The measurements: docs/performance.md.
 _ENQUEUE_CHUNK = 200
 
 P = ParamSpec("P")
@@ -381,12 +381,12 @@ class App:
         )
 
     def enqueue_many(self, signatures: Iterable[Signature[R]]) -> list[AsyncResult[R]]:
-        """Send many jobs with one broker call per queue (the bulk path: 10-100x faster).
+        """Send many jobs with one broker call per queue (the bulk path: many jobs per round trip).
 
         Returns the handles in the order of `signatures`.
         """
         # Every signature is checked before any job is sent: a bad argument sends nothing.
-        # Building a job (id, record, payload) costs five times its checks, so jobs are built
+        # Building a job (id, record, payload) is most of the client's work, so jobs are built
         # chunk by chunk as they are sent, while Redis runs the chunks sent before.
         by_queue: dict[str, list[tuple[int, Signature[R], CheckedCall]]] = {}
         count = 0

@@ -1,8 +1,9 @@
 """A fast check that a call's arguments fit a task's function, done at enqueue time.
 
-`inspect.Signature.bind` costs about 10 µs a call; a function compiled with the same parameters
-and an empty body lets the interpreter do the same check in well under 1 µs, with Python's own
-error messages ("missing 1 required positional argument: 'subject'").
+It runs on every enqueue, so it must cost a small part of an enqueue's client time, which
+`inspect.Signature.bind` does not; a function compiled with the same parameters and an empty body
+lets the interpreter make the same check, with Python's own error messages ("missing 1 required
+positional argument: 'subject'"). The measurements: docs/performance.md.
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ def check_job(
     options: CallOptions,
     max_payload_bytes: int,
 ) -> CheckedCall:
-    """Make every check of `build_job` without building the job (five times cheaper).
+    """Make every check of `build_job` without building the job, which costs more.
 
     After it, `build_job` given what it returns cannot fail for the same call: the payload is
     measured against an upper bound of its size, and built here only when that bound is over

@@ -83,7 +83,10 @@ async def test_a_queue_summary_counts_its_jobs_its_oldest_ready_job_and_its_cons
     assert summary.stats == {"enqueued": 3}
     assert summary.oldest_ready_age_s is not None
     assert 59 <= summary.oldest_ready_age_s <= 62  # the low-priority job, behind the other
-    assert (await b.inspector.aqueue(Q)) == summary
+    again = await b.inspector.aqueue(Q)
+    assert msgspec.structs.replace(again, oldest_ready_age_s=None) == msgspec.structs.replace(
+        summary, oldest_ready_age_s=None
+    )
 
     await take(b, 2)
     assert b.inspector.queue(Q).oldest_ready_age_s is None

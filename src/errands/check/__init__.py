@@ -112,8 +112,8 @@ def _no_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while syntax trees pile up.
 
     Every parsed tree stays alive until the rules have run; with the collector on, each new
-    allocation burst makes it traverse all of them again, which made scanning a large project
-    three times slower. Syntax trees hold no reference cycles, so nothing is lost.
+    allocation burst makes it traverse all of them again, a cost that grows with the project
+    (docs/performance.md). Syntax trees hold no reference cycles, so nothing is lost.
     """
     enabled = gc.isenabled()
     gc.disable()

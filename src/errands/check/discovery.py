@@ -255,7 +255,7 @@ class _Indexer:
         self, root: ast.AST, fn: FunctionInfo | None, local: Mapping[str, str], *, in_class: bool
     ) -> None:
         # An explicit stack and a skip list of leaf types: this walk touches every node of every
-        # parsed module, and is most of the checker's time after parsing.
+        # parsed module, so its cost per node sets the checker's speed (docs/performance.md).
         stack: list[tuple[ast.AST, FunctionInfo | None, Mapping[str, str], bool]] = [
             (root, fn, local, in_class)
         ]

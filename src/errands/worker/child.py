@@ -65,8 +65,11 @@ log = logging.getLogger("errands.worker")
 _LOOK_BELOW = 2
 _LOOK_EVERY = 16
 _FLUSH_COUNT = 64
-# Under load, outcomes go back every 3 ms at most: each send wakes the supervisor, and it sits
-# on its acks for up to 10 ms anyway (to ride along with a fetch). 1 ms cost it a third more CPU.
+# Under load, outcomes go back once the oldest has waited _FLUSH_SOON_S (seconds; checked between
+# jobs), or _FLUSH_LATE_S behind a long job (the flusher thread). Each send wakes the supervisor,
+# which holds acks for up to 10 ms anyway (_ACK_DELAY_S, to ride along with a fetch): sending more
+# often costs its CPU and settles nothing sooner, so both stay a fraction of those 10 ms.
+# The measurements: docs/performance.md.
 _FLUSH_SOON_S = 0.003
 _FLUSH_LATE_S = 0.005
 

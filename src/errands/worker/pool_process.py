@@ -51,11 +51,11 @@ __all__ = ["ProcessPool"]
 log = logging.getLogger("errands.worker")
 
 _START_TIMEOUT_S = 60.0
-# The adaptive prefetch keeps this much work queued on each child. A refill (the child's
-# outcomes reach the supervisor, a fetch, a pipe write) waits for the supervisor's turn and a
-# Redis round trip: on a busy 2-core machine that outlasts the 2.5 ms that a 5 ms queue leaves,
-# and the children ran dry (2 children on no-op jobs: 7,000-7,400 jobs/s with 5 ms, 8,000-8,400
-# with 20 ms, alternating runs). Jobs of 10 ms or more still get one queued job behind them.
+# The adaptive prefetch keeps this much work queued on each child (seconds, at the mean run time
+# of its recent jobs; 1 to 100 jobs, see _sync_depth). The supervisor tops a child up when half
+# of it is left, and a refill (the child's outcomes reach the supervisor, a fetch, a pipe write)
+# waits for the supervisor's turn and a Redis round trip: that half must outlast a refill on a
+# busy 2-core machine, or the child runs dry. The measurements: docs/performance.md.
 _QUEUED_WORK_S = 0.02
 _WAIT_AGAIN_AFTER_S = 2.0  # a child whose wait on Redis failed waits through the supervisor
 

@@ -52,8 +52,9 @@ T = TypeVar("T")
 # Blocking reads (BZPOPMIN, pub/sub waits) stay well under this, so a dead connection is noticed.
 _SOCKET_TIMEOUT_S = 30.0
 _MAX_BLOCK_S = 5.0
-#: Jobs per enqueue call. Redis runs one call at a time and serves the workers too: a call of
-#: 200 jobs holds it about 2 ms. It must stay under the library's MAX_BATCH (1,000).
+#: Jobs per enqueue call. Redis runs one call at a time and serves the workers too, so a call
+#: must hold it a couple of milliseconds at most. It must stay under the library's MAX_BATCH
+#: (1,000). The measurements: docs/performance.md.
 ENQUEUE_CHUNK = 200
 
 

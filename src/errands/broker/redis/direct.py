@@ -1,9 +1,10 @@
 """Blocking calls on a connection each thread keeps: one send and one read per call.
 
 redis-py's ``execute_command`` takes a connection from the pool, runs its retry and
-observability hooks and checks every argument in Python, on every call; against a Redis on
-loopback that costs a third of the whole call. A producer sends its calls one at a time per
-thread, so each thread keeps a connection of its own and packs commands with hiredis.
+observability hooks and checks every argument in Python, on every call: against a Redis on
+loopback, whose round trip is short, that layer is a large share of the call
+(docs/performance.md). A producer sends its calls one at a time per thread, so each thread keeps
+a connection of its own and packs commands with hiredis.
 """
 
 from __future__ import annotations

@@ -31,6 +31,14 @@
 --                      or stalled: {a attempt, t ms, w worker, e error}; kept while the job
 --                      lives (dead included), deleted with it
 --
+-- Each function's header lists the keys it touches, with the helpers below that it calls, one
+-- a line: `KEYS[n] suffix (read)`, `(write)` or `(read, write)`. A function reads a key when a
+-- command tells it what the key holds (a read command, or a write whose reply it uses: INCR's
+-- value, ZPOPMIN's members, whether ZREM or HSETNX changed anything), and writes it when a
+-- command changes it. "Outside KEYS" names the result channel, ARGV[1] .. job id, where it
+-- publishes an outcome it stores (none for a job that ignores its result).
+-- tests/unit/test_lua_headers.py checks every list against the code.
+--
 -- meta fields: s state (queued|scheduled|active|dead), a attempts charged, m max attempts,
 -- p priority, sc ready score, st stalls, xs max stalls, d deliveries (the lease token),
 -- r 1 once a heartbeat saw this delivery running, lo leases lost before any heartbeat saw them
@@ -410,4 +418,25 @@ local function drop_parts(K, id, size)
     redis.call('HDEL', K.chord_parts, unpack(fields, start, math.min(start + 999, #fields)))
   end
   return fields
+end
+
+-- A job's state as `result` reports it: {state, outcome or false, attempts}, and its meta.
+local function state_of(K, id)
+  local outcome = redis.call('HGET', K.results, id)
+  local m = get_meta(K, id)
+  if outcome then
+    local expiry = tonumber(redis.call('ZSCORE', K.results_x, id) or 0)
+    if expiry > now_ms() then
+      local ok, decoded = pcall(cjson.decode, outcome)
+      if not ok or type(decoded) ~= 'table' or type(decoded.state) ~= 'string' then
+        return {'corrupt', false, 0}, m
+      end
+      return {decoded.state, outcome, tonumber(decoded.attempts) or (m and m.a) or 0}, m
+    end
+  end
+  if m == false then return {'corrupt', false, 0}, m end
+  if m then return {m.s, false, m.a}, m end
+  -- A chord's callback is not a job until its last member reports: it is waiting.
+  if redis.call('HEXISTS', K.chords, id) == 1 then return {'waiting', false, 0}, m end
+  return {'unknown', false, 0}, m
 end

@@ -1,5 +1,21 @@
 -- errands_v1_ack: settle a batch of jobs a worker ran.
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[1] ready (write)
+--   KEYS[2] delayed (write)
+--   KEYS[3] active (write)
+--   KEYS[4] dead (read, write)
+--   KEYS[5] jobs (read, write)
+--   KEYS[6] meta (read, write)
+--   KEYS[7] results (write)
+--   KEYS[8] results_x (read, write)
+--   KEYS[9] idem (read, write)
+--   KEYS[10] idem_x (write)
+--   KEYS[13] stats (write)
+--   KEYS[14] cancel (read, write)
+--   KEYS[21] chord_fails (write)
+--   KEYS[22] history (read, write)
+-- Outside KEYS: ARGV[1] .. id, the result channel of each job that succeeds, is cancelled or
+--   dies here (published to).
 -- ARGV: [1] result channel prefix, [2] dead-set cap, [3] n (<= 1000), then n records of 5
 --   fields: id, lease token, kind ('ok' | 'retry' | 'fail' | 'defer'), outcome JSON, delay ms.
 -- Returns: an array of n codes: 1 succeeded (result stored, job deleted), 2 scheduled for retry

@@ -1,5 +1,19 @@
 -- errands_v1_cancel: cancel one job, wherever it is.
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[1] ready (write)
+--   KEYS[2] delayed (write)
+--   KEYS[4] dead (write)
+--   KEYS[5] jobs (write)
+--   KEYS[6] meta (read, write)
+--   KEYS[7] results (write)
+--   KEYS[8] results_x (read, write)
+--   KEYS[9] idem (read, write)
+--   KEYS[10] idem_x (write)
+--   KEYS[13] stats (write)
+--   KEYS[14] cancel (write)
+--   KEYS[22] history (write)
+-- Outside KEYS: ARGV[1] .. id, the job's result channel, when it ends cancelled here
+--   (published to).
 -- ARGV: [1] result channel prefix, [2] job id.
 -- Returns: 1 cancelled while queued or scheduled (it will never run), 2 running: a stop was
 --   requested (the worker sees it at its next heartbeat; the task can poll ctx.is_cancelled()),

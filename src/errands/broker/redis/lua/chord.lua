@@ -8,7 +8,10 @@
 -- halfway), or that is armed but not complete by the dead-letter age (a member was lost).
 --
 -- errands_v1_chord_start: record a chord before its members are enqueued.
--- KEYS: the callback queue's standard key list (00_shared.lua).
+-- KEYS: the callback queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[6] meta (read)
+--   KEYS[18] chords (read, write)
+--   KEYS[20] chords_x (write)
 -- ARGV: [1] chord id (also the callback's job id), [2] size, [3] callback payload, in which
 --   the JSON string [4] stands for the list of results, [5] priority, [6] max attempts,
 --   [7] result ttl ms, [8] ignore result (0|1), [9] max stalls, [10] ms to send the members in.
@@ -16,10 +19,33 @@
 -- Flags: none (a full Redis refuses new work).
 --
 -- errands_v1_chord_arm: every member was sent.
+-- KEYS it touches (of the callback queue's standard key list):
+--   KEYS[7] results (write)
+--   KEYS[8] results_x (read, write)
+--   KEYS[13] stats (write)
+--   KEYS[18] chords (read, write)
+--   KEYS[19] chord_parts (write)
+--   KEYS[20] chords_x (write)
+-- Outside KEYS: ARGV[1] .. chord id, the callback's result channel, when the chord's record
+--   cannot be read and the chord fails (published to).
 -- ARGV: [1] result channel prefix, [2] chord id, [3] ms it may wait for its members from now on.
 -- Returns: 1 armed, 0 unknown (it finished already, failed, or expired).
 --
 -- errands_v1_chord_part: a member succeeded.
+-- KEYS it touches (of the callback queue's standard key list):
+--   KEYS[1] ready (write)
+--   KEYS[5] jobs (write)
+--   KEYS[6] meta (write)
+--   KEYS[7] results (write)
+--   KEYS[8] results_x (read, write)
+--   KEYS[11] wake (write)
+--   KEYS[12] seq (read, write)
+--   KEYS[13] stats (write)
+--   KEYS[18] chords (read, write)
+--   KEYS[19] chord_parts (read, write)
+--   KEYS[20] chords_x (write)
+-- Outside KEYS: ARGV[1] .. chord id, the callback's result channel, when the chord's record
+--   cannot be read and the chord fails (published to).
 -- ARGV: [1] result channel prefix, [2] chord id, [3] member index (0-based), [4] result JSON.
 -- Returns: 0 unknown chord (finished, failed or expired), 1 this member was already counted
 --   (it ran twice), 2 counted, others remain, 3 counted and last: the callback is enqueued.
@@ -27,6 +53,14 @@
 --   the last count, and the chord's records are deleted in the same step.
 --
 -- errands_v1_chord_abort: a member failed for good; the callback will never run.
+-- KEYS it touches (of the callback queue's standard key list):
+--   KEYS[7] results (write)
+--   KEYS[8] results_x (read, write)
+--   KEYS[13] stats (write)
+--   KEYS[18] chords (read, write)
+--   KEYS[19] chord_parts (write)
+--   KEYS[20] chords_x (write)
+-- Outside KEYS: ARGV[1] .. chord id, the callback's result channel (published to).
 -- ARGV: [1] result channel prefix, [2] chord id, [3] the callback's outcome JSON (failed).
 -- Returns: 1 aborted (the callback's result records the failure), 0 unknown chord.
 --

@@ -1,5 +1,15 @@
 -- errands_v1_enqueue: add a batch of jobs to one queue.
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[1] ready (write)
+--   KEYS[2] delayed (write)
+--   KEYS[5] jobs (write)
+--   KEYS[6] meta (read, write)
+--   KEYS[7] results (read)
+--   KEYS[9] idem (read, write)
+--   KEYS[10] idem_x (read, write)
+--   KEYS[11] wake (write)
+--   KEYS[12] seq (read, write)
+--   KEYS[13] stats (write)
 -- ARGV: [1] result channel prefix (unused here, for a uniform call), [2] n (<= 1000; the
 --   client sends more in several calls), then n records of
 --   7 fields: id, payload, meta, priority (0-9), delay_ms (0 = ready now), idempotency key
@@ -7,8 +17,9 @@
 --   meta is the new job's meta map (00_shared.lua) in msgpack, built by the client, all but the
 --   value of its last key: its header counts `sc` and its bytes end with the key "sc". The ready
 --   score needs the queue's sequence number, so this function appends only that value. The
---   client packs the map (cached, for jobs of one task alike) so that Redis does not build and
---   pack a table per job: that was half the cost of a bulk enqueue.
+--   client packs the map (cached, for jobs of one task alike) so that Redis, which runs one call
+--   at a time for every client and worker, builds and packs no table per job
+--   (docs/performance.md).
 -- Returns: a flat array of n pairs {job id, code}; code 1 = enqueued, 0 = duplicate (the id is the
 --   existing job's: same id already known, or same idempotency key inside its window).
 -- Invariants: a new job is in exactly one of ready or delayed; at most one live job per key;
@@ -22,8 +33,8 @@
 local FIELDS = 7
 
 -- One job, the common call (delay(), apply_async()): the steps of the batch below without its
--- tables. Building them (and the key table) was a fifth of a single enqueue's Redis time, and
--- a single enqueue is the producer's round trip. The two must write the same state
+-- tables or the key table, since a single enqueue's Redis time is part of the producer's round
+-- trip (docs/performance.md). The two must write the same state
 -- (tests/integration/test_enqueue_paths.py). KEYS by position, as in key_table.
 local function enqueue_one(KEYS, ARGV)
   local id, priority, delay, ikey = ARGV[3], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8]

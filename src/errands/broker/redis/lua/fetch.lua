@@ -1,5 +1,24 @@
 -- errands_v1_fetch: hand up to n jobs to a worker under a fresh lease.
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[1] ready (read, write)
+--   KEYS[2] delayed (read, write)
+--   KEYS[3] active (read, write)
+--   KEYS[4] dead (read, write)
+--   KEYS[5] jobs (read, write)
+--   KEYS[6] meta (read, write)
+--   KEYS[7] results (write)
+--   KEYS[8] results_x (write)
+--   KEYS[9] idem (read, write)
+--   KEYS[10] idem_x (write)
+--   KEYS[11] wake (write)
+--   KEYS[12] seq (read, write)
+--   KEYS[13] stats (write)
+--   KEYS[14] cancel (read, write)
+--   KEYS[17] cfg (read)
+--   KEYS[21] chord_fails (write)
+--   KEYS[22] history (read, write)
+-- Outside KEYS: ARGV[1] .. id, the result channel of each job it sends to the dead set
+--   (published to).
 -- ARGV: [1] result channel prefix, [2] n (<= 1000), [3] lease ms, [4] worker id,
 --   [5] promote limit (due delayed jobs moved per call), [6] reap limit (expired leases per call),
 --   [7] dead-set cap.

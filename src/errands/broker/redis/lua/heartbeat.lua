@@ -1,5 +1,9 @@
 -- errands_v1_heartbeat: renew the leases of every job a worker holds in one queue.
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[3] active (write)
+--   KEYS[6] meta (read, write)
+--   KEYS[14] cancel (read)
+--   KEYS[15] workers (write)
 -- ARGV: [1] lease ms, [2] worker id, [3] worker info JSON (stored with seen = server time and
 --   holding = the ids of the leases it renewed),
 --   [4] n, then n triples {id, token, started (1: the job is running or ran, 0: only queued)}.

@@ -1,19 +1,47 @@
 -- The operator's read model (errands.broker.redis.inspector): read-only views, each bounded
 -- whatever the size of the queue (flag no-writes, called with FCALL_RO: a replica may serve).
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which each touches the ones listed in
+--   its section.
 --
--- errands_v1_queue_view ARGV: [1] worker silence ms (a worker not heard from for this long is
+-- errands_v1_queue_view: a queue at a glance.
+-- KEYS it touches (of the queue's standard key list):
+--   KEYS[1] ready (read)
+--   KEYS[2] delayed (read)
+--   KEYS[3] active (read)
+--   KEYS[4] dead (read)
+--   KEYS[5] jobs (read)
+--   KEYS[13] stats (read)
+--   KEYS[15] workers (read)
+--   KEYS[17] cfg (read)
+-- ARGV: [1] worker silence ms (a worker not heard from for this long is
 --   not counted).
 -- Returns: {ready, delayed, active, dead, paused (0|1), stats as a flat field/value array,
 --   enqueue time of the oldest ready job (seconds, a string) or false, live consumers, now ms}.
 --   The oldest ready job is the oldest of the first job of each priority: at most 10 reads.
 --
--- errands_v1_job_view ARGV: [1] job id.
+-- errands_v1_job_view: one job's whole record.
+-- KEYS it touches (of the queue's standard key list):
+--   KEYS[2] delayed (read)
+--   KEYS[3] active (read)
+--   KEYS[4] dead (read)
+--   KEYS[5] jobs (read)
+--   KEYS[6] meta (read)
+--   KEYS[7] results (read)
+--   KEYS[8] results_x (read)
+--   KEYS[18] chords (read)
+--   KEYS[22] history (read)
+-- ARGV: [1] job id.
 -- Returns: {state, outcome or false, attempts (as errands_v1_result), meta (msgpack) or false,
 --   payload or false, history JSON or false, delayed due ms or false, lease deadline ms or
 --   false, time of death ms or false}.
 --
--- errands_v1_dead_page ARGV: [1] 'asc' (oldest first) or 'desc', [2] the cursor's score ('-inf'
+-- errands_v1_dead_page: a page of dead jobs.
+-- KEYS it touches (of the queue's standard key list):
+--   KEYS[4] dead (read)
+--   KEYS[5] jobs (read)
+--   KEYS[6] meta (read)
+--   KEYS[7] results (read)
+-- ARGV: [1] 'asc' (oldest first) or 'desc', [2] the cursor's score ('-inf'
 --   or '+inf' to start), [3] entries at that score already seen (skipped), [4] the other end
 --   of the time range (ms, or '+inf' / '-inf'), [5] page size (<= 1000), [6] entries to look at
 --   (<= 1000), [7] task ('' any), [8] error type ('' any: the full name, or its last part).
@@ -22,7 +50,10 @@
 --   The cost is bounded by ARGV[6] (plus the entries skipped at the cursor's score), never by
 --   the size of the dead set.
 --
--- errands_v1_workers_view ARGV: [1] worker silence ms, [2] after this worker id ('' from the
+-- errands_v1_workers_view: a page of the live workers serving the queue.
+-- KEYS it touches (of the queue's standard key list):
+--   KEYS[15] workers (read)
+-- ARGV: [1] worker silence ms, [2] after this worker id ('' from the
 --   start), [3] page size (<= 1000).
 -- Returns: {flat id/info JSON pairs of live workers in id order, more (0|1), now ms}. The
 --   worker list holds one entry per worker serving the queue: it is as long as the fleet.

@@ -1,5 +1,28 @@
 -- errands_v1_maintain: bounded housekeeping, run by one worker at a time under a lock.
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[1] ready (write)
+--   KEYS[2] delayed (read, write)
+--   KEYS[3] active (read, write)
+--   KEYS[4] dead (read, write)
+--   KEYS[5] jobs (read, write)
+--   KEYS[6] meta (read, write)
+--   KEYS[7] results (write)
+--   KEYS[8] results_x (read, write)
+--   KEYS[9] idem (read, write)
+--   KEYS[10] idem_x (read, write)
+--   KEYS[11] wake (write)
+--   KEYS[12] seq (read, write)
+--   KEYS[13] stats (write)
+--   KEYS[14] cancel (read, write)
+--   KEYS[15] workers (read, write)
+--   KEYS[16] maint (read, write)
+--   KEYS[18] chords (read, write)
+--   KEYS[19] chord_parts (write)
+--   KEYS[20] chords_x (read, write)
+--   KEYS[21] chord_fails (write)
+--   KEYS[22] history (read, write)
+-- Outside KEYS: ARGV[1] .. id, the result channel of each job it sends to the dead set or
+--   ends cancelled, and of each expired chord's callback (published to).
 -- ARGV: [1] result channel prefix, [2] lock owner, [3] lock ms, [4] limit per step,
 --   [5] dead-set cap, [6] dead max age ms, [7] worker silence ms (a worker not seen for this
 --   long is dropped from the list).

@@ -1,5 +1,9 @@
 -- errands_v1_purge: delete dead jobs for good.
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[4] dead (read, write)
+--   KEYS[5] jobs (write)
+--   KEYS[6] meta (write)
+--   KEYS[22] history (write)
 -- ARGV: [1] limit, then job ids; with no ids, the oldest `limit` dead jobs.
 -- Returns: how many were deleted. Their result records stay until they expire, and so do the
 --   notes of chord members (chord_fails), so that their chords still fail.

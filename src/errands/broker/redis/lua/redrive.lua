@@ -1,5 +1,12 @@
 -- errands_v1_redrive: move dead jobs back to ready with a fresh set of attempts.
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[1] ready (write)
+--   KEYS[4] dead (read, write)
+--   KEYS[6] meta (read, write)
+--   KEYS[7] results (write)
+--   KEYS[8] results_x (write)
+--   KEYS[11] wake (write)
+--   KEYS[12] seq (read, write)
 -- ARGV: [1] limit, then job ids; with no ids, the oldest `limit` dead jobs.
 -- Returns: the ids moved back.
 -- Invariants: a redriven job has no result record (waiters see it pending again) and is in

@@ -1,6 +1,20 @@
 -- errands_v1_release: give jobs back without spending an attempt (graceful shutdown, or the
 -- other jobs of a child killed for one job's hard time limit).
--- KEYS: the queue's standard key list (00_shared.lua).
+-- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
+--   KEYS[1] ready (write)
+--   KEYS[3] active (write)
+--   KEYS[5] jobs (write)
+--   KEYS[6] meta (read, write)
+--   KEYS[7] results (write)
+--   KEYS[8] results_x (read, write)
+--   KEYS[9] idem (read, write)
+--   KEYS[10] idem_x (write)
+--   KEYS[11] wake (write)
+--   KEYS[13] stats (write)
+--   KEYS[14] cancel (read, write)
+--   KEYS[22] history (write)
+-- Outside KEYS: ARGV[1] .. id, the result channel of each job that ends cancelled
+--   (published to).
 -- ARGV: [1] result channel prefix, [2] n, then n pairs {id, token}.
 -- Returns: how many were given back (a stale token is skipped: someone else holds that job;
 --   a job that was asked to stop ends cancelled instead and is not counted).
