@@ -1,7 +1,7 @@
 """What only the memory broker has: an injectable clock, thread safety, no Redis import.
 
-Its behaviour as a broker is pinned, beside Redis's, by
-tests/integration/test_broker_conformance.py.
+Its behaviour as a broker is pinned, beside Redis's, by the conformance suite
+(tests/integration/test_broker_conformance.py runs `errands.conformance` on both).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Producer operations come in pairs (a blocking call and its ``a``-prefixed async 
 operations are async only, since the worker's supervisor runs an event loop. Every operation on
 a job is atomic in the broker: a job is always in exactly one of ready, delayed, active, dead or
 finished. `errands.testing.MemoryBroker` and `errands.broker.redis.RedisBroker` implement it,
-and one conformance suite (tests/integration/test_broker_conformance.py) holds them to it.
+and one conformance suite (`errands.conformance`) holds them to it.
 """
 
 from __future__ import annotations
