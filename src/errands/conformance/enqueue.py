@@ -120,7 +120,9 @@ async def check_a_promoted_job_queues_behind_jobs_already_ready_at_its_priority(
     b.enqueue(Q, [job("first"), job("urgent", priority=9)])
     s.elapse(SHORT_MS)
     got = await ids(b)
-    assert got == ["urgent", "first", "delayed"], f"order once the delay passed: {got}"
+    assert got == ["urgent", "first", "delayed"], (
+        f"urgent, then first, then the promoted job: {got}"
+    )
 
 
 async def check_a_paused_queue_hands_out_nothing_until_resumed(s: Subject) -> None:
