@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from errands.broker.types import AckCode, CancelCode, Delivery, HeartbeatReply, JobSnapshot, Lease
-from errands.conformance.jobs import Q, fail, ids, job, kill, ok, outcome_of, retry, take, take_one
+from errands.conformance.jobs import (
+    Q,
+    asked_to_stop,
+    fail,
+    ids,
+    job,
+    kill,
+    ok,
+    outcome_of,
+    retry,
+    take,
+    take_one,
+)
 from errands.conformance.subject import BRIEF_MS, LONG_MS, SHORT_MS, Check, Subject
 from errands.states import JobState
 
@@ -163,10 +175,7 @@ async def check_cancelling_a_running_job_asks_it_to_stop_and_its_retry_is_cancel
 ) -> None:
     """Cancelling an active job answers REQUESTED, the heartbeat says so, a retry ends it."""
     b = s.broker
-    b.enqueue(Q, [job("a")])
-    d = await take_one(b)
-    code = b.cancel(Q, "a")
-    assert code == CancelCode.REQUESTED, f"cancel of an active job answered {code!r}"
+    d = await asked_to_stop(b)
     reply = await b.heartbeat(Q, "w1", b"{}", [Lease(d.id, d.token)], LONG_MS)
     wanted = HeartbeatReply(lost=[], cancelled=["a"])
     assert reply == wanted, f"the worker's heartbeat should hear of the cancel: {reply}"
@@ -179,9 +188,7 @@ async def check_cancelling_a_running_job_asks_it_to_stop_and_its_retry_is_cancel
 async def check_a_running_job_asked_to_stop_that_succeeds_keeps_its_result(s: Subject) -> None:
     """A job asked to stop that succeeds anyway answers SUCCEEDED and keeps its result."""
     b = s.broker
-    b.enqueue(Q, [job("a")])
-    d = await take_one(b)
-    b.cancel(Q, "a")
+    d = await asked_to_stop(b)
     codes = await b.ack(Q, [ok(d, "done")])
     assert codes == [AckCode.SUCCEEDED], f"the success of a job asked to stop: {codes}"
     state = b.job_state(Q, "a").state

@@ -11,7 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from errands.broker.base import Broker, BrokerSettings
-from errands.broker.types import AckCode, Lease, NewJob
+from errands.broker.types import AckCode, Delivery, Lease, NewJob
 from errands.conformance.jobs import Q, fail, ids, job, ok, outcome_of, take, take_one
 from errands.conformance.subject import BRIEF_MS, LONG_MS, SHORT_MS, Check, Subject
 
@@ -37,6 +37,16 @@ def error_of(b: Broker, job_id: str) -> dict[str, str]:
     """The error in the outcome of `job_id`."""
     error: dict[str, str] = outcome_of(b.job_state(Q, job_id))["error"]
     return error
+
+
+async def _start_two_and_take_them(b: Broker) -> list[Delivery]:
+    """Start and arm a chord of m0 (one attempt) and m1, and lease both."""
+    start(b)
+    b.enqueue(Q, [member("m0", 0, max_attempts=1), member("m1", 1)])
+    assert b.chord_arm(Q, CHORD), "arming a started chord should answer True"
+    fetched = await take(b, 2)
+    assert [d.id for d in fetched] == ["m0", "m1"], f"fetched {fetched}"
+    return fetched
 
 
 async def _deliver_one_failure(b: Broker) -> None:
@@ -66,11 +76,7 @@ async def check_an_armed_chord_calls_back_when_every_member_reported(s: Subject)
 async def check_a_member_that_fails_for_good_fails_its_chord_naming_it(s: Subject) -> None:
     """A member that dies fails its chord, once the note is delivered, naming the member."""
     b = s.broker
-    start(b)
-    b.enqueue(Q, [member("m0", 0, max_attempts=1), member("m1", 1)])
-    b.chord_arm(Q, CHORD)
-    fetched = await take(b, 2)
-    assert [d.id for d in fetched] == ["m0", "m1"], f"fetched {fetched}"
+    fetched = await _start_two_and_take_them(b)
     codes = await b.ack(Q, [fail(fetched[0])])
     assert codes == [AckCode.DEAD], f"the member's failure answered {codes}"
     state = b.job_state(Q, CHORD).state
@@ -122,11 +128,7 @@ async def check_redriving_a_dead_member_runs_it_alone_and_its_chord_stays_failed
 ) -> None:
     """A redriven member runs on its own; its chord fails first and stays failed."""
     b = s.broker
-    start(b)
-    b.enqueue(Q, [member("m0", 0, max_attempts=1), member("m1", 1)])
-    b.chord_arm(Q, CHORD)
-    fetched = await take(b, 2)
-    assert [d.id for d in fetched] == ["m0", "m1"], f"fetched {fetched}"
+    fetched = await _start_two_and_take_them(b)
     await b.ack(Q, [fail(fetched[0])])
     counted = await b.chord_part(Q, CHORD, 1, b"1")
     assert counted == 2, f"m1's report should be counted (2), not {counted}"

@@ -12,11 +12,12 @@ from typing import Any
 import msgspec
 
 from errands.broker.base import Broker
-from errands.broker.types import AckCode, Delivery, JobSnapshot, NewJob, Outcome
+from errands.broker.types import AckCode, CancelCode, Delivery, JobSnapshot, NewJob, Outcome
 from errands.conformance.subject import LONG_MS
 
 __all__ = [
     "Q",
+    "asked_to_stop",
     "defer",
     "fail",
     "ids",
@@ -98,3 +99,12 @@ async def kill(b: Broker, job_id: str) -> None:
     d = await take_one(b)
     codes = await b.ack(Q, [fail(d)])
     assert codes == [AckCode.DEAD], f"a failed job with no attempts left should die: {codes}"
+
+
+async def asked_to_stop(b: Broker, *, lease_ms: int = LONG_MS) -> Delivery:
+    """Enqueue and lease the job "a", then cancel it: it runs, asked to stop."""
+    b.enqueue(Q, [job("a")])
+    d = await take_one(b, lease_ms=lease_ms)
+    code = b.cancel(Q, "a")
+    assert code == CancelCode.REQUESTED, f"cancel of an active job answered {code!r}"
+    return d

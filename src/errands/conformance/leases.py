@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 
 from errands.broker.base import Broker
-from errands.broker.types import AckCode, CancelCode, Delivery, HeartbeatReply, JobSnapshot, Lease
+from errands.broker.types import AckCode, Delivery, HeartbeatReply, JobSnapshot, Lease
 from errands.conformance.jobs import (
     Q,
+    asked_to_stop,
     defer,
     fail,
     ids,
@@ -74,10 +75,7 @@ async def check_a_job_asked_to_stop_whose_worker_died_ends_cancelled_not_rerun(
 ) -> None:
     """A job asked to stop whose lease then expires ends cancelled, not handed out again."""
     b = s.broker
-    b.enqueue(Q, [job("a")])
-    await take_one(b, lease_ms=SHORT_MS)
-    code = b.cancel(Q, "a")
-    assert code == CancelCode.REQUESTED, f"cancel of an active job answered {code!r}"
+    await asked_to_stop(b, lease_ms=SHORT_MS)
     s.elapse(SHORT_MS)
     got = await take(b, worker="w2")
     assert got == [], f"a job asked to stop was handed out again: {got}"
@@ -88,10 +86,7 @@ async def check_a_job_asked_to_stop_whose_worker_died_ends_cancelled_not_rerun(
 async def check_a_released_job_that_was_asked_to_stop_ends_cancelled(s: Subject) -> None:
     """Releasing a job asked to stop ends it cancelled instead of queueing it again."""
     b = s.broker
-    b.enqueue(Q, [job("a")])
-    d = await take_one(b)
-    code = b.cancel(Q, "a")
-    assert code == CancelCode.REQUESTED, f"cancel of an active job answered {code!r}"
+    d = await asked_to_stop(b)
     released = await b.release(Q, [Lease(d.id, d.token)])
     assert released == 0, f"a job asked to stop is not given back: released {released}"
     state = b.job_state(Q, "a").state
@@ -243,10 +238,7 @@ async def check_a_deferred_job_waits_without_spending_an_attempt(s: Subject) -> 
 async def check_a_deferred_job_asked_to_stop_ends_cancelled(s: Subject) -> None:
     """A defer outcome of a job asked to stop answers CANCELLED."""
     b = s.broker
-    b.enqueue(Q, [job("a")])
-    d = await take_one(b)
-    code = b.cancel(Q, "a")
-    assert code == CancelCode.REQUESTED, f"cancel of an active job answered {code!r}"
+    d = await asked_to_stop(b)
     codes = await b.ack(Q, [defer(d)])
     assert codes == [AckCode.CANCELLED], f"the defer of a job asked to stop answered {codes}"
 
