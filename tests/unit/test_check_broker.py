@@ -9,7 +9,6 @@ from datetime import timedelta
 import msgspec
 import pytest
 
-import errands.testing
 from errands.broker.types import Enqueued, NewJob, QueueInfo
 from errands.conformance import CHECKS
 from errands.errors import ConfigurationError
@@ -142,16 +141,3 @@ def test_a_manual_clock_moves_only_forward_by_seconds_or_a_timedelta() -> None:
     assert clock() == 102.0
     with pytest.raises(ConfigurationError, match="only moves forward"):
         clock.advance(-1)
-
-
-def test_errands_testing_exports_exactly_its_public_names_each_documented() -> None:
-    assert sorted(errands.testing.__all__) == [
-        "BrokerCheckFailed",
-        "ManualClock",
-        "MemoryBroker",
-        "acheck_broker",
-        "check_broker",
-        "run_jobs",
-    ]
-    for name in errands.testing.__all__:
-        assert (getattr(errands.testing, name).__doc__ or "").strip(), name
