@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from errands.broker.base import Broker
-from errands.testing import MemoryBroker
-from tests.integration.conformance import FakeClock, Subject
 from tests.integration.worker_app import Tasks, build
 from tests.integration.workers import Events, Workers
 
@@ -45,16 +42,3 @@ def client(redis_url: str) -> Iterator[redis.Redis]:
     plain = redis.Redis.from_url(redis_url)
     yield plain
     plain.close()
-
-
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
-async def any_broker(request: pytest.FixtureRequest) -> AsyncIterator[Subject]:
-    """Each broker in turn; the Redis one is the `broker` fixture (a private namespace)."""
-    if request.param == "redis":
-        broker: Broker = request.getfixturevalue("broker")
-        yield Subject(broker, None)
-    else:
-        clock = FakeClock()
-        broker = MemoryBroker(clock=clock)
-        yield Subject(broker, clock)
-    await broker.aclose()

@@ -1,7 +1,7 @@
 """What only the memory broker has: an injectable clock, thread safety, no Redis import.
 
-Its behaviour as a broker is pinned, beside Redis's, by
-tests/integration/test_broker_conformance.py.
+Its behaviour as a broker is pinned, beside Redis's, by the conformance suite
+(tests/integration/test_broker_conformance.py runs `errands.conformance` on both).
 """
 
 from __future__ import annotations
@@ -29,8 +29,17 @@ class Clock:
         return self.now
 
 
-def test_the_testing_module_exports_the_memory_broker() -> None:
-    assert errands.testing.__all__ == ["MemoryBroker", "run_jobs"]
+def test_the_testing_module_exports_the_memory_broker_and_the_broker_checks() -> None:
+    assert errands.testing.__all__ == [
+        "BrokerCheckFailed",
+        "ManualClock",
+        "MemoryBroker",
+        "acheck_broker",
+        "check_broker",
+        "run_jobs",
+    ]
+    undocumented = [n for n in errands.testing.__all__ if not getattr(errands.testing, n).__doc__]
+    assert undocumented == []
 
 
 def test_the_memory_broker_imports_no_redis_client() -> None:

@@ -9,8 +9,9 @@
 | `Inspector` | the operator's read model (``broker.inspector``) | `broker/operator.py` |
 
 `errands.testing.MemoryBroker` and `errands.broker.redis.RedisBroker` implement it all, and
-one conformance suite holds them to it. A part of errands that needs less asks for less: the
-worker for a `Transport` and a `WorkflowStore`, an `AsyncResult` for a `ResultStore`.
+one conformance suite (`errands.testing.check_broker`) holds them to it. A part of errands
+that needs less asks for less: the worker for a `Transport` and a `WorkflowStore`, an
+`AsyncResult` for a `ResultStore`.
 """
 
 from __future__ import annotations

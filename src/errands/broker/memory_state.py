@@ -2,9 +2,9 @@
 
 This is a mirror of the Lua library in ``broker/redis/lua/``: `QueueState` holds what the keys
 of ``00_shared.lua`` hold, and each public method does what the Lua function of the same name
-does, with the same return codes. Keep the two in step; tests/integration/
-test_broker_conformance.py holds both brokers to the same behaviour. Nothing here locks, waits
-or reads a clock: `MemoryBroker` passes the time in and runs every call under its lock.
+does, with the same return codes. Keep the two in step; the conformance suite
+(`errands.conformance`) holds both brokers to the same behaviour. Nothing here locks, waits or
+reads a clock: `MemoryBroker` passes the time in and runs every call under its lock.
 """
 
 from __future__ import annotations

@@ -1,28 +1,32 @@
-"""The operator's read model, on both brokers: queues, jobs, workers and pages of dead jobs.
+"""Checks of the operator's read model: queues, jobs, workers and pages of dead jobs.
 
-What `errands queues`, `errands status` and `errands dead list` show, and what the HTTP API and
-the dashboard will show, comes from these reads; each runs on RedisBroker and MemoryBroker.
+What ``errands queues``, ``errands status`` and ``errands dead list`` show (and the HTTP API
+and the dashboard) comes from these reads, so every broker answers them alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import msgspec
-import pytest
 
 from errands.broker.base import Broker
 from errands.broker.types import AckCode, Delivery, Lease, NewJob, Outcome, OutcomeKind
 from errands.broker.views import DeadFilter, DeadJob, Page
+from errands.conformance.jobs import Q, job, take
+from errands.conformance.subject import LONG_MS, Check, Subject
 from errands.errors import ArgumentError
 from errands.message import JobRecord, encode_record
 from errands.states import JobState
-from tests.integration.conformance import LONG_MS, Q, Subject, job, take
+
+__all__ = ["CHECKS"]
 
 _ENQUEUED_AT = 1_700_000_000.0
 
 
-def task_job(job_id: str, task: str = "billing.charge", **options: Any) -> NewJob:
+def _task_job(job_id: str, task: str = "billing.charge", **options: Any) -> NewJob:
     """A job whose payload is a real record (the inspector reads its task and arguments)."""
     record = JobRecord(
         id=job_id,
@@ -37,7 +41,7 @@ def task_job(job_id: str, task: str = "billing.charge", **options: Any) -> NewJo
     return NewJob(id=job_id, payload=encode_record(record, 1 << 20), **options)
 
 
-def failed(
+def _failed(
     d: Delivery, kind: OutcomeKind, error_type: str, message: str, tb: str = "tb"
 ) -> Outcome:
     error = {"type": error_type, "message": message, "traceback": tb}
@@ -45,15 +49,15 @@ def failed(
     return Outcome(d.id, d.token, kind, outcome)
 
 
-async def kill_all(b: Broker, jobs: list[NewJob], error_type: str = "KeyError") -> None:
+async def _kill_all(b: Broker, jobs: list[NewJob], error_type: str = "KeyError") -> None:
     """Enqueue `jobs` with one attempt and fail them in one ack (one time of death)."""
     b.enqueue(Q, [msgspec.structs.replace(j, max_attempts=1) for j in jobs])
     taken = await take(b, len(jobs))
-    codes = await b.ack(Q, [failed(d, "fail", error_type, f"no {d.id}") for d in taken])
+    codes = await b.ack(Q, [_failed(d, "fail", error_type, f"no {d.id}") for d in taken])
     assert codes == [AckCode.DEAD] * len(jobs)
 
 
-def all_pages(b: Broker, **options: Any) -> tuple[list[str], int]:
+def _all_pages(b: Broker, **options: Any) -> tuple[list[str], int]:
     """Every dead job id, following cursors; and how many pages it took."""
     seen: list[str] = []
     page: Page[DeadJob] = b.inspector.dead(Q, **options)
@@ -67,14 +71,15 @@ def all_pages(b: Broker, **options: Any) -> tuple[list[str], int]:
     return seen, pages
 
 
-async def test_a_queue_summary_counts_its_jobs_its_oldest_ready_job_and_its_consumers(
-    any_broker: Subject,
+async def check_a_queue_summary_counts_its_jobs_its_oldest_ready_job_and_its_consumers(
+    s: Subject,
 ) -> None:
-    b = any_broker.broker
-    now_s = any_broker.now_ms() / 1000
-    b.enqueue(Q, [task_job("new", priority=9, enqueued_at=now_s - 5)])
-    b.enqueue(Q, [task_job("old", priority=0, enqueued_at=now_s - 60)])
-    b.enqueue(Q, [task_job("later", delay_ms=LONG_MS)])
+    """`queue` counts jobs by state, the oldest ready job across priorities, live workers."""
+    b = s.broker
+    now_s = s.now_ms() / 1000
+    b.enqueue(Q, [_task_job("new", priority=9, enqueued_at=now_s - 5)])
+    b.enqueue(Q, [_task_job("old", priority=0, enqueued_at=now_s - 60)])
+    b.enqueue(Q, [_task_job("later", delay_ms=LONG_MS)])
     await b.heartbeat(Q, "w1", b'{"host": "h", "pid": 7, "queues": ["conformance"]}', [], LONG_MS)
 
     summary = b.inspector.queue(Q)
@@ -93,8 +98,9 @@ async def test_a_queue_summary_counts_its_jobs_its_oldest_ready_job_and_its_cons
     assert b.inspector.queue("never-used").ready == 0
 
 
-async def test_queues_come_by_name_in_pages(any_broker: Subject) -> None:
-    b = any_broker.broker
+async def check_queues_come_by_name_in_pages(s: Subject) -> None:
+    """`queues` lists every used queue by name, a page at a time."""
+    b = s.broker
     for name in ("c-q", "a-q", "b-q"):
         b.enqueue(name, [job(f"{name}-1")])
     first = b.inspector.queues(limit=2)
@@ -106,11 +112,10 @@ async def test_queues_come_by_name_in_pages(any_broker: Subject) -> None:
     assert rest.items[0].ready == 1
 
 
-async def test_a_job_shows_its_record_attempts_errors_worker_and_timings(
-    any_broker: Subject,
-) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [task_job("j", priority=4, max_attempts=3, idempotency_key="charge-j")])
+async def check_a_job_shows_its_record_attempts_errors_worker_and_timings(s: Subject) -> None:
+    """`job` shows record, attempts, worker, lease, and a retried attempt's error (cut)."""
+    b = s.broker
+    b.enqueue(Q, [_task_job("j", priority=4, max_attempts=3, idempotency_key="charge-j")])
     queued = b.inspector.job(Q, "j")
     assert queued is not None
     assert (queued.state, queued.task, queued.args, queued.kwargs) == (
@@ -129,10 +134,10 @@ async def test_a_job_shows_its_record_attempts_errors_worker_and_timings(
     assert active is not None
     assert (active.state, active.worker, active.attempts) == (JobState.ACTIVE, "w-7", 1)
     assert active.lease_expires_at is not None
-    assert active.lease_expires_at > any_broker.now_ms() / 1000
+    assert active.lease_expires_at > s.now_ms() / 1000
 
     tb = "Traceback (most recent call last):\n" + "x" * 5000 + "\nConnectionError: down"
-    await b.ack(Q, [failed(d, "retry", "ConnectionError", "gateway down", tb)])
+    await b.ack(Q, [_failed(d, "retry", "ConnectionError", "gateway down", tb)])
     retrying = b.inspector.job(Q, "j")
     assert retrying is not None
     assert retrying.state == JobState.SCHEDULED
@@ -146,16 +151,15 @@ async def test_a_job_shows_its_record_attempts_errors_worker_and_timings(
     assert first.error.traceback.endswith("ConnectionError: down")
 
 
-async def test_a_dead_job_keeps_its_history_and_error_and_a_purged_one_is_gone(
-    any_broker: Subject,
-) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [task_job("j", max_attempts=2)])
+async def check_a_dead_job_keeps_its_history_and_error_and_a_purged_one_is_gone(s: Subject) -> None:
+    """A dead job keeps its arguments, error and earlier attempts until it is purged."""
+    b = s.broker
+    b.enqueue(Q, [_task_job("j", max_attempts=2)])
     [d] = await take(b)
-    await b.ack(Q, [failed(d, "retry", "TimeoutError", "slow")])
-    any_broker.elapse(1)
+    await b.ack(Q, [_failed(d, "retry", "TimeoutError", "slow")])
+    s.elapse(1)
     [d] = await take(b)
-    assert await b.ack(Q, [failed(d, "fail", "KeyError", "'sku'")]) == [AckCode.DEAD]
+    assert await b.ack(Q, [_failed(d, "fail", "KeyError", "'sku'")]) == [AckCode.DEAD]
 
     dead = b.inspector.job(Q, "j")
     assert dead is not None
@@ -171,13 +175,14 @@ async def test_a_dead_job_keeps_its_history_and_error_and_a_purged_one_is_gone(
     assert purged is None or (purged.history == [] and purged.args is None)
 
 
-async def test_history_keeps_the_last_five_failed_attempts(any_broker: Subject) -> None:
-    b = any_broker.broker
-    b.enqueue(Q, [task_job("j", max_attempts=10)])
+async def check_history_keeps_the_last_five_failed_attempts(s: Subject) -> None:
+    """Only the last 5 failed attempts are kept, and a success drops them with the job."""
+    b = s.broker
+    b.enqueue(Q, [_task_job("j", max_attempts=10)])
     for attempt in range(1, 8):
         [d] = await take(b)
-        await b.ack(Q, [failed(d, "retry", "ValueError", f"attempt {attempt}")])
-        any_broker.elapse(1)
+        await b.ack(Q, [_failed(d, "retry", "ValueError", f"attempt {attempt}")])
+        s.elapse(1)
     detail = b.inspector.job(Q, "j")
     assert detail is not None
     assert [a.attempt for a in detail.history] == [3, 4, 5, 6, 7]
@@ -189,12 +194,14 @@ async def test_history_keeps_the_last_five_failed_attempts(any_broker: Subject) 
     assert (done.state, done.result, done.history) == (JobState.SUCCEEDED, 42, [])
 
 
-async def test_an_unknown_job_is_none(any_broker: Subject) -> None:
-    assert any_broker.broker.inspector.job(Q, "nobody") is None
+async def check_an_unknown_job_is_none(s: Subject) -> None:
+    """`job` of an id the broker never saw is None."""
+    assert s.broker.inspector.job(Q, "nobody") is None
 
 
-async def test_workers_show_the_jobs_they_hold(any_broker: Subject) -> None:
-    b = any_broker.broker
+async def check_workers_show_the_jobs_they_hold(s: Subject) -> None:
+    """`workers` pages the live workers by id, each with the jobs of the queue it holds."""
+    b = s.broker
     b.enqueue(Q, [job("a"), job("b")])
     taken = await take(b, 2, worker="w-2")
     info = b'{"host": "box", "pid": 42, "queues": ["conformance"], "pool": "process",'
@@ -210,19 +217,18 @@ async def test_workers_show_the_jobs_they_hold(any_broker: Subject) -> None:
     assert (second.id, second.host, second.pid, second.pool) == ("w-2", "box", 42, "process")
     assert (second.concurrency, second.processed) == (4, 9)
     assert sorted(second.holding) == ["a", "b"]
-    assert second.seen_at == pytest.approx(any_broker.now_ms() / 1000, abs=5)
+    assert abs(second.seen_at - s.now_ms() / 1000) <= 5, f"seen at the broker's time: {second}"
 
 
-async def test_dead_pages_follow_their_cursor_through_jobs_that_died_at_once(
-    any_broker: Subject,
-) -> None:
-    b = any_broker.broker
-    batch = [task_job(f"d{i:02}") for i in range(25)]  # one ack: one time of death
-    await kill_all(b, batch)
-    ids, pages = all_pages(b, limit=10)
+async def check_dead_pages_follow_their_cursor_through_jobs_that_died_at_once(s: Subject) -> None:
+    """Pages of jobs that died in one ack (one time of death) follow their cursor, both ways."""
+    b = s.broker
+    batch = [_task_job(f"d{i:02}") for i in range(25)]  # one ack: one time of death
+    await _kill_all(b, batch)
+    ids, pages = _all_pages(b, limit=10)
     assert ids == sorted(j.id for j in batch)
     assert pages == 3
-    newest, _ = all_pages(b, limit=7, newest_first=True)
+    newest, _ = _all_pages(b, limit=7, newest_first=True)
     assert newest == sorted((j.id for j in batch), reverse=True)
 
     [first] = b.inspector.dead(Q, limit=1).items
@@ -231,16 +237,17 @@ async def test_dead_pages_follow_their_cursor_through_jobs_that_died_at_once(
     assert (first.error.type, first.error.message) == ("KeyError", "no d00")
 
 
-async def test_dead_pages_filter_by_task_error_type_and_time(any_broker: Subject) -> None:
-    b = any_broker.broker
-    await kill_all(b, [task_job("a1", task="mail.send"), task_job("b1")], "KeyError")
-    any_broker.elapse(5)
-    middle = any_broker.now_ms() / 1000
-    any_broker.elapse(5)
-    await kill_all(b, [task_job("a2", task="mail.send")], "smtplib.SMTPDataError")
+async def check_dead_pages_filter_by_task_error_type_and_time(s: Subject) -> None:
+    """Dead pages filter by task, error type (or its last part) and time of death."""
+    b = s.broker
+    await _kill_all(b, [_task_job("a1", task="mail.send"), _task_job("b1")], "KeyError")
+    s.elapse(5)
+    middle = s.now_ms() / 1000
+    s.elapse(5)
+    await _kill_all(b, [_task_job("a2", task="mail.send")], "smtplib.SMTPDataError")
 
     def ids(**where: Any) -> list[str]:
-        return all_pages(b, where=DeadFilter(**where))[0]
+        return _all_pages(b, where=DeadFilter(**where))[0]
 
     assert ids(task="mail.send") == ["a1", "a2"]
     assert ids(error_type="KeyError") == ["a1", "b1"]
@@ -253,12 +260,34 @@ async def test_dead_pages_filter_by_task_error_type_and_time(any_broker: Subject
     assert page.items == []
 
 
-async def test_a_page_refuses_a_bad_limit_or_cursor(any_broker: Subject) -> None:
-    inspector = any_broker.broker.inspector
-    for limit in (0, 1001):
-        with pytest.raises(ArgumentError, match="limit must be an int from 1 to 1000"):
-            inspector.dead(Q, limit=limit)
-        with pytest.raises(ArgumentError, match="limit must be"):
-            inspector.queues(limit=limit)
-    with pytest.raises(ArgumentError, match="is not one a page of dead jobs gave"):
-        inspector.dead(Q, cursor="nonsense")
+def _refused(read: Callable[[], object], words: str) -> None:
+    try:
+        read()
+    except ArgumentError as error:
+        said = str(error)
+    else:
+        raise AssertionError(f"should be refused with an ArgumentError saying {words!r}")
+    assert words in said, f"the error should say {words!r}: {said}"
+
+
+async def check_a_page_refuses_a_bad_limit_or_cursor(s: Subject) -> None:
+    """A page of 0 or over 1,000 items, or a cursor no page gave, is an ArgumentError."""
+    inspector = s.broker.inspector
+    for n in (0, 1001):
+        _refused(partial(inspector.dead, Q, limit=n), "limit must be an int from 1 to 1000")
+        _refused(partial(inspector.queues, limit=n), "limit must be")
+    _refused(lambda: inspector.dead(Q, cursor="nonsense"), "is not one a page of dead jobs gave")
+
+
+CHECKS: tuple[Check, ...] = (
+    check_a_queue_summary_counts_its_jobs_its_oldest_ready_job_and_its_consumers,
+    check_queues_come_by_name_in_pages,
+    check_a_job_shows_its_record_attempts_errors_worker_and_timings,
+    check_a_dead_job_keeps_its_history_and_error_and_a_purged_one_is_gone,
+    check_history_keeps_the_last_five_failed_attempts,
+    check_an_unknown_job_is_none,
+    check_workers_show_the_jobs_they_hold,
+    check_dead_pages_follow_their_cursor_through_jobs_that_died_at_once,
+    check_dead_pages_filter_by_task_error_type_and_time,
+    check_a_page_refuses_a_bad_limit_or_cursor,
+)
