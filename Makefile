@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry check-examples clean
+.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector check-examples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench: $(VENV)/.installed-dev
 # Redis memory over 5 minutes at full speed, every result kept 10 s: benchmarks/EXPIRY.md.
 bench-expiry: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.expiry
+
+# The inspector's reads (pages of dead jobs, a job, a queue) as the dead set grows to 100,000:
+# benchmarks/INSPECTOR.md.
+bench-inspector: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.inspector
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

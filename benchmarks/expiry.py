@@ -56,9 +56,9 @@ from benchmarks.expiry_report import (
     summary,
 )
 from benchmarks.harness import BENCH, ROOT, WORK
-from benchmarks.run import machine
+from benchmarks.run import errands_version, machine
 from benchmarks.server import BenchServer
-from errands import App, Task, __version__
+from errands import App, Task
 from errands.broker.redis.keys import QueueKeys
 
 __all__ = [
@@ -357,21 +357,6 @@ def _print_sample(sample: Sample) -> None:
 # Report ---------------------------------------------------------------------------------------
 
 
-def _errands_version() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT, capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT, capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return __version__
-    return f"{__version__} at {commit}" + (" with uncommitted changes" if dirty else "")
-
-
 # Command line ---------------------------------------------------------------------------------
 
 
@@ -423,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         machine=machine(),
         load=f"{load_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end",
         server=f"{version} ({server.kind})",
-        errands=_errands_version(),
+        errands=errands_version(),
         started_utc=started_utc,
         baseline_memory=baseline,
     )

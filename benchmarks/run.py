@@ -39,14 +39,31 @@ from benchmarks.harness import BENCH, ROOT, WORK, Caps, Sizes, System
 from benchmarks.report import Run, write_chart, write_markdown
 from benchmarks.scenarios import SCENARIO_KEYS, Bench
 from benchmarks.server import BenchServer
+from errands import __version__
 
-__all__ = ["VENVS", "ensure_venv", "machine", "main"]
+__all__ = ["VENVS", "ensure_venv", "errands_version", "machine", "main"]
 
 VENVS = {
     "peers": (BENCH / ".venv-peers", BENCH / "peers.txt"),
     "arq": (BENCH / ".venv-peers" / "arq", BENCH / "peers-arq.txt"),
     "saq": (BENCH / ".venv-peers" / "saq", BENCH / "peers-saq.txt"),
 }
+
+
+def errands_version() -> str:
+    """The errands version benchmarked: its commit, and whether the tree had changes."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__} at {commit}" + (" with uncommitted changes" if dirty else "")
 
 
 def machine() -> str:

@@ -22,6 +22,7 @@ from errands.broker.reading import (
     worker_summary,
 )
 from errands.broker.views import (
+    DEAD_SCAN,
     DeadFilter,
     DeadJob,
     JobDetail,
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 __all__ = ["MemoryInspector"]
 
 T = TypeVar("T")
-
-_DEAD_SCAN = 1000  # as RedisInspector: entries one filtered page looks at
 
 
 def _oldest_ready(q: QueueState) -> float | None:
@@ -126,7 +125,7 @@ def _dead_page(
     if cursor is not None:
         start, skip = read_dead_cursor(cursor)
         entries = [e for e in entries if (e[0] <= start if newest_first else e[0] >= start)]
-    scan = _DEAD_SCAN if (where.task or where.error_type) else limit
+    scan = DEAD_SCAN if (where.task or where.error_type) else limit
     window = entries[skip : skip + scan]
     items: list[DeadJob] = []
     # Where the next page starts: the last time of death looked at, and how many entries at

@@ -14,6 +14,7 @@ from errands.result import ErrorInfo
 from errands.states import JobState
 
 __all__ = [
+    "DEAD_SCAN",
     "HISTORY",
     "HISTORY_TRACEBACK",
     "MAX_PAGE",
@@ -30,6 +31,9 @@ T = TypeVar("T")
 
 #: The most items one page may hold: a bound on the work (and the reply) of one read.
 MAX_PAGE = 1000
+#: Entries of the dead set a filtered page looks at, matching or not: it holds fewer than its
+#: limit (and a cursor) when few match. A bound on the time one read holds Redis (about 1 ms).
+DEAD_SCAN = 250
 #: Failed attempts of a job kept for `JobDetail.history`: a bound on a retried job's memory.
 HISTORY = 5
 #: Characters of each kept attempt's traceback (its end, where the error is).

@@ -24,6 +24,7 @@ from errands.broker.redis.keys import QueueKeys, queues_registry_key
 from errands.broker.redis.library import function_name
 from errands.broker.redis.plans import Command, Plan
 from errands.broker.views import (
+    DEAD_SCAN,
     DeadFilter,
     DeadJob,
     JobDetail,
@@ -39,9 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["RedisInspector"]
 
 T = TypeVar("T")
-
-# Entries of the dead set one page looks at when a filter may skip some: a bound on its cost.
-_DEAD_SCAN = 1000
 
 
 def _s(value: Any) -> str:
@@ -133,7 +131,7 @@ class RedisInspector:
             skip,
             end,
             limit,
-            _DEAD_SCAN if filtered else limit,
+            DEAD_SCAN if filtered else limit,
             where.task or "",
             where.error_type or "",
         )

@@ -140,18 +140,23 @@ local function dead_page(KEYS, ARGV)
   local found = 0
   local last, at_last = tonumber(from), skip
   local looked = 0
-  for i = 1, #range, 2 do
-    local id, score = range[i], tonumber(range[i + 1])
+  local ids = {}
+  for i = 1, #range, 2 do ids[#ids + 1] = range[i] end
+  local metas = #ids > 0 and redis.call('HMGET', K.meta, unpack(ids)) or {}
+  for i, id in ipairs(ids) do
+    local score = tonumber(range[2 * i])
     looked = looked + 1
     if score == last then at_last = at_last + 1 else last, at_last = score, 1 end
-    local m = get_meta(K, id)
-    local t, et, em, attempts = m and m.t, m and m.et, m and m.em, m and m.a or 0
+    -- Only the fields shown are read; a meta that does not decode shows as '?'.
+    local ok, m = pcall(cmsgpack.unpack, metas[i] or '')
+    if not ok or type(m) ~= 'table' then m = nil end
+    local t, et, em, attempts = m and m.t, m and m.et, m and m.em, m and tonumber(m.a) or 0
     if m and not t then t = payload_head(redis.call('HGET', K.jobs, id)) end
     if m and not et then
       local err = outcome_error(redis.call('HGET', K.results, id) or '')
       if err then et, em = tostring(err.type or ''), tostring(err.message or '') end
     end
-    t, et, em = t or '?', et or '', em or ''
+    t, et, em = tostring(t or '?'), tostring(et or ''), tostring(em or '')
     if (task == '' or t == task) and error_matches(et, kind) then
       entries[#entries + 1] = id
       entries[#entries + 1] = score
