@@ -280,6 +280,27 @@ def _table(run: Run, spec: ScenarioSpec) -> list[str]:
     return lines
 
 
+def _seam_cost(run: Run) -> list[str]:
+    """errands with three no-op middlewares against errands alone, processing, same run."""
+    rows = run.results.get("processing", {})
+    if "errands" not in rows or "errands-mw" not in rows:
+        return []
+    parts = []
+    for children in (1, 2):
+        plain = median_or_none(rows["errands"].get(f"rate_{children}"))
+        seam = median_or_none(rows["errands-mw"].get(f"rate_{children}"))
+        if plain and seam:
+            parts.append(f"{seam / plain:.1%} with {children} child{'ren' if children > 1 else ''}")
+    if not parts:
+        return []
+    return [
+        "errands with three no-op middlewares processes at "
+        + " and ".join(parts)
+        + " of errands' rate without them (medians of this run).",
+        "",
+    ]
+
+
 def write_markdown(run: Run, path: Path) -> None:
     """Write RESULTS.md: a table per scenario, then versions, machine and settings."""
     meta = run.meta
@@ -322,6 +343,8 @@ def write_markdown(run: Run, path: Path) -> None:
         lines += [f"## {spec.title}", "", spec.description.format(**fill), ""]
         lines += _table(run, spec)
         lines.append("")
+        if spec.key == "processing":
+            lines += _seam_cost(run)
         if spec.key == "backlog" and meta.get("fetch_backlog"):
             lines += [
                 "errands' fetch cost with a backlog, from `benchmarks/fetch_backlog.py`:",
@@ -352,7 +375,7 @@ def write_markdown(run: Run, path: Path) -> None:
 
 
 #: errands stands out; the floor (not a task queue) is grey; the peers share one colour
-_COLOURS = {"errands": "#d62728", "floor": "#999999"}
+_COLOURS = {"errands": "#d62728", "errands-mw": "#ff9896", "floor": "#999999"}
 
 
 def write_chart(run: Run, path: Path) -> None:

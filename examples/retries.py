@@ -108,8 +108,11 @@ def run_with_worker() -> list[bool]:
     error = failure(invoice)
     kind = error.error_type if error else "no error"
     held.append(check("dont_autoretry_for: dead on the first failure", "Missing" in kind, kind))
-    dead = [job_id for job_id, _, _ in app.broker.dead_jobs("default")]
+    dead = [job.id for job in app.inspector.dead("default").items]
     held.append(check("the dead set keeps it", invoice.id in dead, f"{len(dead)} dead jobs"))
+    record = app.inspector.job("default", invoice.id)  # what `errands status` shows
+    story = record and (record.task, record.args, record.error and record.error.type)
+    held.append(check("its record keeps task, arguments and error", bool(record), story))
 
     # Fix the data, then send the job back: `errands dead retry JOB_ID` (fresh attempts).
     client = redis.Redis.from_url(app.broker_url)

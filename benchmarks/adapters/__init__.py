@@ -9,6 +9,8 @@ because their redis-py pins clash with the others'), so the driver never imports
 #: system name -> (module, virtual environment: "project", "peers", "arq" or "saq")
 ADAPTERS: dict[str, tuple[str, str]] = {
     "errands": ("benchmarks.adapters.errands_adapter", "project"),
+    # The same with three no-op middlewares: what the seam costs, read against the row above.
+    "errands-mw": ("benchmarks.adapters.errands_adapter", "project"),
     "celery": ("benchmarks.adapters.celery_adapter", "peers"),
     "rq": ("benchmarks.adapters.rq_adapter", "peers"),
     "rq-simple": ("benchmarks.adapters.rq_adapter", "peers"),

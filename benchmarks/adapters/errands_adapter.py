@@ -11,6 +11,9 @@ Settings (all defaults unless said):
   tasks (the process pool runs at most 100 async jobs per child);
 - keys: every key starts with the app's namespace (``BENCH_NAMESPACE``), so the smoke test can
   run it on the shared test server.
+
+``errands-mw`` is the same with three no-op middlewares (every hook overridden, doing nothing):
+the cost of the seam itself, read against ``errands`` in the same run.
 """
 
 from __future__ import annotations
@@ -32,45 +35,68 @@ from benchmarks.adapters.base import (
     echo_value,
     redis_url,
 )
-from errands import App, AsyncResult, Task
+from errands import App, AsyncResult, Execution, Middleware, Outgoing, Task, TaskContext
 
-__all__ = ["ErrandsAdapter", "app"]
+__all__ = ["ErrandsAdapter", "ErrandsMiddlewareAdapter", "app", "app_mw"]
 
 ENV_NAMESPACE = "BENCH_NAMESPACE"
 QUEUE = "bench"
 
-app = App(redis_url(), namespace=os.environ.get(ENV_NAMESPACE, "errands"), default_queue=QUEUE)
+
+class NoOp(Middleware):
+    """A middleware whose every hook does nothing: what the seam costs by itself."""
+
+    def before_enqueue(self, job: Outgoing) -> Outgoing:
+        return job
+
+    def after_enqueue(self, job: Outgoing, created: bool) -> None:
+        pass
+
+    def before_execute(self, ctx: TaskContext) -> None:
+        pass
+
+    def after_execute(self, ctx: TaskContext, execution: Execution) -> None:
+        pass
 
 
-@app.task(name="noop", ignore_result=True)
-def noop() -> None:
-    """One INCR."""
-    counter_client().incr(counter_key())
+def _app(middleware: Sequence[Middleware]) -> tuple[App, dict[str, Task[..., Any]]]:
+    """An app with the benchmark's tasks, and its tasks by name."""
+    built = App(
+        redis_url(),
+        namespace=os.environ.get(ENV_NAMESPACE, "errands"),
+        default_queue=QUEUE,
+        middleware=middleware,
+    )
+
+    @built.task(name="noop", ignore_result=True)
+    def noop() -> None:
+        """One INCR."""
+        counter_client().incr(counter_key())
+
+    @built.task(name="echo")
+    def echo() -> float:
+        """One INCR; returns when it started."""
+        started = echo_value()
+        counter_client().incr(counter_key())
+        return started
+
+    @built.task(name="cpu", ignore_result=True)
+    def cpu(k: int) -> None:
+        """About 5 ms of pure-Python work, then one INCR."""
+        cpu_work(k)
+        counter_client().incr(counter_key())
+
+    @built.task(name="sleep", ignore_result=True)
+    async def sleep() -> None:
+        """Await 50 ms, then one INCR."""
+        await asyncio.sleep(SLEEP_S)
+        await async_counter_client().incr(counter_key())
+
+    return built, {"noop": noop, "echo": echo, "cpu": cpu, "sleep": sleep}
 
 
-@app.task(name="echo")
-def echo() -> float:
-    """One INCR; returns when it started."""
-    started = echo_value()
-    counter_client().incr(counter_key())
-    return started
-
-
-@app.task(name="cpu", ignore_result=True)
-def cpu(k: int) -> None:
-    """About 5 ms of pure-Python work, then one INCR."""
-    cpu_work(k)
-    counter_client().incr(counter_key())
-
-
-@app.task(name="sleep", ignore_result=True)
-async def sleep() -> None:
-    """Await 50 ms, then one INCR."""
-    await asyncio.sleep(SLEEP_S)
-    await async_counter_client().incr(counter_key())
-
-
-_TASKS: dict[str, Task[..., Any]] = {"noop": noop, "echo": echo, "cpu": cpu, "sleep": sleep}
+app, _TASKS = _app(())
+app_mw, _TASKS_MW = _app((NoOp(), NoOp(), NoOp()))
 
 
 class ErrandsAdapter(Adapter):
@@ -89,31 +115,42 @@ class ErrandsAdapter(Adapter):
         "log level WARNING, as every system here (no per-job log line at INFO anyway)",
     )
 
+    app_name = "app"
+
+    @property
+    def _app(self) -> App:
+        return app_mw if self.app_name == "app_mw" else app
+
+    @property
+    def _tasks(self) -> dict[str, Task[..., Any]]:
+        return _TASKS_MW if self.app_name == "app_mw" else _TASKS
+
     def worker_argvs(self, kind: str, children: int) -> list[list[str]]:
         """One supervisor with `children` children (or the async pool at 200)."""
-        base = [sys.executable, "-m", "errands", "worker", f"{__name__}:app", "-Q", QUEUE]
+        base = [sys.executable, "-m", "errands", "worker", f"{__name__}:{self.app_name}"]
+        base += ["-Q", QUEUE]
         if kind == "async":
             return [[*base, "--pool", "async", "-c", "200", "--log-level", "warning"]]
         return [[*base, "-c", str(children), "--log-level", "warning"]]
 
     async def connect(self) -> None:
         """Ping the broker through the app's own connection."""
-        app.broker.known_queues()
+        self._app.broker.known_queues()
 
     async def send(self, task: str, args: Sequence[Any] = ()) -> AsyncResult[Any]:
         """``task.apply_async(args)``."""
-        return _TASKS[task].apply_async(tuple(args))
+        return self._tasks[task].apply_async(tuple(args))
 
     async def enqueue_bulk(self, task: str, args: Sequence[Any], n: int, deadline: float) -> int:
         """``app.enqueue_many`` in chunks of 1,000, as every adapter sends its bulk API."""
         import time
 
-        target = _TASKS[task]
+        target = self._tasks[task]
         done = 0
         for size in chunks(n):
             if time.monotonic() > deadline:
                 break
-            app.enqueue_many([target.s(*args) for _ in range(size)])
+            self._app.enqueue_many([target.s(*args) for _ in range(size)])
             done += size
         return done
 
@@ -124,7 +161,22 @@ class ErrandsAdapter(Adapter):
 
     async def close(self) -> None:
         """Close the app's connections."""
-        app.close()
+        self._app.close()
 
 
-ADAPTERS: dict[str, type[Adapter]] = {"errands": ErrandsAdapter}
+class ErrandsMiddlewareAdapter(ErrandsAdapter):
+    """errands with three no-op middlewares: the seam's cost, against `ErrandsAdapter`."""
+
+    name = "errands-mw"
+    label = "errands, 3 no-op middlewares"
+    app_name = "app_mw"
+    settings = (
+        *ErrandsAdapter.settings,
+        "three middlewares that override every hook with a no-op (`NoOp` in the adapter)",
+    )
+
+
+ADAPTERS: dict[str, type[Adapter]] = {
+    "errands": ErrandsAdapter,
+    "errands-mw": ErrandsMiddlewareAdapter,
+}

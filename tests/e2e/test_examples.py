@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ("quickstart", "retries", "time_limits", "idempotency", "priorities")
+EXAMPLES = ("quickstart", "retries", "time_limits", "idempotency", "priorities", "middleware")
 TIMEOUT_S = 30.0
 
 
