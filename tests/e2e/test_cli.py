@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from errands import App
@@ -83,9 +84,12 @@ def test_dead_purge_deletes_dead_jobs(app: App) -> None:
     assert app.broker.info("default").dead == 0
 
 
-def test_an_unreachable_redis_is_one_clear_line_not_a_traceback() -> None:
+@pytest.mark.parametrize(
+    "command", [["queues"], ["status", "j1"], ["dead", "list"], ["dead", "retry"]]
+)
+def test_an_unreachable_redis_is_one_clear_line_not_a_traceback(command: list[str]) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "errands", "queues", "--broker-url", "redis://127.0.0.1:1/0"],
+        [sys.executable, "-m", "errands", *command, "--broker-url", "redis://127.0.0.1:1/0"],
         capture_output=True,
         text=True,
         timeout=30,
