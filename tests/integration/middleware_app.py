@@ -20,7 +20,7 @@ from errands.middleware import Execution, Middleware, Outgoing, WorkerInfo
 from errands.result import ErrorInfo
 from tests.integration.lazy_app import lazy_app
 
-__all__ = ["Recording", "build", "hooks_key"]
+__all__ = ["Broken", "Recording", "build", "hooks_key"]
 
 _STEP_S = 0.02
 _MAX_WAIT_S = 20.0
@@ -68,11 +68,43 @@ class Recording(Middleware):
         self._push("on_worker_stop", worker.id)
 
 
-def build(broker_url: str, namespace: str) -> App:
-    """The app on `broker_url` and `namespace`, its tasks and its recording middleware."""
-    app = App(
-        broker_url, namespace=namespace, lease=2, middleware=[Recording(broker_url, namespace)]
-    )
+class Broken(Middleware):
+    """Raises in every hook: the middleware after it still runs, and no job is lost."""
+
+    def _fail(self, hook: str) -> None:
+        raise RuntimeError(f"{hook} is broken")
+
+    def before_enqueue(self, job: Outgoing) -> Outgoing:
+        self._fail("before_enqueue")
+        return job
+
+    def after_enqueue(self, job: Outgoing, created: bool) -> None:
+        self._fail("after_enqueue")
+
+    def before_execute(self, ctx: TaskContext) -> None:
+        self._fail("before_execute")
+
+    def after_execute(self, ctx: TaskContext, execution: Execution) -> None:
+        self._fail("after_execute")
+
+    def on_dead(self, queue: str, job_id: str, error: ErrorInfo | None) -> None:
+        self._fail("on_dead")
+
+    def on_worker_start(self, worker: WorkerInfo) -> None:
+        self._fail("on_worker_start")
+
+    def on_worker_stop(self, worker: WorkerInfo) -> None:
+        self._fail("on_worker_stop")
+
+
+def build(broker_url: str, namespace: str, *, broken: bool = False) -> App:
+    """The app on `broker_url` and `namespace`, its tasks and its recording middleware.
+
+    With `broken`, a middleware that raises in every hook runs before the recording one.
+    """
+    recording: list[Middleware] = [Recording(broker_url, namespace)]
+    middleware = [Broken(), *recording] if broken else recording
+    app = App(broker_url, namespace=namespace, lease=2, middleware=middleware)
 
     @app.task(name="add", soft_time_limit=5, time_limit=10)
     def add(x: int, y: int) -> int:
@@ -103,7 +135,10 @@ def build(broker_url: str, namespace: str) -> App:
 
 
 def _from_environment() -> App:
-    return build(os.environ["ERRANDS_BROKER_URL"], os.environ["ERRANDS_TEST_NAMESPACE"])
+    broken = os.environ.get("ERRANDS_TEST_BROKEN_HOOKS") == "1"
+    return build(
+        os.environ["ERRANDS_BROKER_URL"], os.environ["ERRANDS_TEST_NAMESPACE"], broken=broken
+    )
 
 
 __getattr__ = lazy_app(__name__, _from_environment)

@@ -116,3 +116,50 @@ def test_each_hook_fires_once_per_run_in_the_process_it_documents(
     assert calls[found.group(1)] == Counter(
         {("on_worker_start", "supervisor", None): 1, ("on_worker_stop", "supervisor", None): 1}
     )
+
+
+@pytest.mark.timeout(90)
+def test_a_middleware_that_raises_in_every_hook_loses_and_doubles_no_job(
+    redis_url: str, namespace: str, tmp_path: Path
+) -> None:
+    app = build(redis_url, namespace, broken=True)
+    farm = Workers(redis_url, namespace, tmp_path, app_spec=APP)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        worker = farm.start("-c", "1", env={"ERRANDS_TEST_BROKEN_HOOKS": "1"})
+        t = app.tasks
+        chained = chain(t["add"].s(1, 2), t["add"].partial(10)).delay()
+        retried = t["fails_once"].delay()
+        dead = t["always_fails"].delay()
+        assert chained.get(timeout=20) == 13
+        assert retried.get(timeout=20) == 2
+        with pytest.raises(JobFailed, match="KeyError"):
+            dead.get(timeout=20)
+        wait_until(lambda: "on_dead is broken" in worker.log(), 20, "on_dead to be called")
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(20) == 0
+    finally:
+        farm.close()
+        app.close()
+
+    raw: list[bytes] = client.lrange(hooks_key(namespace), 0, -1)  # type: ignore[assignment]
+    client.close()
+    runs = Counter(
+        (event["job"], event.get("state"))
+        for event in map(json.loads, raw)
+        if event["hook"] == "after_execute"
+    )
+    first, second = chained.steps
+    assert runs == Counter(
+        {
+            (first.id, "succeeded"): 1,
+            (second.id, "succeeded"): 1,
+            (retried.id, "retrying"): 1,
+            (retried.id, "succeeded"): 1,
+            (dead.id, "failed"): 1,
+        }
+    ), "the recording middleware after the broken one saw each run once"
+    log = worker.log()
+    for hook in ("before_execute", "after_execute", "before_enqueue", "on_dead", "on_worker_start"):
+        assert f"middleware Broken failed in {hook}" in log, hook
+    assert "Traceback" in log  # each failure is logged with its traceback
