@@ -73,7 +73,7 @@ async def _fill(broker: RedisBroker, dead: int) -> None:
         ]
         broker.enqueue(_QUEUE, jobs)
         fetched = await broker.fetch(_QUEUE, len(jobs), 600_000, "bench")
-        outcomes = [Outcome(d.id, d.token, "fail", _failed(d.attempt)) for d in fetched.jobs]
+        outcomes = [Outcome(d.id, d.token, "failed", _failed(d.attempt)) for d in fetched.jobs]
         await broker.ack(_QUEUE, outcomes)
     ready = [
         NewJob(id=f"r{i:05}", payload=_payload(f"r{i:05}", "bulk.task")) for i in range(_READY)

@@ -76,4 +76,4 @@ async def test_acks_delete_expired_results_as_they_write_new_ones(
 
 
 def _ok(delivery: Delivery) -> Outcome:
-    return Outcome(delivery.id, delivery.token, "ok", b'{"state":"succeeded","result":0}')
+    return Outcome(delivery.id, delivery.token, "succeeded", b'{"state":"succeeded","result":0}')

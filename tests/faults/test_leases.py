@@ -84,7 +84,7 @@ async def test_a_heartbeat_in_flight_keeps_the_fresh_lease_of_a_job_fetched_agai
     upkeep = Upkeep(broker, config, "w1", ledger, pool, outage, chords_due, lambda *_: None)
     await upkeep.heartbeat()
     assert ledger.held["a"].token == fresh[0] != first.token
-    outcome = Outcome("a", fresh[0], "ok", b'{"state": "succeeded"}')
+    outcome = Outcome("a", fresh[0], "succeeded", b'{"state": "succeeded"}')
     assert await broker.ack("q", [outcome]) == [AckCode.SUCCEEDED]
     await broker.aclose()
     broker.close()
@@ -172,7 +172,9 @@ async def test_an_ack_whose_reply_was_lost_is_sent_again_and_the_job_stays_done(
         broker.enqueue("q", [NewJob(id="a", payload=b"{}")])
         [d] = (await broker.fetch("q", 1, 60_000, "w1")).jobs
         proxy.drop_reply_after(b"_ack\r\n")
-        codes = await broker.ack("q", [Outcome(d.id, d.token, "ok", b'{"state":"succeeded"}')])
+        codes = await broker.ack(
+            "q", [Outcome(d.id, d.token, "succeeded", b'{"state":"succeeded"}')]
+        )
         assert proxy.dropped.is_set()
         assert codes == [AckCode.STALE]  # the resend found it settled by the first
         assert broker.job_state("q", "a").state == "succeeded"

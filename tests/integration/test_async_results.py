@@ -29,7 +29,7 @@ async def _finish(broker: RedisBroker, job_id: str, value: int) -> None:
     assert delivery.id == job_id
     lease = Lease(delivery.id, delivery.token)
     record = OutcomeRecord("succeeded", value, attempts=1, finished_at=0.0)
-    outcome = Outcome(lease.id, lease.token, "ok", msgspec.json.encode(record), 0)
+    outcome = Outcome(lease.id, lease.token, "succeeded", msgspec.json.encode(record), 0)
     await broker.ack(Q, [outcome])
 
 

@@ -59,7 +59,7 @@ STEP_LIMIT = 2  # promote and reap limits per fetch: small, so that the bounds m
 TIMED: tuple[Place, ...] = ("delayed", "active", "dead")
 SETS: tuple[Place, ...] = ("ready", "delayed", "active", "dead")
 META_STATE = {"ready": "queued", "delayed": "scheduled", "active": "active", "dead": "dead"}
-KINDS: tuple[OutcomeKind, ...] = ("ok", "retry", "fail", "defer")
+KINDS: tuple[OutcomeKind, ...] = ("succeeded", "retrying", "failed", "deferred")
 LOST_SPARE = 5  # as in 00_shared.lua: leases lost unseen beyond max stalls before a job is dead
 
 
@@ -243,7 +243,7 @@ class Model:
     def late(self, outcome: Outcome) -> ModelJob | None:
         """The job a late success settles: reaped, and nobody took it since."""
         job = self.jobs.get(outcome.id)
-        if job is None or outcome.kind != "ok" or not job.expired or job.place != "ready":
+        if job is None or outcome.kind != "succeeded" or not job.expired or job.place != "ready":
             return None
         return job if str(job.deliveries) == outcome.token else None
 
@@ -256,18 +256,18 @@ class Model:
                 codes.append(0)
                 continue
             job.started = job.expired = False
-            if outcome.kind == "ok":
+            if outcome.kind == "succeeded":
                 self._finish(job, "succeeded")
                 self.stats["succeeded"] += 1
                 codes.append(1)
-            elif outcome.kind != "fail" and job.cancel_requested:
+            elif outcome.kind != "failed" and job.cancel_requested:
                 self._finish(job, "cancelled")
                 self.stats["cancelled"] += 1
                 codes.append(4)
-            elif outcome.kind == "defer" or (
-                outcome.kind == "retry" and job.attempts < job.max_attempts
+            elif outcome.kind == "deferred" or (
+                outcome.kind == "retrying" and job.attempts < job.max_attempts
             ):
-                if outcome.kind == "defer":
+                if outcome.kind == "deferred":
                     job.attempts = max(job.attempts - 1, 0)
                     self.stats["deferred"] += 1
                 else:
@@ -357,7 +357,7 @@ class Model:
 
 
 def _outcome_json(kind: OutcomeKind, job_id: str) -> bytes:
-    if kind == "ok":
+    if kind == "succeeded":
         return json.dumps({"state": "succeeded", "result": job_id}).encode()
     return json.dumps({"state": "failed", "error": {"type": "E", "message": kind}}).encode()
 
@@ -709,8 +709,10 @@ async def test_a_stale_record_does_not_refuse_a_live_one_for_the_same_job(
         codes = await broker.ack(
             QUEUE,
             [
-                Outcome(first.id, first.token, "ok", _outcome_json("ok", first.id)),
-                Outcome(second.id, second.token, "ok", _outcome_json("ok", second.id)),
+                Outcome(first.id, first.token, "succeeded", _outcome_json("succeeded", first.id)),
+                Outcome(
+                    second.id, second.token, "succeeded", _outcome_json("succeeded", second.id)
+                ),
             ],
         )
         assert codes == [AckCode.STALE, AckCode.SUCCEEDED]

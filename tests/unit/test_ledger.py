@@ -25,8 +25,8 @@ def test_the_outcome_of_a_lost_lease_is_still_acked_with_its_token() -> None:
     ledger = Ledger()
     ledger.hold("q", "a", "1")
     ledger.lose([Lease("a", "1")], ["a"])
-    ledger.finished([Finished("a", "ok", OK)])
-    assert ledger.acks == {"q": [Outcome("a", "1", "ok", OK)]}
+    ledger.finished([Finished("a", "succeeded", OK)])
+    assert ledger.acks == {"q": [Outcome("a", "1", "succeeded", OK)]}
     assert ledger.lost == {}
 
 
@@ -35,23 +35,23 @@ def test_a_job_that_comes_back_while_it_still_runs_here_is_not_run_again() -> No
     ledger.hold("q", "a", "1")
     ledger.lose([Lease("a", "1")], ["a"])
     assert ledger.reclaim("q", "a", "2")
-    ledger.finished([Finished("a", "ok", OK)])
-    assert ledger.acks == {"q": [Outcome("a", "2", "ok", OK)]}  # settles the new lease
+    ledger.finished([Finished("a", "succeeded", OK)])
+    assert ledger.acks == {"q": [Outcome("a", "2", "succeeded", OK)]}  # settles the new lease
 
 
 def test_a_job_that_comes_back_after_it_finished_here_is_settled_by_its_outcome() -> None:
     ledger = Ledger()
     ledger.hold("q", "a", "1")
-    ledger.finished([Finished("a", "ok", OK)])  # its ack is not sent yet
+    ledger.finished([Finished("a", "succeeded", OK)])  # its ack is not sent yet
     assert ledger.reclaim("q", "a", "2")
-    assert ledger.acks == {"q": [Outcome("a", "2", "ok", OK)]}
+    assert ledger.acks == {"q": [Outcome("a", "2", "succeeded", OK)]}
 
 
 def test_a_job_whose_ack_was_refused_as_stale_is_settled_when_it_comes_back() -> None:
     ledger = Ledger()
-    ledger.refused(Outcome("a", "1", "ok", OK))
+    ledger.refused(Outcome("a", "1", "succeeded", OK))
     assert ledger.reclaim("q", "a", "2")
-    assert ledger.acks == {"q": [Outcome("a", "2", "ok", OK)]}
+    assert ledger.acks == {"q": [Outcome("a", "2", "succeeded", OK)]}
     assert ledger.stale == {}
 
 

@@ -86,7 +86,7 @@ async def test_an_app_on_a_memory_broker_sends_jobs_and_gets_their_results() -> 
     assert result.state == "queued"
     [delivery] = (await app.broker.fetch(Q, 1, 30_000, "w1")).jobs
     outcome = json.dumps({"state": "succeeded", "result": 3}).encode()
-    await app.broker.ack(Q, [Outcome(delivery.id, delivery.token, "ok", outcome)])
+    await app.broker.ack(Q, [Outcome(delivery.id, delivery.token, "succeeded", outcome)])
     assert result.get(timeout=1) == 3
 
 

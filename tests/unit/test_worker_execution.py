@@ -38,7 +38,7 @@ def test_a_returned_value_is_the_outcome(app: App) -> None:
         return x + y
 
     finished, outcome = _run(app, _job("add", 1, y=2))
-    assert finished.kind == "ok"
+    assert finished.kind == "succeeded"
     assert (outcome["state"], outcome["result"], outcome["attempts"]) == ("succeeded", 3, 1)
 
 
@@ -48,7 +48,7 @@ def test_a_result_that_is_not_json_fails_without_retry(app: App) -> None:
         return {1, 2}
 
     finished, outcome = _run(app, _job("bad"))
-    assert finished.kind == "fail"
+    assert finished.kind == "failed"
     assert "the result is a set" in str(outcome["error"])
 
 
@@ -60,9 +60,9 @@ def test_an_error_is_retried_with_a_backoff_while_attempts_remain(app: App) -> N
     first, _ = _run(app, _job("flaky", attempt=1))
     second, _ = _run(app, _job("flaky", attempt=2))
     last, outcome = _run(app, _job("flaky", attempt=3))
-    assert (first.kind, first.retry_delay_ms) == ("retry", 1000)
-    assert (second.kind, second.retry_delay_ms) == ("retry", 2000)
-    assert last.kind == "fail"
+    assert (first.kind, first.retry_delay_ms) == ("retrying", 1000)
+    assert (second.kind, second.retry_delay_ms) == ("retrying", 2000)
+    assert last.kind == "failed"
     error = outcome["error"]
     assert isinstance(error, dict)
     assert error["type"] == "ConnectionError"
@@ -74,7 +74,7 @@ def test_dont_autoretry_for_fails_at_once(app: App) -> None:
     def strict() -> None:
         raise ValueError("bad input")
 
-    assert _run(app, _job("strict"))[0].kind == "fail"
+    assert _run(app, _job("strict"))[0].kind == "failed"
 
 
 def test_retry_with_a_countdown_uses_that_delay_and_records_the_cause(app: App) -> None:
@@ -83,7 +83,7 @@ def test_retry_with_a_countdown_uses_that_delay_and_records_the_cause(app: App) 
         ctx.retry(countdown=7, exc=KeyError("missing"))
 
     finished, outcome = _run(app, _job("later"))
-    assert (finished.kind, finished.retry_delay_ms) == ("retry", 7000)
+    assert (finished.kind, finished.retry_delay_ms) == ("retrying", 7000)
     assert outcome["error"] == {
         "type": "KeyError",
         "message": "'missing'",
@@ -97,7 +97,7 @@ def test_arguments_that_do_not_fit_the_task_fail_without_retry(app: App) -> None
         return x
 
     finished, outcome = _run(app, _job("one", 1, 2))
-    assert finished.kind == "fail"
+    assert finished.kind == "failed"
     assert "do not fit task 'one'" in str(outcome["error"])
 
 
@@ -106,12 +106,12 @@ def test_a_type_error_inside_the_task_is_retried_like_any_error(app: App) -> Non
     def inner(x: int) -> int:
         return x + "1"  # type: ignore[operator]
 
-    assert _run(app, _job("inner", 1))[0].kind == "retry"
+    assert _run(app, _job("inner", 1))[0].kind == "retrying"
 
 
 def test_an_unknown_task_fails_with_the_registered_names(app: App) -> None:
     finished, outcome = _run(app, _job("nope"))
-    assert finished.kind == "fail"
+    assert finished.kind == "failed"
     assert "no task named 'nope'" in str(outcome["error"])
 
 
@@ -135,7 +135,7 @@ def test_retry_raised_without_bind_works_too(app: App) -> None:
         raise Retry(countdown=0.5)
 
     finished, _ = _run(app, _job("plain"))
-    assert (finished.kind, finished.retry_delay_ms) == ("retry", 500)
+    assert (finished.kind, finished.retry_delay_ms) == ("retrying", 500)
 
 
 async def test_an_async_task_past_its_soft_limit_is_cancelled(app: App) -> None:

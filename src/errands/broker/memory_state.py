@@ -362,16 +362,16 @@ class QueueState:
                 self.active.discard(o.id)
             else:
                 self.ready.discard(o.id)
-            if o.kind == "ok":
+            if o.kind == "succeeded":
                 self._finish(o.id, m, o.outcome, now)
                 done += 1
                 codes.append(AckCode.SUCCEEDED)
-            elif o.kind != "fail" and o.id in self.cancel_requests:
+            elif o.kind != "failed" and o.id in self.cancel_requests:
                 self._finish(o.id, m, cancelled_outcome(m.attempts), now)
                 self._incr("cancelled")
                 codes.append(AckCode.CANCELLED)
-            elif o.kind == "defer" or (o.kind == "retry" and m.attempts < m.max_attempts):
-                if o.kind == "defer":
+            elif o.kind == "deferred" or (o.kind == "retrying" and m.attempts < m.max_attempts):
+                if o.kind == "deferred":
                     m.attempts = max(m.attempts - 1, 0)
                     deferred += 1
                 else:
@@ -391,7 +391,7 @@ class QueueState:
     def _late_success(self, o: Outcome) -> JobMeta | None:
         # ack.lua: a success whose lease was reaped, while nobody took the job since.
         m = self.meta.get(o.id)
-        if m is None or o.kind != "ok" or not m.expired or str(m.deliveries) != o.token:
+        if m is None or o.kind != "succeeded" or not m.expired or str(m.deliveries) != o.token:
             return None
         return m
 

@@ -27,7 +27,14 @@ __all__ = [
 ]
 
 IdempotencyMode = Literal["window", "until_finished"]
-OutcomeKind = Literal["ok", "retry", "fail", "defer"]
+#: What the process that ran a job asks the broker to do with it, one name per outcome, the same
+#: names as the outcome records' states and the middleware's `Execution.state`: "succeeded"
+#: (store the result, delete the job), "retrying" (run it again after its delay while it has
+#: attempts left, else it is dead), "failed" (for good: the dead set), "deferred" (its task is
+#: unknown here, as in a rolling deploy: run it again later, no attempt charged). What the
+#: broker did is its `AckCode`: it may differ (a retry with no attempt left is DEAD, a job asked
+#: to stop is CANCELLED, a lost lease is STALE).
+OutcomeKind = Literal["succeeded", "retrying", "failed", "deferred"]
 
 
 class NewJob(msgspec.Struct, frozen=True):

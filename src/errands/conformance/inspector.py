@@ -53,7 +53,7 @@ async def _kill_all(b: Broker, jobs: list[NewJob], error_type: str = "KeyError")
     """Enqueue `jobs` with one attempt and fail them in one ack (one time of death)."""
     b.enqueue(Q, [msgspec.structs.replace(j, max_attempts=1) for j in jobs])
     taken = await take(b, len(jobs))
-    codes = await b.ack(Q, [_failed(d, "fail", error_type, f"no {d.id}") for d in taken])
+    codes = await b.ack(Q, [_failed(d, "failed", error_type, f"no {d.id}") for d in taken])
     assert codes == [AckCode.DEAD] * len(jobs)
 
 
@@ -137,7 +137,7 @@ async def check_a_job_shows_its_record_attempts_errors_worker_and_timings(s: Sub
     assert active.lease_expires_at > s.now_ms() / 1000
 
     tb = "Traceback (most recent call last):\n" + "x" * 5000 + "\nConnectionError: down"
-    await b.ack(Q, [_failed(d, "retry", "ConnectionError", "gateway down", tb)])
+    await b.ack(Q, [_failed(d, "retrying", "ConnectionError", "gateway down", tb)])
     retrying = b.inspector.job(Q, "j")
     assert retrying is not None
     assert retrying.state == JobState.SCHEDULED
@@ -156,10 +156,10 @@ async def check_a_dead_job_keeps_its_history_and_error_and_a_purged_one_is_gone(
     b = s.broker
     b.enqueue(Q, [_task_job("j", max_attempts=2)])
     [d] = await take(b)
-    await b.ack(Q, [_failed(d, "retry", "TimeoutError", "slow")])
+    await b.ack(Q, [_failed(d, "retrying", "TimeoutError", "slow")])
     s.elapse(1)
     [d] = await take(b)
-    assert await b.ack(Q, [_failed(d, "fail", "KeyError", "'sku'")]) == [AckCode.DEAD]
+    assert await b.ack(Q, [_failed(d, "failed", "KeyError", "'sku'")]) == [AckCode.DEAD]
 
     dead = b.inspector.job(Q, "j")
     assert dead is not None
@@ -181,14 +181,14 @@ async def check_history_keeps_the_last_five_failed_attempts(s: Subject) -> None:
     b.enqueue(Q, [_task_job("j", max_attempts=10)])
     for attempt in range(1, 8):
         [d] = await take(b)
-        await b.ack(Q, [_failed(d, "retry", "ValueError", f"attempt {attempt}")])
+        await b.ack(Q, [_failed(d, "retrying", "ValueError", f"attempt {attempt}")])
         s.elapse(1)
     detail = b.inspector.job(Q, "j")
     assert detail is not None
     assert [a.attempt for a in detail.history] == [3, 4, 5, 6, 7]
 
     [d] = await take(b)
-    await b.ack(Q, [Outcome(d.id, d.token, "ok", b'{"state":"succeeded","result":42}')])
+    await b.ack(Q, [Outcome(d.id, d.token, "succeeded", b'{"state":"succeeded","result":42}')])
     done = b.inspector.job(Q, "j")
     assert done is not None
     assert (done.state, done.result, done.history) == (JobState.SUCCEEDED, 42, [])

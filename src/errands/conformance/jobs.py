@@ -46,25 +46,27 @@ def record(state: str, **fields: Any) -> bytes:
 
 def ok(d: Delivery, result: Any = None) -> Outcome:
     """The outcome of a run of `d` that returned `result`."""
-    return Outcome(d.id, d.token, "ok", record("succeeded", result=result, attempts=d.attempt))
+    return Outcome(
+        d.id, d.token, "succeeded", record("succeeded", result=result, attempts=d.attempt)
+    )
 
 
 def retry(d: Delivery, delay_ms: int = 0) -> Outcome:
     """The outcome of a run of `d` that failed and asks for another attempt in `delay_ms`."""
     error = {"type": "ValueError", "message": "try again"}
     outcome = record("failed", error=error, attempts=d.attempt)
-    return Outcome(d.id, d.token, "retry", outcome, retry_delay_ms=delay_ms)
+    return Outcome(d.id, d.token, "retrying", outcome, retry_delay_ms=delay_ms)
 
 
 def defer(d: Delivery, delay_ms: int = 0) -> Outcome:
     """The outcome a worker sends for a job of a task it does not know (yet)."""
-    return Outcome(d.id, d.token, "defer", record("deferred"), retry_delay_ms=delay_ms)
+    return Outcome(d.id, d.token, "deferred", record("deferred"), retry_delay_ms=delay_ms)
 
 
 def fail(d: Delivery) -> Outcome:
     """The outcome of a run of `d` that failed for good, attempts left or not."""
     error = {"type": "KeyError", "message": "for good"}
-    return Outcome(d.id, d.token, "fail", record("failed", error=error, attempts=d.attempt))
+    return Outcome(d.id, d.token, "failed", record("failed", error=error, attempts=d.attempt))
 
 
 def outcome_of(state: JobSnapshot) -> dict[str, Any]:

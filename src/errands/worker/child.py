@@ -328,7 +328,7 @@ class Child:
             token is None
             or line is None
             or more_queued
-            or finished.kind == "retry"  # the supervisor must know when to look again
+            or finished.kind == "retrying"  # the supervisor must know when to look again
             or finished.follow_ups  # they go first, and the supervisor sends them
         ):
             return finished

@@ -101,7 +101,7 @@ class Executor:
         try:
             check_json(value, "the result")
             record = OutcomeRecord("succeeded", value, attempts=attempt, finished_at=time.time())
-            return Finished(job_id, "ok", _encoder.encode(record))
+            return Finished(job_id, "succeeded", _encoder.encode(record))
         except ArgumentError as error:
             return Executor.failed(job_id, attempt, None, error, retry=False, tb="")
         except Exception as error:  # noqa: BLE001 - whatever breaks the encoder fails the job
@@ -137,8 +137,8 @@ class Executor:
         wants_retry = retry if retry is not None else bool(policy and policy.retryable(error))
         if policy is not None and wants_retry and attempt <= policy.max_retries:
             delay_ms = int(policy.delay_s(attempt, error) * 1000)
-            return Finished(job_id, "retry", payload, delay_ms)
-        return Finished(job_id, "fail", payload)
+            return Finished(job_id, "retrying", payload, delay_ms)
+        return Finished(job_id, "failed", payload)
 
     def _success(self, prepared: Prepared, value: Any) -> Finished:
         """The outcome of a job that returned; whatever goes wrong building it fails the job.
@@ -155,16 +155,16 @@ class Executor:
         """The outcome of a job that returned, with its chain's next step to enqueue first."""
         links = prepared.record.links
         if prepared.task.options.ignore_result and not links:
-            return Finished(prepared.job.id, "ok", b"")  # nothing stored: build no record
+            return Finished(prepared.job.id, "succeeded", b"")  # nothing stored: build no record
         finished = self.succeeded(prepared.job.id, prepared.job.attempt, value)
-        if finished.kind != "ok" or not links:
+        if finished.kind != "succeeded" or not links:
             return finished
         step, rest = links[0], links[1:]
         if step.chord:
             report = FollowUp(
                 step.queue or "", chord=step.chord, index=step.index, data=_encoder.encode(value)
             )
-            return Finished(finished.id, "ok", finished.outcome, follow_ups=[report])
+            return Finished(finished.id, "succeeded", finished.outcome, follow_ups=[report])
         try:
             options = self.app.options_for(step.task, step.queue)
             args = step.args if step.immutable else [value, *step.args]
@@ -186,7 +186,9 @@ class Executor:
             )
         except ErrandsError as error:
             return self.failed(prepared.job.id, prepared.job.attempt, None, error, retry=False)
-        return Finished(finished.id, "ok", finished.outcome, follow_ups=[FollowUp(queue, job)])
+        return Finished(
+            finished.id, "succeeded", finished.outcome, follow_ups=[FollowUp(queue, job)]
+        )
 
     # Preparing ---------------------------------------------------------------------------------
 
@@ -231,7 +233,7 @@ class Executor:
         delay_ms = int(random.uniform(pause_s / 2, pause_s) * 1000)
         why = ErrorInfo(error_name(error), str(error))
         deferred = OutcomeRecord("deferred", error=why, attempts=job.attempt)
-        return Finished(job.id, "defer", _encoder.encode(deferred), delay_ms)
+        return Finished(job.id, "deferred", _encoder.encode(deferred), delay_ms)
 
     def _failed_run(self, prepared: Prepared, error: BaseException) -> Finished:
         """The outcome of a task that raised; arguments that do not fit are never retried."""
@@ -324,20 +326,13 @@ class Executor:
         return self._success(prepared, value)
 
 
-_STATES: dict[str, ExecutionState] = {
-    "ok": "succeeded",
-    "retry": "retrying",
-    "fail": "failed",
-    "defer": "failed",  # not from a run: a job that could not start has no hooks
-}
-
-
 def _execution(prepared: Prepared, finished: Finished, started: float) -> Execution:
     """How a run ended, for `after_execute`, as this process sees it."""
-    state = _STATES[finished.kind]
+    # A deferred job never ran (its task is unknown here), so it has no hooks: never "deferred".
+    state: ExecutionState = "failed" if finished.kind == "deferred" else finished.kind
     if state == "retrying" and prepared.context.is_cancelled():
         state = "cancelled"  # Redis ends a retry of a job asked to stop
     error = None
-    if finished.kind != "ok" and finished.outcome:
+    if finished.kind != "succeeded" and finished.outcome:
         error = msgspec.json.decode(finished.outcome, type=OutcomeRecord).error
     return Execution(state, time.perf_counter() - started, error)

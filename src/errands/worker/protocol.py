@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import select
 import struct
-from typing import Literal
 
 import msgspec
 
-from errands.broker.types import NewJob
+from errands.broker.types import NewJob, OutcomeKind
 
 __all__ = [
     "Cancel",
@@ -94,7 +93,7 @@ class Finished(msgspec.Struct, array_like=True, frozen=True):
     """How one job ended: ok / retry / fail / defer, the outcome record, the delay, follow-ups."""
 
     id: str
-    kind: Literal["ok", "retry", "fail", "defer"]
+    kind: OutcomeKind
     outcome: bytes
     retry_delay_ms: int = 0
     follow_ups: list[FollowUp] = []

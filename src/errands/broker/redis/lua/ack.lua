@@ -17,14 +17,14 @@
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job that succeeds, is cancelled or
 --   dies here (published to).
 -- ARGV: [1] result channel prefix, [2] dead-set cap, [3] n (<= 1000), then n records of 5
---   fields: id, lease token, kind ('ok' | 'retry' | 'fail' | 'defer'), outcome JSON, delay ms.
+--   fields: id, lease token, kind ('succeeded' | 'retrying' | 'failed' | 'deferred'), outcome JSON, delay ms.
 -- Returns: an array of n codes: 1 succeeded (result stored, job deleted), 2 scheduled for retry
 --   or deferred, 3 dead (no attempts left, or not retryable), 4 cancelled (a retry of a job
 --   asked to stop), 0 refused: the token is stale (the lease expired and another worker took
 --   the job since).
 -- Invariants: an acknowledged job leaves active in the same step as it enters delayed, dead or
 --   finished; a retry is granted only while attempts < max attempts, whatever the worker says;
---   'defer' (the worker does not know the task yet, as in a rolling deploy) charges no attempt.
+--   'deferred' (the worker does not know the task yet, as in a rolling deploy) charges no attempt.
 --   A success whose lease expired is still taken while nobody took the job again (reaped, it
 --   waits in ready with the same token, meta ex): running it again would only repeat what is
 --   done.
@@ -52,7 +52,7 @@ local function ack(KEYS, ARGV)
     if metas[i + 1] and not seen[id] then m = decode_meta(metas[i + 1]) end
     local live = m and m.s == 'active' and tostring(m.d) == token
     -- A late success: nobody took the job since its lease was reaped (same token).
-    local late = m and not live and kind == 'ok' and m.s == 'queued' and m.ex == 1
+    local late = m and not live and kind == 'succeeded' and m.s == 'queued' and m.ex == 1
       and tostring(m.d) == token
     if not (live or late) then
       codes[#codes + 1] = 0
@@ -63,7 +63,7 @@ local function ack(KEYS, ARGV)
       else
         redis.call('ZREM', K.ready, id)
       end
-      if kind == 'ok' then
+      if kind == 'succeeded' then
         if m.ir ~= 1 then
           results[#results + 1] = id
           results[#results + 1] = outcome
@@ -76,13 +76,13 @@ local function ack(KEYS, ARGV)
         if m.h == 1 then histories[#histories + 1] = id end
         done = done + 1
         codes[#codes + 1] = 1
-      elseif kind ~= 'fail' and any_cancel and redis.call('SISMEMBER', K.cancel, id) == 1 then
+      elseif kind ~= 'failed' and any_cancel and redis.call('SISMEMBER', K.cancel, id) == 1 then
         stored = stored + finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}),
           now, prefix)
         redis.call('HINCRBY', K.stats, 'cancelled', 1)
         codes[#codes + 1] = 4
-      elseif kind == 'defer' or (kind == 'retry' and m.a < m.m) then
-        if kind == 'defer' then
+      elseif kind == 'deferred' or (kind == 'retrying' and m.a < m.m) then
+        if kind == 'deferred' then
           m.a = math.max(m.a - 1, 0)
           deferred = deferred + 1
         else
