@@ -1,4 +1,4 @@
-"""Idle children that wait on Redis themselves (``errands.worker.direct_wait``), end to end.
+"""Idle children that wait on Redis themselves (``errands.broker.redis.direct_line``), end to end.
 
 When its queue is drained, a process-pool worker has each idle child block on Redis with a
 fetch pipelined behind: these tests show that jobs reach them and their results come back,
@@ -175,7 +175,7 @@ def test_children_hand_their_wait_over_while_redis_is_away_and_take_it_back(
         worker = _idle_worker(farm, tasks, watcher)
 
         server.stop()
-        worker.wait_for_log("waiting on Redis failed", timeout_s=10)
+        worker.wait_for_log("waiting on the broker failed", timeout_s=10)
         worker.wait_for_log("retrying", timeout_s=10)  # the supervisor's own retries go on
         server = EmbeddedServer(tmp_path / "redis", port=port).start()
 
@@ -183,7 +183,7 @@ def test_children_hand_their_wait_over_while_redis_is_away_and_take_it_back(
         watcher = redis.Redis.from_url(server.url)
         _children_wait(watcher, worker, timeout_s=10)
         # Each child retried at most every 2 s while Redis was away: no busy loop.
-        assert worker.log().count("waiting on Redis failed") <= 8, worker.log()
+        assert worker.log().count("waiting on the broker failed") <= 8, worker.log()
         assert worker.running()
     finally:
         watcher.close()

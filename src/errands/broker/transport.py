@@ -9,7 +9,7 @@ finished.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from errands.broker.settings import BrokerSettings
 from errands.broker.types import (
@@ -25,7 +25,7 @@ from errands.broker.types import (
 )
 from errands.errors import BrokerError
 
-__all__ = ["Transport"]
+__all__ = ["DirectLine", "DirectWaits", "Transport"]
 
 
 class Transport(Protocol):
@@ -132,4 +132,46 @@ class Transport(Protocol):
 
     async def aclose(self) -> None:
         """Close the async connections of the running event loop."""
+        ...
+
+
+class DirectLine(Protocol):
+    """One worker child's own line to the broker: it waits for work, leases and acks by itself.
+
+    Opened by the child, used from its main thread only, for one queue, lease length and worker.
+    Every method raises `BrokerError` (a `BrokerUnavailable` for what passes) when the broker
+    fails it; the child then closes the line and leaves the work to its supervisor.
+    """
+
+    def lease(self, watch_fd: int) -> tuple[Fetched, bool]:
+        """Block until a job is leased to this line or `watch_fd` becomes readable.
+
+        At most one job is leased. When `watch_fd` wins, the wait is cut short in the broker
+        and whatever it had already leased is still returned: a job is never left leased to
+        nobody.
+
+        Returns:
+            what the fetch brought (no job, or one), and whether `watch_fd` is readable.
+        """
+        ...
+
+    def ack(self, outcome: Outcome) -> AckCode:
+        """Settle a job this line leased: one call, which also publishes its result."""
+        ...
+
+    def close(self) -> None:
+        """Close the line (a wait in progress on the broker side ends with it)."""
+        ...
+
+
+@runtime_checkable
+class DirectWaits(Protocol):
+    """A transport whose worker children can wait for work on it themselves (optional).
+
+    A job sent to an idle worker then reaches the process that runs it in one hop, and its
+    result leaves from there. A worker whose broker lacks it waits in its supervisor.
+    """
+
+    def direct_line(self, queue: str, lease_ms: int, worker_id: str) -> DirectLine | None:
+        """A line for one child, or None when this broker's connection cannot offer one."""
         ...

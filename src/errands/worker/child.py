@@ -28,14 +28,12 @@ from types import FrameType
 from typing import NoReturn
 
 import msgspec
-import redis
 
-from errands.broker.redis.broker import RedisBroker
-from errands.broker.types import AckCode
-from errands.errors import SoftTimeLimitExceeded
+from errands.broker.transport import DirectLine, DirectWaits
+from errands.broker.types import AckCode, Outcome
+from errands.errors import BrokerError, SoftTimeLimitExceeded
 from errands.loading import load_app
 from errands.observe.logging import configure_logging
-from errands.worker.direct_wait import DirectLine
 from errands.worker.execution import Executor, Prepared
 from errands.worker.protocol import (
     Cancel,
@@ -117,7 +115,9 @@ class Child:
         self._control = FrameReader(control_fd)
         self._write_fd = write_fd
         self._cancelled: set[str] = set()
-        self._line: DirectLine | None = None  # waiting on Redis itself (see direct_wait)
+        # Waiting on the broker itself (`DirectWaits`), for the `Wait` it was opened for.
+        self._line: DirectLine | None = None
+        self._line_for: Wait | None = None
         self._waiting = False
         self._own: dict[str, str] = {}  # job id -> lease token, for the jobs it took itself
         self._executor = Executor(self.app, self._cancelled.__contains__)
@@ -243,7 +243,7 @@ class Child:
         unseen = 0  # jobs run since the jobs pipe was last looked at
         while True:
             if not pending and self._waiting and not self._jobs.ready():
-                message = self._wait_on_redis(pending)
+                message = self._wait_on_broker(pending)
             elif len(pending) <= _LOOK_BELOW or unseen >= _LOOK_EVERY:
                 message = self._next(wait=not pending)
                 unseen = 0
@@ -278,40 +278,49 @@ class Child:
     # Waiting on Redis ---------------------------------------------------------------------------
 
     def _start_waiting(self, wait: Wait) -> None:
-        broker = self.app.broker
-        if not isinstance(broker, RedisBroker):
-            self._send(WaitEnded("this broker is not Redis"))
+        if self._line is not None and self._line_for == wait:
+            self._waiting = True
             return
-        if self._line is None or self._line.wait != wait:
-            if self._line is not None:
-                self._line.close()
-            self._line = DirectLine(broker, wait)
+        self._close_line()
+        broker = self.app.broker
+        line = None
+        if isinstance(broker, DirectWaits):
+            line = broker.direct_line(wait.queue, wait.lease_ms, wait.worker_id)
+        if line is None:
+            self._send(WaitEnded("this broker offers no direct line to its workers' children"))
+            return
+        self._line, self._line_for = line, wait
         self._waiting = True
 
-    def _stop_waiting(self, reason: str) -> None:
+    def _close_line(self) -> None:
         if self._line is not None:
             self._line.close()
-        self._line = None
+        self._line = self._line_for = None
+
+    def _stop_waiting(self, reason: str) -> None:
+        self._close_line()
         self._waiting = False
         self._send(WaitEnded(reason))
 
-    def _wait_on_redis(self, pending: deque[Prepared]) -> Run | Stop | Wait | None:
-        """Lease a job from Redis, or take the next message: whichever comes first."""
+    def _wait_on_broker(self, pending: deque[Prepared]) -> Run | Stop | Wait | None:
+        """Lease a job from the broker, or take the next message: whichever comes first."""
         assert self._line is not None
+        assert self._line_for is not None
+        queue = self._line_for.queue
         try:
             fetched, message_waiting = self._line.lease(self._jobs.fd)
-        except (redis.RedisError, OSError) as error:
-            log.warning("waiting on Redis failed (%s); the supervisor waits instead", error)
+        except BrokerError as error:
+            log.warning("waiting on the broker failed (%s); the supervisor waits instead", error)
             self._stop_waiting(str(error))
             return None
         if fetched.died:  # its fetch reaped jobs to death: the supervisor tells the middleware
             ids, outcomes = zip(*fetched.died, strict=True)
-            self._send(Died(self._line.wait.queue, list(ids), list(outcomes)))
+            self._send(Died(queue, list(ids), list(outcomes)))
         if fetched.jobs:
             jobs = [Job(d.id, d.payload, d.attempt) for d in fetched.jobs]
             tokens = [d.token for d in fetched.jobs]
             self._own.update(zip([j.id for j in jobs], tokens, strict=True))
-            self._send(Took(self._line.wait.queue, jobs, tokens, fetched.more))
+            self._send(Took(queue, jobs, tokens, fetched.more))
             self._accept(jobs, pending)
             if self._async_running:
                 # Async jobs run beside the loop: waiting on for more would take them one by
@@ -323,25 +332,29 @@ class Child:
     def _settle_own(self, finished: Finished, more_queued: bool) -> Finished:
         """Acknowledge a job this child took, when nothing else is to be done about it."""
         token = self._own.pop(finished.id, None)
-        line = self._line
+        line, wait = self._line, self._line_for
         if (
             token is None
             or line is None
+            or wait is None
             or more_queued
             or finished.kind == "retrying"  # the supervisor must know when to look again
             or finished.follow_ups  # they go first, and the supervisor sends them
         ):
             return finished
+        outcome = Outcome(
+            finished.id, token, finished.kind, finished.outcome, finished.retry_delay_ms
+        )
         try:
-            code = line.ack(finished, token)
-        except (redis.RedisError, OSError) as error:
+            code = line.ack(outcome)
+        except BrokerError as error:
             log.warning("acknowledging job %s failed (%s); the supervisor will", finished.id, error)
             self._stop_waiting(str(error))
             return finished
         if code is AckCode.STALE:
             log.warning("job %s finished after its lease was lost: it may run twice", finished.id)
         elif code is AckCode.DEAD:  # the supervisor tells the middleware, and fails its chord
-            self._send(Died(line.wait.queue, [finished.id], [finished.outcome]))
+            self._send(Died(wait.queue, [finished.id], [finished.outcome]))
         return msgspec.structs.replace(finished, acked=True, outcome=b"")
 
     # Jobs -----------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Messages between the supervisor and its children: length-prefixed msgpack frames on pipes.
 
 The supervisor sends `Run` (several jobs per message when there is a backlog), `Cancel`, `Stop`
-and `Wait` (wait for work on Redis yourself: see `errands.worker.direct_wait`); a child answers
+and `Wait` (wait for work on the broker yourself: `DirectWaits`); a child answers
 `Ready` once, `Done` with outcomes, `Dropped` with the jobs it had not started when it was told
 to stop, `Took` with the jobs it leased itself while waiting, `Died` with the jobs its own
 fetch sent to the dead set, and `WaitEnded` when it stopped waiting on its own. Payloads stay
@@ -66,7 +66,7 @@ class Stop(msgspec.Struct, tag="stop", array_like=True):
 
 
 class Wait(msgspec.Struct, tag="wait", array_like=True):
-    """Nothing is queued: when idle, block on `queue`'s wake key and lease one job yourself."""
+    """Nothing is queued: when idle, wait on the broker for `queue` and lease one job yourself."""
 
     queue: str
     lease_ms: int
@@ -139,7 +139,7 @@ class Died(msgspec.Struct, tag="died", array_like=True):
 
 
 class WaitEnded(msgspec.Struct, tag="wait_ended", array_like=True):
-    """The child stopped waiting on Redis (an error): the supervisor waits for it again."""
+    """The child stopped waiting on the broker (an error, or no line): the supervisor waits."""
 
     reason: str
 

@@ -344,12 +344,12 @@ class Supervisor:
         self._wake = asyncio.ensure_future(waiting)
 
     def _children_wait(self) -> bool:
-        """Idle children wait on Redis themselves, when they can: True if one does.
+        """Idle children wait on the broker themselves, when they can: True if one does.
 
         A job then reaches the process that runs it in one hop, and its result leaves from
-        there too (see `errands.worker.direct_wait`). One queue, and a pool whose executors
-        can (the process pool); a child whose broker is not Redis answers `WaitEnded` and the
-        supervisor waits as before.
+        there too (`errands.broker.transport.DirectWaits`, on Redis `broker/redis/direct_line`).
+        One queue, and a pool whose executors can (the process pool); a child whose broker
+        offers no line answers `WaitEnded` and the supervisor waits as before.
         """
         names = self.config.queues.names
         if len(names) != 1:

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError, ResponseError
 from errands.broker.redis import calls
 from errands.broker.redis.chord_notes import deliver_chord_failures
 from errands.broker.redis.direct import Command, LoopConnections, ThreadConnections
+from errands.broker.redis.direct_line import RedisDirectLine, open_line
 from errands.broker.redis.faults import is_missing_library, translate
 from errands.broker.redis.inspector import RedisInspector
 from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
@@ -574,6 +575,10 @@ class RedisBroker:
                 raise translate(reply, self.url, fetch.name)
             return await self.arun(fetch)  # nothing ran: load the library, fetch again
         return fetch.parse(reply)
+
+    def direct_line(self, queue: str, lease_ms: int, worker_id: str) -> RedisDirectLine | None:
+        """A worker child's own line to Redis (`DirectWaits`); None for a TLS URL."""
+        return open_line(self, queue, lease_ms, worker_id)
 
     async def aclose(self) -> None:
         """Close the async connections of the running event loop."""
