@@ -247,7 +247,7 @@ class Probe:
     def read(self, elapsed_s: float) -> Sample:
         """A sample at `elapsed_s`, its rate over the interval since the previous one."""
         client = self.server.client
-        info = self.app.broker.info(QUEUE)
+        info = self.app.inspector.queue(QUEUE)
         # INFO memory directly, not BenchServer.used_memory: that one waits for lazy frees,
         # which would shift the sampling clock; HDEL frees small results at once anyway.
         memory: dict[str, Any] = client.info("memory")
@@ -301,7 +301,7 @@ class Producer:
 
     def poll(self) -> int:
         """Read the backlog and top it up; return the jobs sent."""
-        ready = self.app.broker.info(QUEUE).ready
+        ready = self.app.inspector.queue(QUEUE).ready
         self.polls += 1
         self.dry += ready == 0
         self.min_ready = min(self.min_ready, ready)

@@ -168,7 +168,7 @@ def measure(url: str, namespace: str, sizes: Sequence[int], samples: int) -> lis
         broker.load_library()  # as a worker does at start, so no sample pays for it
         for size in sorted(sizes):
             started = time.perf_counter()
-            missing = size - broker.info(QUEUE).ready
+            missing = size - broker.inspector.queue(QUEUE).ready
             fill(broker, missing, rng, sent)
             sent += missing
             fill_s = time.perf_counter() - started

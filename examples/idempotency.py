@@ -53,7 +53,7 @@ def before_the_worker() -> list[bool]:
     """Duplicates are refused at enqueue: the second call returns the first job's handle."""
     first = charge.apply_async((42, 1999), idempotency_key="charge:order-42")
     again = charge.apply_async((42, 1999), idempotency_key="charge:order-42")
-    ready = app.broker.info("default").ready
+    ready = app.inspector.queue("default").ready
     held = [check("the same key returns the first job", again.id == first.id, f"{ready} queued")]
 
     # Keys are scoped to a queue: the same key on another queue is another job.

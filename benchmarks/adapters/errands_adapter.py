@@ -135,7 +135,7 @@ class ErrandsAdapter(Adapter):
 
     async def connect(self) -> None:
         """Ping the broker through the app's own connection."""
-        self._app.broker.known_queues()
+        self._app.inspector.queues(limit=1)
 
     async def send(self, task: str, args: Sequence[Any] = ()) -> AsyncResult[Any]:
         """``task.apply_async(args)``."""

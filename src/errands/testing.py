@@ -44,6 +44,7 @@ from errands.app import App
 from errands.broker.base import Broker
 from errands.broker.memory import MemoryBroker
 from errands.broker.types import Outcome
+from errands.broker.views import MAX_PAGE
 from errands.conformance import CHECKS, Clock, Subject
 from errands.errors import ConfigurationError, ErrandsError
 from errands.worker.execution import Executor
@@ -112,7 +113,7 @@ def run_jobs(app: App, queues: Sequence[str] | None = None, *, max_jobs: int = 1
     async def drain_queues() -> int:
         ran = 0
         while ran < max_jobs:
-            names = list(queues) if queues is not None else app.broker.known_queues()
+            names = list(queues) if queues is not None else await _every_queue(app)
             batch = 0
             for queue in names:
                 batch += await _run_batch(app, executor, queue, min(100, max_jobs - ran - batch))
@@ -122,6 +123,18 @@ def run_jobs(app: App, queues: Sequence[str] | None = None, *, max_jobs: int = 1
         return ran
 
     return asyncio.run(drain())
+
+
+async def _every_queue(app: App) -> list[str]:
+    """Every queue the broker knows, page after page of the inspector."""
+    names: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await app.broker.inspector.aqueues(after=cursor, limit=MAX_PAGE)
+        names += [q.name for q in page.items]
+        if page.cursor is None:
+            return names
+        cursor = page.cursor
 
 
 class ManualClock:

@@ -45,7 +45,7 @@ def test_status_shows_a_queued_job(app: App) -> None:
 
 
 def test_status_of_an_unknown_job_says_so_and_exits_1(app: App) -> None:
-    app.broker.known_queues()
+    app.inspector.queues()
     code, out = _invoke(app, "status", "nope")
     assert code == 1
     assert "no job nope" in out
@@ -73,7 +73,7 @@ def test_dead_list_shows_the_error_and_retry_moves_it_back(app: App) -> None:
     code, out = _invoke(app, "dead", "retry", job_id)
     assert code == 0
     assert "1 job(s) back in queue default" in out
-    assert app.broker.info("default").ready == 1
+    assert app.inspector.queue("default").ready == 1
 
 
 def test_dead_purge_deletes_dead_jobs(app: App) -> None:
@@ -81,7 +81,7 @@ def test_dead_purge_deletes_dead_jobs(app: App) -> None:
     code, out = _invoke(app, "dead", "purge")
     assert code == 0
     assert "1 dead job(s) deleted" in out
-    assert app.broker.info("default").dead == 0
+    assert app.inspector.queue("default").dead == 0
 
 
 @pytest.mark.parametrize(

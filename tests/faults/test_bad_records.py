@@ -59,14 +59,14 @@ def test_a_batch_with_broken_records_runs_its_good_jobs_and_buries_the_rest(
     worker = workers.start("-c", "1")
     healthy = [s for s in sent if s.id not in broken]
     assert [s.get(timeout=15) for s in healthy] == [2 * i for i in (0, 2, 5, 7)]
-    dead = {job_id for job_id, _, _ in app.broker.dead_jobs("default")}
+    dead = {d.id for d in app.inspector.dead("default", limit=1000).items}
     assert dead == set(broken)
     for handle in sent:
         if handle.id in broken:
             with pytest.raises(JobFailed, match=r"errands\.errors\.CorruptJob") as failure:
                 handle.get(timeout=5)
             assert says[broken[handle.id]] in failure.value.error_message
-    info = app.broker.info("default")
+    info = app.inspector.queue("default")
     assert (info.ready, info.active, info.dead) == (0, 0, 4)
     assert worker.running()
     assert app.broker.purge("default", list(broken)) == 4
@@ -95,7 +95,7 @@ async def test_a_broken_record_in_the_delayed_or_active_set_is_buried_by_the_cal
     for outcome in outcomes.values():
         assert outcome is not None
         assert json.loads(outcome)["error"]["type"] == "errands.errors.CorruptJob"
-    assert {i for i, _, _ in broker.dead_jobs("default")} == {delayed.id, running.id}
+    assert {d.id for d in broker.inspector.dead("default").items} == {delayed.id, running.id}
     await broker.aclose()
     broker.close()
 

@@ -40,7 +40,7 @@ def test_one_call_of_thousands_of_jobs_with_keys_enqueues_every_one(
     answers = broker.enqueue("default", jobs)
     assert [a.id for a in answers] == [j.id for j in jobs]
     assert all(a.created for a in answers)
-    assert broker.info("default").ready == MANY
+    assert broker.inspector.queue("default").ready == MANY
     again = broker.enqueue("default", [NewJob(id=f"x{i}", payload=b"{}", idempotency_key=f"k{i}")
                                         for i in range(MANY)])  # fmt: skip
     assert [a.id for a in again] == [j.id for j in jobs]  # each key still held by its job
@@ -104,7 +104,7 @@ def test_a_bulk_call_refused_halfway_says_which_jobs_are_in_and_a_resend_adds_th
     assert holders == taken  # no key held for a job that does not exist
     again = tasks.app.enqueue_many(signatures)
     assert [h.id for h in again] == [f"job-{i}" for i in range(2000)]
-    assert broker.info("default").ready == 2000
+    assert broker.inspector.queue("default").ready == 2000
     client.close()
 
 
@@ -119,4 +119,4 @@ def test_a_group_refused_halfway_raises_an_errands_error_listing_what_was_sent(
     finally:
         server.command("CONFIG", "SET", "maxmemory", 0)
     assert refused.value.enqueued, "the calls before the refused one went in"
-    assert tasks.app.broker.info("default").ready == 200 + len(refused.value.enqueued)
+    assert tasks.app.inspector.queue("default").ready == 200 + len(refused.value.enqueued)

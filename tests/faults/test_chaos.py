@@ -32,7 +32,7 @@ from tests.faults.servers import RedisServer
 from tests.integration.workers import WorkerProcess, Workers, process_gone, wait_until
 
 from errands import AsyncResult
-from errands.broker.types import QueueInfo
+from errands.broker.views import QueueSummary
 
 CHAOS_S = float(os.environ.get("ERRANDS_CHAOS_SECONDS", "15"))
 CHAOS_JOBS = int(os.environ.get("ERRANDS_CHAOS_JOBS", "3000"))
@@ -72,7 +72,7 @@ class Kill:
     succeeded: int  # jobs succeeded just after it
 
 
-def describe(info: QueueInfo) -> str:
+def describe(info: QueueSummary) -> str:
     """The counts and counters of a queue, for a failure message."""
     return (
         f"ready={info.ready} delayed={info.delayed} active={info.active} dead={info.dead} "
@@ -96,17 +96,17 @@ def chaos(
         serving = "serving" in victim.log()
         victim.kill_all()
         live[slot] = workers.spawn(*WORKER_ARGS, env=WORKER_ENV)  # the farm stops it at the end
-        succeeded = tasks.app.broker.info(QUEUE).stats.get("succeeded", 0)
+        succeeded = tasks.app.inspector.queue(QUEUE).stats.get("succeeded", 0)
         kills.append(Kill(time.monotonic() - began, pids, serving, succeeded))
         next_kill += rng.uniform(*KILL_EVERY_S)
     return kills
 
 
-def wait_settled(tasks: FaultTasks, total: int) -> QueueInfo:
+def wait_settled(tasks: FaultTasks, total: int) -> QueueSummary:
     """The queue once every job succeeded or ended dead, or as it is after DRAIN_TIMEOUT_S."""
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while True:
-        info = tasks.app.broker.info(QUEUE)
+        info = tasks.app.inspector.queue(QUEUE)
         if info.stats.get("succeeded", 0) + info.dead >= total or time.monotonic() > deadline:
             return info
         time.sleep(0.1)
@@ -170,7 +170,7 @@ def test_two_workers_killed_at_random_lose_no_job_and_run_each_to_success(
     total = CHAOS_JOBS
     print(f"\nchaos: seed {SEED}, {JOB_S * 1000:.1f} ms a job (ERRANDS_CHAOS_SEED replays it)")
     handles = tasks.app.enqueue_many(tasks.count.s(f"job-{i}", JOB_S) for i in range(total))
-    assert tasks.app.broker.info(QUEUE).ready == total
+    assert tasks.app.inspector.queue(QUEUE).ready == total
 
     live = [workers.spawn(*WORKER_ARGS, env=WORKER_ENV) for _ in range(WORKER_COUNT)]
     for worker in live:

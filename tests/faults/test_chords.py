@@ -101,4 +101,4 @@ def test_redriving_a_dead_member_runs_it_alone_and_the_chord_stays_failed(
     assert tasks.app.broker.redrive("default", [member.id]) == [member.id]
     assert member.get(timeout=15) == "fix"
     assert sent.callback.state == "failed"  # the callback never runs
-    assert tasks.app.broker.info("default").ready == 0
+    assert tasks.app.inspector.queue("default").ready == 0

@@ -36,7 +36,11 @@ def test_twenty_thousand_results_kept_one_second_are_gone_soon_after(
     sent = tasks.app.enqueue_many(signatures)
     workers.start("-c", "2")
     client = server.client()
-    wait_until(lambda: tasks.app.broker.info("default").stats.get("succeeded") == JOBS, 60, "jobs")
+    wait_until(
+        lambda: tasks.app.inspector.queue("default").stats.get("succeeded") == JOBS,
+        60,
+        "jobs",
+    )
     finished = time.monotonic()
     assert sent[-1].get(timeout=5) == JOBS - 1  # kept for one second
     # At most a ttl for the last to expire, and one maintenance interval for a pass to come.

@@ -108,7 +108,7 @@ async def test_a_late_success_is_kept_when_nobody_took_the_job_since_its_lease_r
     finally:
         os.kill(worker.pid, signal.SIGCONT)
     assert handle.get(timeout=15) == 3
-    info = tasks.app.broker.info("default")
+    info = tasks.app.inspector.queue("default")
     assert (info.ready, info.active) == (0, 0)
     events.drain()
     assert len(events.matching(event="started", job=handle.id)) == 1, "it ran again"
@@ -136,7 +136,7 @@ def test_killed_workers_charge_the_job_they_ran_and_not_the_one_queued_behind_it
     assert outcome["error"]["type"] == "errands.errors.JobStalled"
     assert (outcome["attempts"], outcome["deliveries"]) == (1, 2)
     assert outcome["finished_at"] == pytest.approx(time.time(), abs=30)
-    stats = tasks.app.broker.info("default").stats
+    stats = tasks.app.inspector.queue("default").stats
     assert (stats["stalled"], stats["lost"]) == (2, 2)
     client.close()
 
@@ -154,7 +154,9 @@ async def test_a_fetch_whose_reply_was_lost_is_not_sent_again(
         with pytest.raises(BrokerUnavailable):
             await broker.fetch("q", 3, 60_000, "w1")
         assert proxy.dropped.is_set()
-        assert direct.info("q").active == 1 + 3  # one batch leased, not a second behind it
+        assert (
+            direct.inspector.queue("q").active == 1 + 3
+        )  # one batch leased, not a second behind it
         assert len((await broker.fetch("q", 2, 60_000, "w1")).jobs) == 2  # a new connection
     finally:
         await broker.aclose()

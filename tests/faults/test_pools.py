@@ -73,4 +73,4 @@ def test_a_result_nested_too_deep_fails_its_job_once_and_the_process_goes_on(
     assert tasks.where.delay().get(timeout=10) == before  # the same process, alive
     events.drain()
     assert len(events.matching(event="started", job=handle.id)) == 1  # not retried
-    assert tasks.app.broker.info("default").dead == 1
+    assert tasks.app.inspector.queue("default").dead == 1

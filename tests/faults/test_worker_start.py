@@ -102,7 +102,7 @@ def test_a_producer_gets_an_errands_error_for_every_kind_of_broken_server(
             with pytest.raises(error, match=says):
                 noop.delay()
             with pytest.raises(error, match=says):
-                app.broker.info("default")
+                app.inspector.queue("default")
             app.close()
     finally:
         impostor.close()

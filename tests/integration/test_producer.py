@@ -30,7 +30,7 @@ def test_delay_queues_a_job_that_reports_queued(app: App) -> None:
 
     result = add.delay(1, 2)
     assert result.state == "queued"
-    assert app.broker.info("default").ready == 1
+    assert app.inspector.queue("default").ready == 1
 
 
 def test_a_datetime_argument_is_refused_with_its_path(app: App) -> None:
@@ -39,7 +39,7 @@ def test_a_datetime_argument_is_refused_with_its_path(app: App) -> None:
 
     with pytest.raises(ArgumentError, match=r'args\[1\]\["when"\] is a datetime: pass an ISO 8601'):
         remind.delay(1, {"when": dt.datetime.now(dt.UTC)})
-    assert app.broker.info("default").ready == 0
+    assert app.inspector.queue("default").ready == 0
 
 
 def test_the_same_idempotency_key_returns_the_first_job(app: App) -> None:
@@ -49,7 +49,7 @@ def test_the_same_idempotency_key_returns_the_first_job(app: App) -> None:
     first = welcome.apply_async((42,), idempotency_key="welcome:42")
     second = welcome.apply_async((42,), idempotency_key="welcome:42")
     assert second.id == first.id
-    assert app.broker.info("default").ready == 1
+    assert app.inspector.queue("default").ready == 1
 
 
 def test_countdown_schedules_the_job(app: App) -> None:
@@ -96,7 +96,10 @@ def test_enqueue_many_sends_every_job_in_order_across_queues(app: App) -> None:
     handles = app.enqueue_many(signatures)
     assert [h.queue for h in handles] == [s.task.options.queue for s in signatures]
     assert len({h.id for h in handles}) == 2500
-    assert (app.broker.info("a").ready, app.broker.info("b").ready) == (1666, 834)
+    assert (app.inspector.queue("a").ready, app.inspector.queue("b").ready) == (
+        1666,
+        834,
+    )
 
 
 def test_enqueue_many_loads_the_library_when_the_server_lacks_it(app: App) -> None:
@@ -107,7 +110,7 @@ def test_enqueue_many_loads_the_library_when_the_server_lacks_it(app: App) -> No
 
     app.broker.client.execute_command("FUNCTION", "DELETE", library_name())  # type: ignore[attr-defined]
     handles = app.enqueue_many([noop.s(i) for i in range(10)])
-    assert app.broker.info("default").ready == len(handles) == 10
+    assert app.inspector.queue("default").ready == len(handles) == 10
 
 
 def test_a_bad_argument_anywhere_in_a_bulk_enqueue_sends_nothing(app: App) -> None:
@@ -117,7 +120,7 @@ def test_a_bad_argument_anywhere_in_a_bulk_enqueue_sends_nothing(app: App) -> No
     signatures = [noop.s(i) for i in range(1500)] + [noop.s(dt.date.today())]  # type: ignore[arg-type]
     with pytest.raises(ArgumentError, match=r"args\[0\] is a date"):
         app.enqueue_many(signatures)
-    assert app.broker.info("default").ready == 0
+    assert app.inspector.queue("default").ready == 0
 
 
 def test_a_result_wait_reads_after_subscribing_on_the_same_connection(

@@ -116,4 +116,4 @@ async def test_a_job_the_wait_leases_while_the_worker_stops_is_given_back(
     await supervisor._flush_final()
     assert pool.assigned == []
     assert await sent.astate() == "queued"
-    assert app.broker.info("q").active == 0
+    assert app.inspector.queue("q").active == 0

@@ -31,7 +31,7 @@ SCHEDULING_S = 0.5
 
 def _dead(tasks: Tasks, queue: str = "default") -> list[str]:
     """The ids in the dead-letter set of `queue`."""
-    return [job_id for job_id, _, _ in tasks.app.broker.dead_jobs(queue)]
+    return [d.id for d in tasks.app.inspector.dead(queue, limit=1000).items]
 
 
 def test_a_result_is_not_held_back_by_a_long_job_after_it_on_the_same_child(

@@ -85,7 +85,7 @@ def test_idle_children_wait_on_redis_and_run_what_comes(
         assert tasks.add.delay(i, 1).get(timeout=10) == i + 1
     burst = [tasks.add.delay(i, i) for i in range(200)]  # more than the children can take
     assert [handle.get(timeout=20) for handle in burst] == [2 * i for i in range(200)]
-    assert tasks.app.broker.info("default").active == 0
+    assert tasks.app.inspector.queue("default").active == 0
     log = worker.log()
     assert "lost the lease" not in log
     assert "after its lease was lost" not in log
@@ -160,7 +160,7 @@ def test_a_job_sent_as_the_worker_stops_is_run_or_left_queued_never_stranded(
         worker.signal(signal.SIGTERM)
         assert worker.wait(timeout_s=10) == 0, worker.log()
         assert sent.state in ("succeeded", "queued"), worker.log()
-        assert tasks.app.broker.info("default").active == 0
+        assert tasks.app.inspector.queue("default").active == 0
 
 
 def test_children_hand_their_wait_over_while_redis_is_away_and_take_it_back(

@@ -9,7 +9,8 @@ from datetime import timedelta
 import msgspec
 import pytest
 
-from errands.broker.types import Enqueued, NewJob, QueueInfo
+from errands.broker.memory_views import MemoryInspector
+from errands.broker.types import Enqueued, NewJob
 from errands.conformance import CHECKS
 from errands.errors import ConfigurationError
 from errands.testing import (
@@ -38,7 +39,7 @@ class FifoOnlyBroker(MemoryBroker):
 
 
 class CountingBroker(MemoryBroker):
-    """Counts how often it was closed; `info` is not written yet."""
+    """Counts how often it was closed; its inspector is not written yet."""
 
     closes: list[str]
 
@@ -46,8 +47,9 @@ class CountingBroker(MemoryBroker):
         super().__init__(clock=clock)
         self.closes = closes
 
-    def info(self, queue: str) -> QueueInfo:
-        raise NotImplementedError("info is not written yet")
+    @property
+    def inspector(self) -> MemoryInspector:
+        raise NotImplementedError("the inspector is not written yet")
 
     def close(self) -> None:
         self.closes.append("close")
@@ -105,8 +107,9 @@ def test_each_check_gets_a_broker_of_its_own_closed_after_it_even_when_it_fails(
     # An error that is not an assertion is reported with its type.
     message = str(caught.value)
     assert message.startswith("1 of 2 broker checks failed:")
-    assert "- info_counts_jobs_in_each_state: NotImplementedError: info is not written yet" in (
-        message
+    assert (
+        "- info_counts_jobs_in_each_state: NotImplementedError: the inspector is not written yet"
+        in message
     )
 
 

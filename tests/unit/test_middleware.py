@@ -146,7 +146,7 @@ def test_an_errands_error_in_before_enqueue_refuses_the_send() -> None:
         echo.delay(1)
     with pytest.raises(ArgumentError, match="closed for maintenance"):
         closed.enqueue_many([echo.s(1), echo.s(2)])
-    assert closed.broker.info("default").ready == 0
+    assert closed.broker.inspector.queue("default").ready == 0
 
 
 def test_a_hook_that_breaks_is_logged_and_the_job_goes_on(

@@ -29,7 +29,7 @@ def test_arguments_that_do_not_fit_the_function_are_refused_at_enqueue(app: App)
         send.delay("a@b.c")  # type: ignore[call-arg]
     with pytest.raises(ArgumentError, match="unexpected keyword argument 'cc'"):
         app.enqueue_many([send.s("a", "b").set(countdown=1), send.s("a", "b", cc="x")])  # type: ignore[call-arg]
-    assert app.broker.info("default").ready == 0
+    assert app.inspector.queue("default").ready == 0
 
 
 def test_a_bound_task_is_called_without_its_context(app: App) -> None:
@@ -129,7 +129,7 @@ def test_a_bad_call_option_at_the_end_of_a_bulk_enqueue_sends_nothing(
     signatures = [note.s(i) for i in range(450)] + [note.s(450).set(**options)]
     with pytest.raises(error, match=message):
         app.enqueue_many(signatures)
-    assert app.broker.info("default").ready == 0
+    assert app.inspector.queue("default").ready == 0
 
 
 def test_a_payload_near_the_limit_is_measured_exactly_before_a_bulk_enqueue_sends() -> None:
@@ -140,7 +140,7 @@ def test_a_payload_near_the_limit_is_measured_exactly_before_a_bulk_enqueue_send
 
     # Under the limit, though over the cheap bound a bulk enqueue checks first: accepted.
     app.enqueue_many([store.s("a") for _ in range(450)] + [store.s("x" * 850)])
-    assert app.broker.info("default").ready == 451
+    assert app.inspector.queue("default").ready == 451
     with pytest.raises(ArgumentError, match="over the limit of 1,000"):
         app.enqueue_many([store.s("a") for _ in range(450)] + [store.s("x" * 990)])
-    assert app.broker.info("default").ready == 451
+    assert app.inspector.queue("default").ready == 451

@@ -105,7 +105,7 @@ def test_a_chain_step_can_go_to_another_queue(app: App) -> None:
 
     result = chain(fetch.s("x"), parse.partial()).delay()
     assert run_jobs(app, ["io"]) == 1
-    assert app.broker.info("cpu").ready == 1
+    assert app.inspector.queue("cpu").ready == 1
     assert run_jobs(app, ["cpu"]) == 1
     assert result.get(timeout=1) == len("<html>x</html>")
 
@@ -142,7 +142,7 @@ def test_a_member_that_fails_for_good_fails_the_chord(app: App) -> None:
     run_jobs(app)
     with pytest.raises(JobFailed, match=r"member .* failed with KeyError"):
         result.get(timeout=1)
-    assert app.broker.info("default").ready == 0  # the callback never ran
+    assert app.inspector.queue("default").ready == 0  # the callback never ran
 
 
 def test_a_member_reporting_twice_is_counted_once(app: App) -> None:

@@ -22,7 +22,6 @@ from errands.broker.operator import Admin, Inspector
 from errands.broker.settings import BrokerSettings
 from errands.broker.stores import ResultStore, WorkflowStore
 from errands.broker.transport import Transport
-from errands.broker.types import QueueInfo
 
 __all__ = [
     "Admin",
@@ -41,16 +40,4 @@ class Broker(Transport, ResultStore, WorkflowStore, Admin, Protocol):
     @property
     def inspector(self) -> Inspector:
         """The operator's read model of this broker."""
-        ...
-
-    def info(self, queue: str) -> QueueInfo:
-        """Counts per state, counters and workers of one queue (`Inspector.queue` has more)."""
-        ...
-
-    def known_queues(self) -> list[str]:
-        """Every queue producers or workers have used."""
-        ...
-
-    def dead_jobs(self, queue: str, limit: int = 100) -> list[tuple[str, float, bytes | None]]:
-        """The oldest dead jobs: (id, time of death in seconds, payload)."""
         ...

@@ -31,7 +31,6 @@ from errands.broker.types import (
     MaintenanceReport,
     NewJob,
     Outcome,
-    QueueInfo,
     read_outcome,
 )
 from errands.errors import BrokerError
@@ -309,14 +308,6 @@ class MemoryBroker:
         """Fail a chord; see `Broker.chord_abort`."""
         return self._run(queue, lambda q, now: q.chords.abort(now, chord_id, outcome))
 
-    def dead_jobs(self, queue: str, limit: int = 100) -> list[tuple[str, float, bytes | None]]:
-        """The oldest dead jobs: (id, time of death in seconds, payload)."""
-        return self._run(queue, lambda q, _: q.dead_jobs(limit))
-
-    def info(self, queue: str) -> QueueInfo:
-        """Counts per state, counters and workers of one queue."""
-        return self._run(queue, lambda q, _: q.info())
-
     def set_paused(self, queue: str, paused: bool) -> None:
         """Pause or resume a queue: a paused queue hands out no job."""
 
@@ -343,8 +334,8 @@ class MemoryBroker:
         with self._lock:
             return view(self._queue(queue), self._now_ms())
 
-    def known_queues(self) -> list[str]:
-        """Every queue producers or workers have used, sorted."""
+    def queue_names(self) -> list[str]:
+        """Every queue producers or workers have used, sorted (for the inspector's pages)."""
         with self._lock:
             return sorted(self._known)
 

@@ -37,7 +37,6 @@ from errands.broker.types import (
     MaintenanceReport,
     NewJob,
     Outcome,
-    QueueInfo,
     read_outcome,
 )
 from errands.broker.zset import ZSet
@@ -546,23 +545,6 @@ class QueueState:
         if job_id in self.chords.records:
             return JobSnapshot(JobState.WAITING, None, 0)  # a chord's callback, not a job yet
         return JobSnapshot(JobState.UNKNOWN, None, 0)
-
-    def info(self) -> QueueInfo:
-        """read.lua (errands_v1_info): counts, counters and workers."""
-        return QueueInfo(
-            queue=self.name,
-            ready=len(self.ready),
-            delayed=len(self.delayed),
-            active=len(self.active),
-            dead=len(self.dead),
-            paused=self.paused,
-            stats=dict(self.stats),
-            workers=dict(self.workers),
-        )
-
-    def dead_jobs(self, limit: int) -> list[tuple[str, float, bytes | None]]:
-        """The oldest dead jobs: (id, time of death in seconds, payload)."""
-        return [(i, died / 1000.0, self.jobs.get(i)) for i, died in self.dead.lowest(limit)]
 
     # Chords (chord.lua; the rest is in `chords`) ---------------------------------------------
 

@@ -169,7 +169,7 @@ class MemoryInspector:
     def queues(self, *, after: str | None = None, limit: int = 100) -> Page[QueueSummary]:
         """Every queue producers or workers have used, by name; see `Inspector.queues`."""
         check_limit(limit)
-        later = [n for n in self._broker.known_queues() if after is None or n > after]
+        later = [n for n in self._broker.queue_names() if after is None or n > after]
         items = [self.queue(name) for name in later[:limit]]
         return Page(items, items[-1].name if len(later) > limit else None)
 

@@ -22,7 +22,6 @@ __all__ = [
     "MaintenanceReport",
     "NewJob",
     "Outcome",
-    "QueueInfo",
     "read_outcome",
 ]
 
@@ -166,19 +165,6 @@ class JobSnapshot(msgspec.Struct, frozen=True):
         result expired or was not kept).
         """
         return self.outcome is not None or self.state in (JobState.DEAD, JobState.UNKNOWN)
-
-
-class QueueInfo(msgspec.Struct, frozen=True):
-    """Counts and counters of one queue."""
-
-    queue: str
-    ready: int
-    delayed: int
-    active: int
-    dead: int
-    paused: bool
-    stats: dict[str, int]
-    workers: dict[str, bytes]
 
 
 class MaintenanceReport(msgspec.Struct, frozen=True):

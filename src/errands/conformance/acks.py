@@ -34,7 +34,7 @@ async def check_an_ok_ack_stores_the_result_and_deletes_the_job(s: Subject) -> N
     assert state.state == "succeeded", f"the acked job reads {state}"
     result = outcome_of(state).get("result")
     assert result == 42, f"the stored result should be 42, not {result!r}"
-    info = b.info(Q)
+    info = b.inspector.queue(Q)
     counts = (info.ready, info.active, info.delayed, info.dead)
     assert counts == (0, 0, 0, 0), f"ready, active, delayed, dead after the ack: {counts}"
     assert info.stats == {"enqueued": 1, "succeeded": 1}, f"counters: {info.stats}"
@@ -61,14 +61,14 @@ async def check_a_retry_waits_in_delayed_for_its_delay_then_runs_as_the_next_att
     assert codes == [AckCode.RETRYING], f"a retry with attempts left answered {codes}"
     state = b.job_state(Q, "a")
     assert state == JobSnapshot(JobState.SCHEDULED, None, 1), f"a job awaiting retry: {state}"
-    assert b.info(Q).delayed == 1, "the retried job should count as delayed"
+    assert b.inspector.queue(Q).delayed == 1, "the retried job should count as delayed"
     early = await take(b)
     assert early == [], f"the retry was handed out before its delay passed: {early}"
     s.elapse(BRIEF_MS)
     again = await take_one(b)
     got = (again.id, again.attempt, again.token)
     assert got == ("a", 2, "2"), f"the retry's (id, attempt, token): {got}"
-    stats = b.info(Q).stats
+    stats = b.inspector.queue(Q).stats
     assert stats == {"enqueued": 1, "retried": 1}, f"counters: {stats}"
 
 
@@ -86,7 +86,7 @@ async def check_a_retry_on_the_last_attempt_sends_the_job_to_the_dead_set(s: Sub
     assert (state.state, state.attempts) == ("failed", 2), f"the dead job reads {state}"
     error_type = outcome_of(state)["error"]["type"]
     assert error_type == "ValueError", f"the outcome should keep the error, not {error_type}"
-    info = b.info(Q)
+    info = b.inspector.queue(Q)
     assert info.dead == 1, f"one job should be dead, not {info.dead}"
     stats = {"enqueued": 1, "retried": 1, "failed": 1}
     assert info.stats == stats, f"counters: {info.stats}, not {stats}"
@@ -102,7 +102,7 @@ async def check_a_fail_outcome_sends_the_job_to_the_dead_set_with_attempts_left(
     assert codes == [AckCode.DEAD], f"a fail outcome with 4 attempts left answered {codes}"
     state = b.job_state(Q, "a").state
     assert state == "failed", f"the failed job reads {state}"
-    assert b.info(Q).dead == 1, "the failed job should be in the dead set"
+    assert b.inspector.queue(Q).dead == 1, "the failed job should be in the dead set"
 
 
 async def check_ack_and_fetch_settles_then_leases_the_next_job(s: Subject) -> None:
@@ -152,7 +152,7 @@ async def check_a_cancelled_queued_job_is_never_fetched_and_reads_cancelled(
     outcome = outcome_of(state)
     wanted = {"state": "cancelled", "attempts": 0}
     assert outcome == wanted, f"the outcome of a job cancelled queued: {outcome}, not {wanted}"
-    cancelled = b.info(Q).stats.get("cancelled")
+    cancelled = b.inspector.queue(Q).stats.get("cancelled")
     assert cancelled == 1, f"the cancelled counter should be 1, not {cancelled}"
 
 
@@ -162,7 +162,7 @@ async def check_a_cancelled_scheduled_job_never_becomes_due(s: Subject) -> None:
     b.enqueue(Q, [job("a", delay_ms=SHORT_MS)])
     code = b.cancel(Q, "a")
     assert code == CancelCode.CANCELLED, f"cancel of a delayed job answered {code!r}"
-    assert b.info(Q).delayed == 0, "the cancelled job should leave the delayed set"
+    assert b.inspector.queue(Q).delayed == 0, "the cancelled job should leave the delayed set"
     s.elapse(SHORT_MS)
     got = await take(b)
     assert got == [], f"a cancelled job was handed out when due: {got}"
@@ -201,7 +201,7 @@ async def check_cancelling_a_dead_job_removes_it_from_the_dead_set(s: Subject) -
     await kill(b, "a")
     code = b.cancel(Q, "a")
     assert code == CancelCode.REMOVED_FROM_DEAD, f"cancel of a dead job answered {code!r}"
-    assert b.info(Q).dead == 0, "the cancelled dead job should leave the dead set"
+    assert b.inspector.queue(Q).dead == 0, "the cancelled dead job should leave the dead set"
     state = b.job_state(Q, "a").state
     assert state == "cancelled", f"it should read cancelled, not {state}"
 

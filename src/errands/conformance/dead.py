@@ -8,6 +8,7 @@ import msgspec
 
 from errands.broker.base import Broker, BrokerSettings
 from errands.broker.types import AckCode, JobSnapshot, MaintenanceReport
+from errands.broker.views import MAX_PAGE
 from errands.conformance.jobs import Q, ids, job, kill, ok, retry, take, take_one
 from errands.conformance.subject import BRIEF_MS, LONG_MS, SHORT_MS, Check, Subject
 from errands.states import JobState
@@ -16,7 +17,7 @@ __all__ = ["CHECKS"]
 
 
 def _dead_ids(b: Broker) -> list[str]:
-    return [dead_id for dead_id, _, _ in b.dead_jobs(Q)]
+    return [dead.id for dead in b.inspector.dead(Q, limit=MAX_PAGE).items]
 
 
 async def check_redrive_moves_a_dead_job_back_to_ready_with_fresh_attempts_and_no_result(
@@ -27,12 +28,12 @@ async def check_redrive_moves_a_dead_job_back_to_ready_with_fresh_attempts_and_n
     b.enqueue(Q, [job("a", max_attempts=2)])
     for _ in range(2):
         await b.ack(Q, [retry(await take_one(b))])
-    assert b.info(Q).dead == 1, "a job out of attempts should be dead"
+    assert b.inspector.queue(Q).dead == 1, "a job out of attempts should be dead"
     redriven = b.redrive(Q)
     assert redriven == ["a"], f"redrive should answer the job it moved: {redriven}"
     state = b.job_state(Q, "a")
     assert state == JobSnapshot(JobState.QUEUED, None, 0), f"a redriven job reads {state}"
-    assert b.info(Q).dead == 0, "the redriven job should leave the dead set"
+    assert b.inspector.queue(Q).dead == 0, "the redriven job should leave the dead set"
     d = await take_one(b)
     assert d.attempt == 1, f"a redriven job runs as attempt 1, not {d.attempt}"
     codes = await b.ack(Q, [retry(d)])
@@ -61,22 +62,24 @@ async def check_purge_deletes_dead_jobs_for_good(s: Subject) -> None:
     assert left == ["c"], f"the oldest (a) should have gone first, leaving c: {left}"
     purged = b.purge(Q)
     assert purged == 1, f"purging the rest should delete 1 job, not {purged}"
-    assert b.info(Q).dead == 0, "the dead set should be empty"
+    assert b.inspector.queue(Q).dead == 0, "the dead set should be empty"
     redriven = b.redrive(Q, ["a", "b", "c"])
     assert redriven == [], f"purged jobs cannot be redriven: {redriven}"
 
 
-async def check_dead_jobs_lists_the_oldest_with_time_of_death_and_payload(s: Subject) -> None:
-    """`dead_jobs` lists the oldest first, with the broker's time of death and the payload."""
+async def check_dead_pages_list_the_oldest_first_with_the_brokers_time_of_death(
+    s: Subject,
+) -> None:
+    """A page of dead jobs lists the oldest first, with the broker's time of death."""
     b = s.broker
     before = s.now_ms() / 1000
     await kill(b, "a")
     s.elapse(5)
     await kill(b, "b")
-    dead = b.dead_jobs(Q, limit=1)
-    got = [(i, p) for i, _, p in dead]
-    assert got == [("a", b"payload of a")], f"the oldest dead job and its payload: {got}"
-    died = dead[0][1]
+    dead = b.inspector.dead(Q, limit=1).items
+    got = [d.id for d in dead]
+    assert got == ["a"], f"the oldest dead job: {got}"
+    died = dead[0].died_at
     now = s.now_ms() / 1000
     assert before - 1 <= died <= now + 1, f"died at {died} s, not between {before} and {now}"
 
@@ -90,7 +93,7 @@ async def check_the_dead_set_cap_drops_the_oldest_dead_job(s: Subject) -> None:
         s.elapse(2)
     left = _dead_ids(b)
     assert left == ["dead-2", "dead-3"], f"a cap of 2 should keep the newest two: {left}"
-    assert b.info(Q).dead == 2, "info should count the 2 kept"
+    assert b.inspector.queue(Q).dead == 2, "info should count the 2 kept"
 
 
 async def check_another_workers_maintenance_pass_inside_the_lock_returns_none(
@@ -166,7 +169,7 @@ async def check_maintenance_drops_dead_jobs_past_the_cap_or_the_age_limit(s: Sub
     report = await b.maintain(Q, "w1", SHORT_MS)
     assert report is not None, "the pass after the lock expired should run"
     assert report.dead_trimmed == 2, f"both past the age: trimmed {report.dead_trimmed}, not 2"
-    assert b.info(Q).dead == 0, "the dead set should be empty"
+    assert b.inspector.queue(Q).dead == 0, "the dead set should be empty"
 
 
 async def check_maintenance_drops_workers_not_seen_for_the_silence_period(s: Subject) -> None:
@@ -181,7 +184,7 @@ async def check_maintenance_drops_workers_not_seen_for_the_silence_period(s: Sub
     report = await b.maintain(Q, "w1", LONG_MS)
     assert report is not None, "the pass should run"
     assert report.workers_dropped == 1, f"only silent should go: {report.workers_dropped}"
-    workers = sorted(b.info(Q).workers)
+    workers = [w.id for w in b.inspector.workers(Q).items]
     assert workers == ["alive", "garbled"], f"the workers left: {workers}"
 
 
@@ -189,7 +192,7 @@ CHECKS: tuple[Check, ...] = (
     check_redrive_moves_a_dead_job_back_to_ready_with_fresh_attempts_and_no_result,
     check_redrive_by_id_moves_only_dead_jobs,
     check_purge_deletes_dead_jobs_for_good,
-    check_dead_jobs_lists_the_oldest_with_time_of_death_and_payload,
+    check_dead_pages_list_the_oldest_first_with_the_brokers_time_of_death,
     check_the_dead_set_cap_drops_the_oldest_dead_job,
     check_another_workers_maintenance_pass_inside_the_lock_returns_none,
     check_a_maintenance_pass_with_more_to_do_than_its_limit_says_it_is_saturated,

@@ -26,7 +26,7 @@ async def check_enqueue_creates_new_jobs_and_reports_a_known_id_as_a_duplicate(
     ], f"a batch of a, b, a should create a and b and find a again: {answers}"
     again = b.enqueue(Q, [job("b")])
     assert again == [Enqueued("b", created=False)], f"b was enqueued already: {again}"
-    info = b.info(Q)
+    info = b.inspector.queue(Q)
     assert info.ready == 2, f"two distinct jobs should be ready, not {info.ready}"
     assert info.stats == {"enqueued": 2}, f"only new jobs count as enqueued: {info.stats}"
 
@@ -50,7 +50,7 @@ async def check_fetch_leases_a_job_with_its_payload_attempt_one_and_a_token(s: S
     assert not fetched.paused, "the queue was never paused, yet the fetch says it is"
     state = b.job_state(Q, "a")
     assert state == JobSnapshot(JobState.ACTIVE, None, 1), f"a leased job reads {state}"
-    info = b.info(Q)
+    info = b.inspector.queue(Q)
     assert (info.ready, info.active) == (0, 1), f"ready, active after the fetch: {info}"
 
 
@@ -133,9 +133,9 @@ async def check_a_paused_queue_hands_out_nothing_until_resumed(s: Subject) -> No
     fetched = await b.fetch(Q, 1, LONG_MS, "w1")
     got = (fetched.jobs, fetched.paused)
     assert got == ([], True), f"a paused queue's fetch: (jobs, paused) = {got}"
-    assert b.info(Q).paused, "info should say the queue is paused"
+    assert b.inspector.queue(Q).paused, "info should say the queue is paused"
     b.set_paused(Q, False)
-    assert not b.info(Q).paused, "info should say the resumed queue is not paused"
+    assert not b.inspector.queue(Q).paused, "info should say the resumed queue is not paused"
     got_ids = await ids(b)
     assert got_ids == ["a"], f"a resumed queue should hand out its job: {got_ids}"
 

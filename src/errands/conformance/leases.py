@@ -7,8 +7,6 @@ ends the job dead once it happened LOST_SPARE times more than max_stalls allows.
 
 from __future__ import annotations
 
-import json
-
 from errands.broker.base import Broker
 from errands.broker.types import AckCode, Delivery, HeartbeatReply, JobSnapshot, Lease
 from errands.conformance.jobs import (
@@ -52,7 +50,7 @@ async def check_an_expired_lease_is_reaped_back_before_later_jobs_of_its_priorit
     assert [d.id for d in fetched] == ["a", "b", "c"], f"reaped a comes first: {fetched}"
     d = fetched[0]
     assert (d.attempt, d.token) == (1, "2"), f"the attempt is refunded, the token new: {d}"
-    stats = b.info(Q).stats
+    stats = b.inspector.queue(Q).stats
     assert stats == {"enqueued": 3, "lost": 1}, f"never seen running, a loss: {stats}"
 
 
@@ -66,7 +64,7 @@ async def check_a_lease_seen_running_that_expires_is_a_stall(s: Subject) -> None
     again = await take_one(b, worker="w2")
     got = (again.id, again.attempt, again.token)
     assert got == ("a", 1, "2"), f"the stalled job's (id, attempt, token): {got}"
-    stats = b.info(Q).stats
+    stats = b.inspector.queue(Q).stats
     assert stats == {"enqueued": 1, "stalled": 1}, f"counters: {stats}"
 
 
@@ -91,7 +89,7 @@ async def check_a_released_job_that_was_asked_to_stop_ends_cancelled(s: Subject)
     assert released == 0, f"a job asked to stop is not given back: released {released}"
     state = b.job_state(Q, "a").state
     assert state == "cancelled", f"it should read cancelled, not {state}"
-    assert b.info(Q).ready == 0, "nothing should be ready"
+    assert b.inspector.queue(Q).ready == 0, "nothing should be ready"
 
 
 async def check_an_ack_with_a_stale_token_is_refused_after_another_worker_took_the_job(
@@ -179,9 +177,9 @@ async def check_a_job_that_stalls_more_than_max_stalls_goes_dead_as_jobstalled(
     finished_ms = outcome["finished_at"] * 1000
     now_ms = s.now_ms()
     assert abs(finished_ms - now_ms) < _CLOCK_SLACK_MS, f"finished at {finished_ms}, now {now_ms}"
-    dead = [dead_id for dead_id, _, _ in b.dead_jobs(Q)]
+    dead = [d.id for d in b.inspector.dead(Q).items]
     assert dead == ["poison"], f"the dead set: {dead}"
-    stats = b.info(Q).stats
+    stats = b.inspector.queue(Q).stats
     wanted = {"enqueued": 1, "stalled": 2, "failed": 1}
     assert stats == wanted, f"counters: {stats}, not {wanted}"
 
@@ -201,7 +199,7 @@ async def check_leases_lost_before_the_job_ran_end_it_only_after_a_bounded_numbe
     assert d.attempt == 1, f"losses spend no attempt: attempt {d.attempt}"
     codes = await b.ack(Q, [ok(d)])
     assert codes == [AckCode.SUCCEEDED], f"its success answered {codes}"
-    lost = b.info(Q).stats.get("lost")
+    lost = b.inspector.queue(Q).stats.get("lost")
     assert lost == allowed, f"the lost counter should be {allowed}, not {lost}"
 
     b.enqueue(Q, [job("kills-its-worker", max_stalls=1)])
@@ -231,7 +229,7 @@ async def check_a_deferred_job_waits_without_spending_an_attempt(s: Subject) -> 
         wanted = JobSnapshot(JobState.SCHEDULED, None, 0)
         assert state == wanted, f"a deferred job reads {state}, not {wanted}"
         s.elapse(SHORT_MS)
-    stats = b.info(Q).stats
+    stats = b.inspector.queue(Q).stats
     assert stats == {"enqueued": 1, "deferred": 3}, f"counters: {stats}"
 
 
@@ -256,7 +254,7 @@ async def check_a_heartbeat_keeps_a_job_leased_past_its_original_lease(s: Subjec
     s.elapse(250)  # past the first lease, inside the renewed one
     got = await take(b, worker="w2")
     assert got == [], f"a renewed lease was taken by another worker: {got}"
-    assert b.info(Q).active == 1, "the job should still be active"
+    assert b.inspector.queue(Q).active == 1, "the job should still be active"
     codes = await b.ack(Q, [ok(d)])
     assert codes == [AckCode.SUCCEEDED], f"the worker's outcome answered {codes}"
 
@@ -275,18 +273,17 @@ async def check_a_heartbeat_reports_leases_the_worker_lost(s: Subject) -> None:
 
 
 async def check_a_heartbeat_records_the_worker_and_its_queue(s: Subject) -> None:
-    """A heartbeat lists the worker in `info`, seen at the broker's time in ms."""
+    """A heartbeat lists the worker among the queue's workers, seen at the broker's time."""
     b = s.broker
     await b.heartbeat(Q, "w1", b'{"host": "h1", "seen": 1}', [], LONG_MS)
-    workers = list(b.info(Q).workers.items())
+    workers = b.inspector.workers(Q).items
     assert len(workers) == 1, f"one worker should be listed: {workers}"
-    worker, raw = workers[0]
-    info = json.loads(raw)
-    assert (worker, info["host"]) == ("w1", "h1"), f"the worker listed: {worker}, {info}"
-    # Stamped with the broker's clock in ms, whatever the worker said.
-    seen, now_ms = info["seen"], s.now_ms()
-    assert abs(seen - now_ms) < _CLOCK_SLACK_MS, f"seen at {seen}, the broker's now {now_ms}"
-    known = b.known_queues()
+    worker = workers[0]
+    assert (worker.id, worker.host) == ("w1", "h1"), f"the worker listed: {worker}"
+    # Stamped with the broker's clock, whatever the worker said.
+    seen_ms, now_ms = worker.seen_at * 1000, s.now_ms()
+    assert abs(seen_ms - now_ms) < _CLOCK_SLACK_MS, f"seen at {seen_ms}, the broker's {now_ms}"
+    known = [q.name for q in b.inspector.queues().items]
     assert known == [Q], f"the heartbeat's queue should be known: {known}"
 
 

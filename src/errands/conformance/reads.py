@@ -26,22 +26,23 @@ async def check_info_counts_jobs_in_each_state(s: Subject) -> None:
     await kill(b, "dead")
     b.enqueue(Q, [job("active"), job("ready"), job("delayed", delay_ms=LONG_MS)])
     await take(b)
-    info = b.info(Q)
-    got = (info.queue, info.ready, info.delayed, info.active, info.dead)
+    info = b.inspector.queue(Q)
+    got = (info.name, info.ready, info.delayed, info.active, info.dead)
     assert got == (Q, 1, 1, 1, 1), f"(queue, ready, delayed, active, dead) = {got}"
-    assert (info.paused, info.workers) == (False, {}), f"not paused, no workers: {info}"
+    assert (info.paused, info.consumers) == (False, 0), f"not paused, no workers: {info}"
     assert info.stats == {"enqueued": 4, "failed": 1}, f"counters: {info.stats}"
 
 
-async def check_known_queues_lists_queues_enqueued_to_or_heartbeated_in(s: Subject) -> None:
-    """`known_queues` lists, sorted, the queues used by producers and workers, not readers."""
+async def check_the_queues_are_those_enqueued_to_or_heartbeated_in(s: Subject) -> None:
+    """The inspector's queues are, by name, those used by producers and workers, not readers."""
     b = s.broker
-    known = b.known_queues()
+    known = [q.name for q in b.inspector.queues().items]
     assert known == [], f"a fresh broker should know no queue: {known}"
     b.enqueue("beta", [job("a")])
     await b.heartbeat("alpha", "w1", b"{}", [], LONG_MS)
     b.job_state("gamma", "a")  # reading does not register a queue
-    known = b.known_queues()
+    b.inspector.queue("delta")  # nor does inspecting one
+    known = [q.name for q in b.inspector.queues().items]
     assert known == ["alpha", "beta"], f"enqueued to beta, heartbeat in alpha: {known}"
 
 
@@ -191,7 +192,7 @@ async def check_wait_for_work_wakes_when_another_thread_enqueues(s: Subject) -> 
 
 CHECKS: tuple[Check, ...] = (
     check_info_counts_jobs_in_each_state,
-    check_known_queues_lists_queues_enqueued_to_or_heartbeated_in,
+    check_the_queues_are_those_enqueued_to_or_heartbeated_in,
     check_the_async_twins_act_as_the_blocking_calls,
     check_a_closed_broker_opens_again_on_next_use,
     check_wait_result_wakes_when_another_thread_acks,

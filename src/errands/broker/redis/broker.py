@@ -41,7 +41,6 @@ from errands.broker.types import (
     MaintenanceReport,
     NewJob,
     Outcome,
-    QueueInfo,
 )
 from errands.broker.urls import redact
 from errands.errors import BrokerError
@@ -392,26 +391,6 @@ class RedisBroker:
         """Async twin of `purge`."""
         return await self.arun(calls.purge(self.keys(queue), job_ids, limit))
 
-    def dead_jobs(self, queue: str, limit: int = 100) -> list[tuple[str, float, bytes | None]]:
-        """The oldest dead jobs: (id, time of death in seconds, payload)."""
-        keys = self.keys(queue)
-        with self._faults("list dead jobs"):
-            entries: list[tuple[bytes, float]] = self.client.zrange(  # type: ignore[assignment]
-                keys.prefix + "dead", 0, limit - 1, withscores=True
-            )
-            ids = [member.decode() for member, _ in entries]
-            payloads: list[bytes | None] = (
-                self.client.hmget(keys.prefix + "jobs", ids) if ids else []  # type: ignore[assignment]
-            )
-        return [
-            (job_id, score / 1000.0, payload)
-            for job_id, (_, score), payload in zip(ids, entries, payloads, strict=True)
-        ]
-
-    def info(self, queue: str) -> QueueInfo:
-        """Counts per state, counters and workers of one queue."""
-        return self.run(calls.info(self.keys(queue)))
-
     def set_paused(self, queue: str, paused: bool) -> None:
         """Pause or resume a queue: a paused queue hands out no job."""
         with self._faults("pause the queue"):
@@ -423,14 +402,6 @@ class RedisBroker:
         with self._faults("pause the queue"):
             await self.aclient.hset(self.keys(queue).cfg, "paused", "1" if paused else "0")
         await self._aregister(queue)
-
-    def known_queues(self) -> list[str]:
-        """Every queue producers or workers have used, sorted."""
-        with self._faults("list queues"):
-            members: set[bytes] = self.client.smembers(  # type: ignore[assignment]
-                queues_registry_key(self.namespace)
-            )
-        return sorted(m.decode() for m in members)
 
     def close(self) -> None:
         """Close the blocking connections."""

@@ -28,7 +28,6 @@ from errands.broker.types import (
     MaintenanceReport,
     NewJob,
     Outcome,
-    QueueInfo,
 )
 from errands.states import JobState
 
@@ -311,25 +310,6 @@ def result(keys: QueueKeys, job_id: str) -> Call[JobSnapshot]:
         return JobSnapshot(JobState.parse(_s(state)), outcome or None, int(attempts))
 
     return Call(function_name("result"), keys.all, (job_id,), parse, read_only=True)
-
-
-def info(keys: QueueKeys) -> Call[QueueInfo]:
-    """Build the read of a queue's counts, counters and workers."""
-
-    def parse(reply: list[Any]) -> QueueInfo:
-        ready, delayed, active, dead, paused, stats, workers = reply
-        return QueueInfo(
-            queue=keys.queue,
-            ready=int(ready),
-            delayed=int(delayed),
-            active=int(active),
-            dead=int(dead),
-            paused=bool(paused),
-            stats={_s(stats[i]): int(stats[i + 1]) for i in range(0, len(stats), 2)},
-            workers={_s(workers[i]): workers[i + 1] for i in range(0, len(workers), 2)},
-        )
-
-    return Call(function_name("info"), keys.all, (), parse, read_only=True)
 
 
 def chord_start(
