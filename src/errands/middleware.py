@@ -146,14 +146,18 @@ class Middlewares:
         middleware: the middleware instances, in the order their hooks run.
     """
 
-    __slots__ = ("all", "sending")
+    __slots__ = ("_after_execute", "_before_execute", "all", "executing", "sending")
 
     def __init__(self, middleware: Sequence[Middleware]) -> None:
         self.all = tuple(middleware)
-        overrides = [type(m).before_enqueue is not Middleware.before_enqueue for m in self.all]
-        overrides += [type(m).after_enqueue is not Middleware.after_enqueue for m in self.all]
         #: Some middleware looks at sends: jobs are shown to it (a cost only then).
-        self.sending = any(overrides)
+        self.sending = bool(_overriding(self.all, "before_enqueue", "after_enqueue"))
+        # The execute hooks run per job in the child: only the middleware that define them are
+        # called, through bound methods found once.
+        self._before_execute = _overriding(self.all, "before_execute")
+        self._after_execute = _overriding(self.all, "after_execute")
+        #: Some middleware looks at runs: the execute hooks are called (a cost only then).
+        self.executing = bool(self._before_execute or self._after_execute)
 
     def __bool__(self) -> bool:
         return bool(self.all)
@@ -179,11 +183,19 @@ class Middlewares:
 
     def before_execute(self, ctx: TaskContext) -> None:
         """Run every `before_execute`."""
-        self._each("before_execute", lambda m: m.before_execute(ctx))
+        for middleware, hook in self._before_execute:
+            try:
+                hook(ctx)
+            except Exception:  # noqa: BLE001 - a hook's bug never loses or stops a job
+                _failed(middleware, "before_execute")
 
     def after_execute(self, ctx: TaskContext, execution: Execution) -> None:
         """Run every `after_execute`."""
-        self._each("after_execute", lambda m: m.after_execute(ctx, execution))
+        for middleware, hook in self._after_execute:
+            try:
+                hook(ctx, execution)
+            except Exception:  # noqa: BLE001 - a hook's bug never loses or stops a job
+                _failed(middleware, "after_execute")
 
     def on_dead(self, queue: str, job_id: str, error: ErrorInfo | None) -> None:
         """Run every `on_dead`."""
@@ -203,6 +215,18 @@ class Middlewares:
                 call(middleware)
             except Exception:  # noqa: BLE001 - a hook's bug never loses or stops a job
                 _failed(middleware, hook)
+
+
+def _overriding(
+    middleware: Sequence[Middleware], *hooks: str
+) -> tuple[tuple[Middleware, Any], ...]:
+    """(middleware, its bound hook) for each of `hooks` a middleware defines, in order."""
+    return tuple(
+        (m, getattr(m, hook))
+        for m in middleware
+        for hook in hooks
+        if getattr(type(m), hook) is not getattr(Middleware, hook)
+    )
 
 
 def _failed(middleware: Middleware, hook: str) -> None:

@@ -87,7 +87,7 @@ class Executor:
         self.app = app
         self._is_cancelled = is_cancelled
         self._signatures: dict[str, inspect.Signature] = {}
-        self._observed = bool(app.middleware)  # run the execute hooks (a cost only then)
+        self._observed = app.middleware.executing  # run the execute hooks (a cost only then)
 
     # Outcomes ---------------------------------------------------------------------------------
 
