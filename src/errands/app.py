@@ -27,6 +27,8 @@ from errands.errors import BrokerError, ConfigurationError, TaskNotFound
 from errands.middleware import Middleware, Middlewares, accepting
 from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
+from errands.schedule.manager import Schedules, schedule_def
+from errands.schedule.records import ScheduleDef
 from errands.sending import Sender
 from errands.task import (
     CallOptions,
@@ -50,6 +52,7 @@ _ENQUEUE_CHUNK = 200
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 DEFAULT_BROKER_URL = "redis://localhost:6379/0"
 
@@ -170,6 +173,8 @@ class App:
         self.middleware = Middlewares(middleware)
         self._sender = Sender(self)
         self.tasks: dict[str, Task[..., Any]] = {}
+        #: The schedules declared with `periodic`, by id (stored when a scheduler starts).
+        self.periodic_schedules: dict[str, ScheduleDef] = {}
         RetryPolicy(max_retries=max_retries)  # refuse max_retries=None here, not at first task
 
     def __repr__(self) -> str:
@@ -193,6 +198,11 @@ class App:
         Every read has an async twin and every list is paged (`errands.broker.operator`).
         """
         return self.broker.inspector
+
+    @property
+    def schedules(self) -> Schedules:
+        """The stored schedules: list, upsert, pause, resume, trigger, backfill, delete."""
+        return Schedules(self)
 
     # Registration --------------------------------------------------------------------------
 
@@ -238,6 +248,31 @@ class App:
             return task
 
         return register if fn is None else register(fn)
+
+    def periodic(self, **schedule: Any) -> Callable[[T], T]:
+        """Fire a task on a schedule (``errands beat`` runs the schedulers).
+
+        ``@app.periodic(cron="*/5 * * * *", tz="Europe/Prague")`` or
+        ``@app.periodic(every=timedelta(seconds=30))``, over ``@app.task``. ``id`` defaults to
+        the task name; the other options (args, kwargs, queue, priority, start, end, overlap,
+        catchup, catchup_window, jitter, run_limit) are in docs/scheduling.md. A plain function
+        is registered as a task first.
+        """
+        schedule_id: str | None = schedule.pop("id", None)
+
+        def declare(target: T) -> T:
+            function = cast("Callable[..., Any]", target)
+            task = target if isinstance(target, Task) else self.task(function)
+            definition = schedule_def(schedule_id or task.name, task.name, **schedule)
+            if definition.id in self.periodic_schedules:
+                raise ConfigurationError(
+                    f"a schedule with id {definition.id!r} is already declared: give this one "
+                    "another id with @app.periodic(id=...)"
+                )
+            self.periodic_schedules[definition.id] = definition
+            return target
+
+        return declare
 
     def _task_options(
         self, function: Callable[..., Any], *, bind: bool, **options: Any

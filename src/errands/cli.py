@@ -14,6 +14,7 @@ from rich.console import Console
 
 from errands.check.cli import check_command
 from errands.cli_inspect import dead, queues, status
+from errands.cli_schedules import beat, schedules
 from errands.errors import ErrandsError
 from errands.loading import load_app
 from errands.observe.logging import configure_logging
@@ -64,6 +65,9 @@ def main() -> None:
 @click.option(
     "--lease", type=click.FloatRange(min=1), help="Lease in seconds (default: the app's, 30)."
 )
+@click.option(
+    "--beat", is_flag=True, help="Run a scheduler in this worker too (see `errands beat`)."
+)
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console")
 def worker(
@@ -74,6 +78,7 @@ def worker(
     prefetch: int | None,
     grace_period: float,
     lease: float | None,
+    beat: bool,
     log_level: str,
     log_format: Literal["console", "json"],
 ) -> None:
@@ -95,7 +100,7 @@ def worker(
         lease_s=lease or app.lease,
     )
     supervisor = Supervisor(app, config, app_spec)
-    _serve(supervisor)
+    _serve(supervisor, beat=beat)
     if getattr(supervisor.pool, "abandoned", False):
         # A thread of the solo or async pool still runs a job that was given back: it cannot
         # be stopped, so leave now rather than wait for it (its job may run again elsewhere).
@@ -106,6 +111,8 @@ def worker(
 main.add_command(queues)
 main.add_command(status)
 main.add_command(dead)
+main.add_command(beat)
+main.add_command(schedules)
 main.add_command(check_command)
 
 
@@ -148,14 +155,27 @@ def dev(app_spec: str, queues: str | None, concurrency: int, log_level: str) -> 
             server.stop()
 
 
-def _serve(supervisor: Supervisor) -> None:
+def _serve(supervisor: Supervisor, *, beat: bool = False) -> None:
     """Run a worker; one that stops on an error exits 1, for its process manager to restart it.
 
     The supervisor has logged the error (with its traceback when it is not an errands error)
-    and given its jobs back.
+    and given its jobs back. With `beat`, a scheduler runs on the same loop until the worker
+    has stopped.
     """
     try:
-        asyncio.run(supervisor.run())
+        asyncio.run(_with_beat(supervisor) if beat else supervisor.run())
     except Exception:  # noqa: BLE001 - logged by the supervisor, which said why
         logging.shutdown()
         sys.exit(1)
+
+
+async def _with_beat(supervisor: Supervisor) -> None:
+    from errands.schedule.scheduler import Scheduler  # noqa: PLC0415 - only with --beat
+
+    stopping = asyncio.Event()
+    scheduler = asyncio.create_task(Scheduler(supervisor.app).run(stopping))
+    try:
+        await supervisor.run()
+    finally:
+        stopping.set()
+        await scheduler

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NoReturn
 
 from errands.errors import Retry
@@ -48,6 +49,8 @@ class TaskContext:
         deadline: the wall-clock time (seconds since the epoch) of the soft time limit.
         headers: what middleware sent along with the job (`errands.middleware.Outgoing`).
         extras: the task's options for middleware (``@app.task(extras={...})``).
+        scheduled_for: for a schedule's fire, its nominal time (an aware UTC datetime), whatever
+            the jitter or delay; None for a job sent otherwise.
         log: a logger whose records carry ``errands_job_id``, ``errands_task`` and
             ``errands_attempt``.
     """
@@ -61,6 +64,7 @@ class TaskContext:
     deadline: float | None = None
     headers: Mapping[str, Any] = field(default_factory=dict)
     extras: Mapping[str, Any] = field(default_factory=dict)
+    scheduled_for: datetime | None = None
     _cancelled: Callable[[], bool] = field(default=_never_cancelled, repr=False)
     _log: logging.LoggerAdapter[logging.Logger] | None = field(default=None, repr=False)
 

@@ -146,6 +146,10 @@ class TimeLimitExceeded(ErrandsError):
     """The task ran past its hard time limit and its process was killed."""
 
 
+class ScheduleNotFound(ErrandsError, LookupError):
+    """No schedule has that id (`errands schedules list` shows the ones there are)."""
+
+
 class WorkerLost(ErrandsError):
     """The process running the task died (a crash, os._exit, an OOM kill)."""
 

@@ -70,6 +70,7 @@ class JobRecord(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=False)
     kwargs: dict[str, Any] = {}
     links: list[Link] | None = None
     headers: dict[str, Any] | None = None  # set by middleware, read by the task's context
+    scheduled_for: float | None = None  # a schedule's fire: its nominal time (Unix seconds)
 
 
 class JobEnvelope(msgspec.Struct, forbid_unknown_fields=False):

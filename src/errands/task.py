@@ -259,10 +259,12 @@ def build_job(
     links: list[Link] | None = None,
     *,
     checked: CheckedCall | None = None,
+    scheduled_for: float | None = None,
 ) -> tuple[str, NewJob]:
     """Check the arguments and options of one call and build the job to enqueue.
 
-    `checked`, what `check_job` found for this call, saves checking it twice.
+    `checked`, what `check_job` found for this call, saves checking it twice; `scheduled_for`
+    is the nominal time of a schedule's fire (``ctx.scheduled_for``).
 
     Returns:
         The queue name and the job.
@@ -282,6 +284,7 @@ def build_job(
         soft_time_limit=call_soft,
         time_limit=call_hard,
         links=links,
+        scheduled_for=scheduled_for,
     )
     member = links[0] if links and links[0].chord else None  # a chord member: its meta says so
     job = NewJob(

@@ -151,7 +151,11 @@ class RedisServer:
         """Return once this replica's link to its primary is up and caught up."""
         deadline = time.monotonic() + timeout_s
         while True:
-            info = self.client().info("replication")
+            client = self.client()
+            try:
+                info = client.info("replication")
+            finally:
+                client.close()
             if info.get("master_link_status") == "up" and not info.get("master_sync_in_progress"):
                 return
             if time.monotonic() > deadline:

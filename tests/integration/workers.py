@@ -170,8 +170,11 @@ class Workers:
         self.app_spec = app_spec
         self.started: list[WorkerProcess] = []
 
-    def spawn(self, *args: str, env: Mapping[str, str] | None = None) -> WorkerProcess:
-        """Start a worker with these CLI arguments; do not wait for it to serve."""
+    def spawn(
+        self, *args: str, env: Mapping[str, str] | None = None, command: str = "worker"
+    ) -> WorkerProcess:
+        """Start a worker (or another `command`: ``beat``) with these CLI arguments; do not
+        wait for it to serve."""
         environment = {
             **os.environ,
             "ERRANDS_BROKER_URL": self.broker_url,
@@ -179,10 +182,10 @@ class Workers:
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
-        log_path = self.log_dir / f"worker-{len(self.started) + 1}.log"
+        log_path = self.log_dir / f"{command}-{len(self.started) + 1}.log"
         log_file = log_path.open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "errands", "worker", self.app_spec, *args],
+            [sys.executable, "-m", "errands", command, self.app_spec, *args],
             cwd=ROOT,
             env=environment,
             stdout=log_file,

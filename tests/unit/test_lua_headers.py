@@ -7,6 +7,7 @@ channel. `lua_keys` reads the code to find out what each function does; these te
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 
@@ -14,6 +15,7 @@ import pytest
 
 from errands.broker.redis.keys import KEY_SUFFIXES
 from errands.broker.redis.library import LUA_FILES
+from errands.broker.redis.schedules import BEAT_SUFFIXES
 from tests.unit.lua_keys import (
     Effects,
     Function,
@@ -25,7 +27,9 @@ from tests.unit.lua_keys import (
 )
 
 _SHARED = "00_shared.lua"
-_FILES = [name for name in LUA_FILES if name != _SHARED]
+# The scheduler's functions take the scheduler's keys, not a queue's (tested on their own below).
+_BEAT = "schedule.lua"
+_FILES = [name for name in LUA_FILES if name not in (_SHARED, _BEAT)]
 
 
 def _source(name: str) -> str:
@@ -87,8 +91,20 @@ def test_every_lua_file_of_the_library_registers_a_function() -> None:
     on_disk = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".lua"))
     assert sorted(LUA_FILES) == on_disk
     assert registered(_source(_SHARED)) == {}
-    for name in _FILES:
+    for name in [*_FILES, _BEAT]:
         assert registered(_source(name)), name
+
+
+def test_the_scheduler_functions_name_their_keys_in_the_order_the_client_sends_them() -> None:
+    source = _source(_BEAT)
+    for index, suffix in enumerate(BEAT_SUFFIXES, 1):
+        assert f"--   KEYS[{index}] {suffix} " in source, suffix
+    table = re.search(r"local function beat_keys\(KEYS\)(.*?)\nend", source, re.S)
+    assert table is not None
+    named = re.findall(r"(\w+) = KEYS\[(\d+)\]", table.group(1))
+    assert named == [(suffix, str(i)) for i, suffix in enumerate(BEAT_SUFFIXES, 1)]
+    used = set(re.findall(r"\bB\.(\w+)", source))
+    assert used <= set(BEAT_SUFFIXES), used - set(BEAT_SUFFIXES)
 
 
 def _without_line(source: str, line: str) -> str:

@@ -44,6 +44,7 @@ PUBLIC = {
     "JobNotFound",
     "JobStalled",
     "ResultTimeoutError",
+    "ScheduleNotFound",
     "Retry",
     "SoftTimeLimitExceeded",
     "TaskNotFound",

@@ -7,6 +7,7 @@
 | `WorkflowStore` | chords | `broker/stores.py` |
 | `Admin` | redrive, purge, pause | `broker/operator.py` |
 | `Inspector` | the operator's read model (``broker.inspector``) | `broker/operator.py` |
+| `ScheduleStore` | schedules and the scheduler's lease (``broker.schedules``) | `broker/beat.py` |
 
 `errands.testing.MemoryBroker` and `errands.broker.redis.RedisBroker` implement it all, and
 one conformance suite (`errands.testing.check_broker`) holds them to it. A part of errands
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from errands.broker.beat import ScheduleStore
 from errands.broker.operator import Admin, Inspector
 from errands.broker.settings import BrokerSettings
 from errands.broker.stores import ResultStore, WorkflowStore
@@ -29,6 +31,7 @@ __all__ = [
     "BrokerSettings",
     "Inspector",
     "ResultStore",
+    "ScheduleStore",
     "Transport",
     "WorkflowStore",
 ]
@@ -40,4 +43,9 @@ class Broker(Transport, ResultStore, WorkflowStore, Admin, Protocol):
     @property
     def inspector(self) -> Inspector:
         """The operator's read model of this broker."""
+        ...
+
+    @property
+    def schedules(self) -> ScheduleStore:
+        """The schedules and the scheduler's leader lease."""
         ...

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TypeVar
 
+from errands.broker.memory_schedules import MemorySchedules
 from errands.broker.memory_state import QueueState
 from errands.broker.memory_views import MemoryInspector
 from errands.broker.names import check_queue_name
@@ -106,6 +107,7 @@ class MemoryBroker:
         self._published = threading.Condition(self._lock)
         self._queues: dict[str, QueueState] = {}
         self._known: set[str] = set()
+        self._schedules = MemorySchedules(self._now_ms)
         self._subscribers: dict[tuple[str, str], set[_Mailbox]] = {}
         self._work_waiters: set[_Mailbox] = set()
 
@@ -320,6 +322,11 @@ class MemoryBroker:
     async def aset_paused(self, queue: str, paused: bool) -> None:
         """Async twin of `set_paused`."""
         self.set_paused(queue, paused)
+
+    @property
+    def schedules(self) -> MemorySchedules:
+        """The schedules and the scheduler's lease (`errands.broker.beat.ScheduleStore`)."""
+        return self._schedules
 
     @property
     def inspector(self) -> MemoryInspector:

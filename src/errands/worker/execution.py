@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -215,6 +216,11 @@ class Executor:
             deadline=time.time() + soft,
             headers=record.headers or _NO_HEADERS,
             extras=options.extras,
+            scheduled_for=(
+                datetime.fromtimestamp(record.scheduled_for, UTC)
+                if record.scheduled_for is not None
+                else None
+            ),
             _cancelled=lambda: self._is_cancelled(job.id),
         )
         return Prepared(job, record, task, context, soft, hard)

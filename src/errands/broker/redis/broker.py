@@ -28,6 +28,7 @@ from errands.broker.redis.inspector import RedisInspector
 from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
 from errands.broker.redis.library import library_source
 from errands.broker.redis.plans import Plan, Read
+from errands.broker.redis.schedules import RedisSchedules
 from errands.broker.redis.waits import ResultWaits
 from errands.broker.settings import BrokerSettings
 from errands.broker.types import (
@@ -100,6 +101,7 @@ class RedisBroker:
         self._registered: set[str] = set()
         self._waits = ResultWaits(self)
         self._inspector: RedisInspector | None = None
+        self._schedules: RedisSchedules | None = None
 
     def __repr__(self) -> str:
         return f"RedisBroker({redact(self.url)!r}, namespace={self.namespace!r})"
@@ -546,6 +548,13 @@ class RedisBroker:
                 raise translate(reply, self.url, fetch.name)
             return await self.arun(fetch)  # nothing ran: load the library, fetch again
         return fetch.parse(reply)
+
+    @property
+    def schedules(self) -> RedisSchedules:
+        """The schedules and the scheduler's lease (`errands.broker.beat.ScheduleStore`)."""
+        if self._schedules is None:
+            self._schedules = RedisSchedules(self)
+        return self._schedules
 
     def direct_line(self, queue: str, lease_ms: int, worker_id: str) -> RedisDirectLine | None:
         """A worker child's own line to Redis (`DirectWaits`); None for a TLS URL."""

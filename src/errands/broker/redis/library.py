@@ -28,6 +28,7 @@ LUA_FILES: tuple[str, ...] = (
     "read.lua",
     "inspect.lua",
     "chord.lua",
+    "schedule.lua",
 )
 
 # The .lua files register their functions under this prefix; loading rewrites it.
