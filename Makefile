@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector check-examples clean
+.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat check-examples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench-expiry: $(VENV)/.installed-dev
 # benchmarks/INSPECTOR.md.
 bench-inspector: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.inspector
+
+# The scheduler at scale: 10,000 schedules, 1,000 due every second: benchmarks/BEAT.md.
+bench-beat: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.beat
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ("quickstart", "retries", "time_limits", "idempotency", "priorities", "middleware")
+EXAMPLES = (
+    "quickstart",
+    "retries",
+    "time_limits",
+    "idempotency",
+    "priorities",
+    "middleware",
+    "scheduling",
+)
 TIMEOUT_S = 30.0
 
 

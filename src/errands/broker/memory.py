@@ -201,6 +201,10 @@ class MemoryBroker:
         """Async twin of `job_state`."""
         return self.job_state(queue, job_id)
 
+    async def ajob_states(self, jobs: Sequence[tuple[str, str]]) -> list[JobSnapshot]:
+        """`ajob_state` of many jobs, in order."""
+        return [self.job_state(queue, job_id) for queue, job_id in jobs]
+
     def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Block until the job finishes or `timeout_s` (real seconds) passes."""
         deadline = time.monotonic() + timeout_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from errands.broker.types import JobSnapshot, NewJob
@@ -18,6 +19,10 @@ class ResultStore(Protocol):
 
     async def ajob_state(self, queue: str, job_id: str) -> JobSnapshot:
         """Async twin of `job_state`."""
+        ...
+
+    async def ajob_states(self, jobs: Sequence[tuple[str, str]]) -> list[JobSnapshot]:
+        """`ajob_state` of many (queue, job id) pairs, in order, in one round trip where it can."""
         ...
 
     def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:

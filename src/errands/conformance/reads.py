@@ -62,6 +62,16 @@ async def check_the_async_twins_act_as_the_blocking_calls(s: Subject) -> None:
     assert state.state == "cancelled", f"ajob_state of the cancelled job: {state}"
 
 
+async def check_many_job_states_are_read_in_order_in_one_call(s: Subject) -> None:
+    """`ajob_states` answers as `ajob_state` would for each (queue, id), in order."""
+    b = s.broker
+    assert await b.ajob_states([]) == [], "no jobs: no states"
+    b.enqueue(Q, [job("a")])
+    b.enqueue("other", [job("b")])
+    got = [st.state for st in await b.ajob_states([(Q, "a"), ("other", "b"), (Q, "b")])]
+    assert got == ["queued", "queued", "unknown"], f"the states, in order: {got}"
+
+
 async def check_a_closed_broker_opens_again_on_next_use(s: Subject) -> None:
     """After `close` and `aclose` the broker works again on the next call, its jobs kept."""
     b = s.broker
@@ -194,6 +204,7 @@ CHECKS: tuple[Check, ...] = (
     check_info_counts_jobs_in_each_state,
     check_the_queues_are_those_enqueued_to_or_heartbeated_in,
     check_the_async_twins_act_as_the_blocking_calls,
+    check_many_job_states_are_read_in_order_in_one_call,
     check_a_closed_broker_opens_again_on_next_use,
     check_wait_result_wakes_when_another_thread_acks,
     check_await_result_wakes_when_another_task_acks,

@@ -283,8 +283,9 @@ class Scheduler:
             return
         sends: dict[str, list[NewJob]] = {}
         states: dict[str, FireState] = {}
+        running = await self._running(due)
         for schedule_id in due:
-            states[schedule_id] = await self._plan(schedule_id, now_ms, sends)
+            states[schedule_id] = await self._plan(schedule_id, now_ms, sends, running)
         try:
             for queue, jobs in sends.items():
                 await self.app.asend(queue, jobs)
@@ -305,15 +306,33 @@ class Scheduler:
         for schedule_id in due:
             self._push(schedule_id, now_ms)
 
+    async def _running(self, due: list[str]) -> set[str]:
+        """Which previous jobs of the due schedules are unfinished (read in one round trip)."""
+        watched = [
+            (self._queue(self._defs[i]), job)
+            for i in due
+            if self._defs[i].overlap != "allow_all" and (job := self._state[i].last_job)
+        ]
+        states = await self.app.broker.ajob_states(watched)
+        return {
+            job for (_, job), st in zip(watched, states, strict=True) if st.state in _UNFINISHED
+        }
+
+    def _queue(self, d: ScheduleDef) -> str:
+        return d.queue or self.app.options_for(d.task).queue
+
     async def _plan(
-        self, schedule_id: str, now_ms: int, sends: dict[str, list[NewJob]]
+        self, schedule_id: str, now_ms: int, sends: dict[str, list[NewJob]], running: set[str]
     ) -> FireState:
-        """The schedule's fires due by `now_ms`: jobs added to `sends`; its new state returned."""
+        """The schedule's fires due by `now_ms`: jobs added to `sends`; its new state returned.
+
+        `running`: the previous jobs still unfinished, as read before this step.
+        """
         d, pause = self._defs[schedule_id], self._pauses[schedule_id]
         st = msgspec.structs.replace(self._state[schedule_id])
-        queue = d.queue or self.app.options_for(d.task).queue
+        queue = self._queue(d)
         if st.buffered_ms is not None:
-            if await self._still_running(queue, st.last_job):
+            if st.last_job in running:
                 return st
             self._send(d, queue, st.buffered_ms, sends, st)
             st.buffered_ms = None
@@ -321,7 +340,7 @@ class Scheduler:
         for nominal in _catch_up(d, st, after, now_ms):
             if d.run_limit is not None and st.fired >= d.run_limit:
                 break
-            if d.overlap != "allow_all" and await self._still_running(queue, st.last_job):
+            if d.overlap != "allow_all" and st.last_job in running:
                 if d.overlap == "skip" or (
                     d.overlap == "buffer_one" and st.buffered_ms is not None
                 ):
@@ -334,11 +353,6 @@ class Scheduler:
                 await self.app.broker.acancel(queue, st.last_job)  # cancel_other
             self._send(d, queue, nominal, sends, st)
         return st
-
-    async def _still_running(self, queue: str, job_id: str | None) -> bool:
-        if job_id is None:
-            return False
-        return (await self.app.broker.ajob_state(queue, job_id)).state in _UNFINISHED
 
     def _send(
         self,

@@ -355,6 +355,11 @@ class RedisBroker:
         """Async twin of `job_state`."""
         return await self.arun(calls.result(self.keys(queue), job_id))
 
+    async def ajob_states(self, jobs: Sequence[tuple[str, str]]) -> list[JobSnapshot]:
+        """`ajob_state` of many jobs, pipelined in one round trip."""
+        reads = [calls.result(self.keys(queue), job_id) for queue, job_id in jobs]
+        return await self._arun_all(reads) if reads else []
+
     def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Block until the job finishes or `timeout_s` passes (see `ResultWaits`)."""
         with self._faults("wait for a result"):
