@@ -160,3 +160,49 @@ def test_a_definition_broken_by_hand_is_skipped_and_the_others_fire(
         assert [i.definition.id for i in app.schedules.list()] == ["tick"]
     finally:
         app.close()
+
+
+def test_a_fire_state_or_pause_broken_by_hand_starts_afresh_and_the_schedule_fires(
+    server: RedisServer, namespace: str
+) -> None:
+    clock = ManualClock(START)
+    app = _app(server.url, namespace)
+    try:
+        scheduler = _started(app, clock)
+        prefix = f"{namespace}:{{beat:schedules}}"
+        server.command("HSET", f"{prefix}:state", "tick", "\xff not json")
+        server.command("HSET", f"{prefix}:pauses", "tick", "[1, 2")
+        server.command("INCR", f"{prefix}:version")
+        clock.advance(10)
+        _step(app, scheduler)  # read again: the state is fresh, the pause none
+        clock.advance(10)
+        _step(app, scheduler)
+        assert _enqueued(app) == 1
+        info = app.schedules.get("tick")
+        assert info.state is not None
+        assert (info.state.fired, info.pause.paused) == (1, False)
+    finally:
+        app.close()
+
+
+def test_a_redis_that_restarts_empty_gets_the_code_schedules_back_and_fires_on(
+    server: RedisServer, namespace: str
+) -> None:
+    clock = ManualClock(START)
+    app = _app(server.url, namespace)
+    try:
+        scheduler = _started(app, clock)
+        clock.advance(10)
+        _step(app, scheduler)
+        server.command("FLUSHALL")  # this test's own server: as a restart with no persistence
+        clock.advance(10)
+        _step(app, scheduler)  # a new lease, a new fence, the schedules stored again
+        assert scheduler.leading
+        assert [i.definition.id for i in App(server.url, namespace=namespace).schedules.list()] == [
+            "tick"
+        ]
+        clock.advance(10)
+        _step(app, scheduler)
+        assert _enqueued(app) == 1  # the fire after the loss: the counters were lost too
+    finally:
+        app.close()

@@ -163,9 +163,21 @@ class Schedules:
         Raises:
             ScheduleNotFound: there is none with that id.
         """
-        for info in self.list():
-            if info.definition.id == schedule_id:
-                return info
+        snapshot = self.app.broker.schedules.read()
+        raw = snapshot.defs.get(schedule_id)
+        if raw is not None:
+            try:
+                definition = decode_def(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError, ErrandsError) as error:
+                raise ScheduleNotFound(
+                    f"schedule {schedule_id!r} cannot be read ({error}): delete it, or store it "
+                    "again with app.schedules.upsert"
+                ) from None
+            raw_state = snapshot.state.get(schedule_id)
+            state = decode_state(raw_state, 0) if raw_state is not None else None
+            return self._info(definition, state, decode_pause(snapshot.pauses.get(schedule_id)))
+        if schedule_id in self.app.periodic_schedules:
+            return self._info(self.app.periodic_schedules[schedule_id], None, Pause())
         raise ScheduleNotFound(
             f"no schedule {schedule_id!r}: `errands schedules list` shows the ones there are"
         )
@@ -208,7 +220,7 @@ class Schedules:
     def delete(self, schedule_id: str) -> None:
         """Delete a schedule, its state and its pause.
 
-        One declared in code comes back at the next scheduler start: delete it from the code.
+        One declared in code is stored again by the leading scheduler: delete it from the code.
         """
         if not self.app.broker.schedules.remove([schedule_id]):
             raise ScheduleNotFound(f"no schedule {schedule_id!r} to delete")

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from errands.broker.types import NewJob
-from errands.errors import BrokerError, ErrandsError
+from errands.errors import BrokerError, ConfigurationError, ErrandsError
 from errands.schedule.fire import build_fire
 from errands.schedule.records import (
     FireState,
@@ -123,7 +123,9 @@ class Scheduler:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not 0 < renew_s * 2 <= lease_s:
-            raise ErrandsError(f"renew_s ({renew_s}) must be at most half of lease_s ({lease_s})")
+            raise ConfigurationError(
+                f"renew_s ({renew_s}) must be above 0 and at most half of lease_s ({lease_s})"
+            )
         self.app = app
         self.store = app.broker.schedules
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -239,6 +241,16 @@ class Scheduler:
 
     async def _load(self) -> None:
         snapshot = await self.store.aread()
+        missing = [s for i, s in self.app.periodic_schedules.items() if i not in snapshot.defs]
+        if missing:
+            # The store lost them (a Redis restarted empty, a flush, a delete by hand): code
+            # schedules belong to the code, so they are stored again, with fresh fire state.
+            log.warning(
+                "schedules of the code missing from Redis, stored again: %s",
+                ", ".join(s.id for s in missing),
+            )
+            await self.store.adefine("code", [(s.id, msgspec.json.encode(s)) for s in missing])
+            snapshot = await self.store.aread()
         now = self._now_ms()
         self._defs = {}
         for schedule_id, raw in snapshot.defs.items():
