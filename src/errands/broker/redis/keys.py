@@ -35,6 +35,10 @@ KEY_SUFFIXES: tuple[str, ...] = (
     "chords_x",
     "chord_fails",
     "history",
+    "limits",
+    "limits_x",
+    "limit_wait",
+    "progress",
 )
 
 

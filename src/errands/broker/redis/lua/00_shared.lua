@@ -30,6 +30,15 @@
 --  22 history   HASH  job id -> JSON array of its last HISTORY failed attempts that were retried
 --                      or stalled: {a attempt, t ms, w worker, e error}; kept while the job
 --                      lives (dead included), deleted with it
+--  23 limits    HASH  "<limiter>|<key>" -> msgpack {t GCRA theoretical arrival time ms,
+--                      bo backoff until ms, h job ids holding its concurrency slots}: the
+--                      state of one limiter (limits.lua); a record with nothing to remember
+--                      expires (limits_x)
+--  24 limits_x  ZSET  "<limiter>|<key>" -> when its record holds nothing any more (ms)
+--  25 limit_wait ZSET "<limiter>|<key>|<sequence>|<job id>" -> 0: jobs parked in delayed until
+--                      a concurrency slot of that limiter frees (read by lex, oldest first)
+--  26 progress  HASH  job id -> JSON {p fraction, m message, d data, t ms} the task reported;
+--                      deleted with the job
 --
 -- Each function's header lists the keys it touches, with the helpers below that it calls, one
 -- a line: `KEYS[n] suffix (read)`, `(write)` or `(read, write)`. A function reads a key when a
@@ -77,7 +86,8 @@ local function key_table(KEYS)
     idem = KEYS[9], idem_x = KEYS[10], wake = KEYS[11], seq = KEYS[12],
     stats = KEYS[13], cancel = KEYS[14], workers = KEYS[15], maint = KEYS[16], cfg = KEYS[17],
     chords = KEYS[18], chord_parts = KEYS[19], chords_x = KEYS[20], chord_fails = KEYS[21],
-    history = KEYS[22],
+    history = KEYS[22], limits = KEYS[23], limits_x = KEYS[24], limit_wait = KEYS[25],
+    progress = KEYS[26],
   }
 end
 
