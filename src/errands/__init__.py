@@ -19,6 +19,7 @@ from errands.errors import (
     JobFailed,
     JobNotFound,
     JobStalled,
+    RateLimited,
     ResultTimeoutError,
     Retry,
     ScheduleNotFound,
@@ -28,6 +29,7 @@ from errands.errors import (
     WaitInsideTaskError,
     WorkerLost,
 )
+from errands.limits import Limiter
 from errands.middleware import Execution, Middleware, Outgoing, WorkerInfo
 from errands.result import AsyncResult
 from errands.states import JobState
@@ -68,8 +70,10 @@ __all__ = [
     "JobNotFound",
     "JobStalled",
     "JobState",
+    "Limiter",
     "Middleware",
     "Outgoing",
+    "RateLimited",
     "ResultTimeoutError",
     "Retry",
     "ScheduleNotFound",

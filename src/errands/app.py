@@ -18,12 +18,22 @@ from typing import (
     overload,
 )
 
+import msgspec
 from typing_extensions import Unpack
 
 from errands.broker.base import Broker, BrokerSettings, Inspector
 from errands.broker.types import Enqueued, NewJob
 from errands.context import TaskContext
 from errands.errors import BrokerError, ConfigurationError, TaskNotFound
+from errands.limits import (
+    Limiter,
+    Rate,
+    check_shared_queue,
+    limiters_of,
+    pack_limiters,
+    rate_of,
+    unique_mode,
+)
 from errands.middleware import Middleware, Middlewares, accepting
 from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
@@ -76,6 +86,10 @@ class TaskOptionsKw(TypedDict, total=False):
     idempotency_ttl: float | timedelta
     max_stalls: int
     extras: Mapping[str, Any]
+    rate_limit: str
+    concurrency: int
+    limits: Sequence[str | Limiter]
+    unique: bool | Literal["window", "until_finished"]
 
 
 class TaskDecorator(Protocol):
@@ -173,6 +187,8 @@ class App:
         self.middleware = Middlewares(middleware)
         self._sender = Sender(self)
         self.tasks: dict[str, Task[..., Any]] = {}
+        #: The limiters of its tasks, by name (`limiter`, and each task's own rate_limit=).
+        self.limiters: dict[str, Limiter] = {}
         #: The schedules declared with `periodic`, by id (stored when a scheduler starts).
         self.periodic_schedules: dict[str, ScheduleDef] = {}
         RetryPolicy(max_retries=max_retries)  # refuse max_retries=None here, not at first task
@@ -206,6 +222,45 @@ class App:
 
     # Registration --------------------------------------------------------------------------
 
+    def limiter(
+        self,
+        name: str,
+        *,
+        rate: str | Rate | None = None,
+        burst: int = 1,
+        concurrency: int | None = None,
+        key: Callable[..., Any] | None = None,
+    ) -> Limiter:
+        """Declare a limiter that tasks share: ``@app.task(limits=["partner-api"])``.
+
+        Args:
+            name: how tasks name it.
+            rate: starts per period, e.g. ``"100/m"`` or ``"20/s"``, spread evenly (GCRA).
+            burst: starts allowed at once after a quiet spell (1: never closer than the rate).
+            concurrency: jobs of it running at once across every worker and host.
+            key: a function of the task's arguments giving a key, for a limit per key (per
+                tenant): called like the task, without its context.
+
+        Returns:
+            The limiter (also in `App.limiters`).
+        """
+        if name in self.limiters:
+            raise ConfigurationError(
+                f"a limiter named {name!r} is already declared: give this one another name"
+            )
+        limiter = Limiter(name, rate_of(rate), burst, concurrency, key)
+        self._add_limiter(limiter)
+        return limiter
+
+    def _add_limiter(self, limiter: Limiter) -> None:
+        """Register `limiter`; every fetch of this app's workers carries it from now on."""
+        self.limiters[limiter.name] = limiter
+        self.broker_settings = msgspec.structs.replace(
+            self.broker_settings, limits=pack_limiters(self.limiters.values())
+        )
+        if self._broker is not None:
+            self._broker.settings = self.broker_settings
+
     @overload
     def task(self, fn: Callable[P, Coroutine[Any, Any, R]]) -> Task[P, R]: ...
     @overload
@@ -233,7 +288,10 @@ class App:
         dont_autoretry_for, retry_backoff (True = 1 s base, or a base in seconds; False = none),
         retry_backoff_max (600 s), retry_jitter (True), soft_time_limit, time_limit (the app's
         finite defaults), bind (pass a TaskContext first), ignore_result, result_ttl,
-        idempotency_ttl, max_stalls.
+        idempotency_ttl, max_stalls; rate_limit ("100/m": this task's own rate, every worker
+        together), concurrency (its jobs running at once, every worker together), limits
+        (names of `limiter`s it shares), unique (True or "until_finished": a job with the
+        same arguments as one holding its key is not enqueued again; docs/limits.md).
         """
 
         def register(function: Callable[..., Any]) -> Task[..., Any]:
@@ -243,6 +301,7 @@ class App:
                     f"a task named {task_options.name!r} is already registered: give one of them "
                     "another name with @app.task(name=...)"
                 )
+            self._check_limiter_queues(task_options)
             task: Task[..., Any] = Task(self, function, task_options)
             self.tasks[task_options.name] = task
             return task
@@ -302,9 +361,9 @@ class App:
             soft_s = min(self.soft_time_limit, hard_s * 0.9) if hard_s else self.soft_time_limit
         if hard_s is None:
             hard_s = max(self.time_limit, soft_s * 1.2)
-        default_name = f"{function.__module__}.{function.__qualname__}"
+        name = options.get("name", f"{function.__module__}.{function.__qualname__}")
         return TaskOptions(
-            name=options.get("name", default_name),
+            name=name,
             queue=options.get("queue", self.default_queue),
             priority=options.get("priority", 0),
             retry=retry,
@@ -316,7 +375,16 @@ class App:
             idempotency_ttl=seconds(options.get("idempotency_ttl", self.idempotency_ttl)),
             max_stalls=options.get("max_stalls", self.max_stalls),
             extras=self._extras(options.get("extras", {})),
+            limiters=limiters_of(name, options, self.limiters),
+            unique=unique_mode(options.get("unique", False)),
         )
+
+    def _check_limiter_queues(self, options: TaskOptions) -> None:
+        """Register a task's own limiter; refuse a shared one used on another queue."""
+        for limiter in options.limiters:
+            if limiter.name == options.name:
+                self._add_limiter(limiter)
+        check_shared_queue(options, [task.options for task in self.tasks.values()])
 
     def _extras(self, extras: Mapping[str, Any]) -> dict[str, Any]:
         """The task's options for middleware, each one read by some middleware of the app."""

@@ -19,6 +19,7 @@ __all__ = [
     "JobFailed",
     "JobNotFound",
     "JobStalled",
+    "RateLimited",
     "ResultTimeoutError",
     "Retry",
     "SoftTimeLimitExceeded",
@@ -136,6 +137,31 @@ class Retry(ErrandsError):
         self.countdown = countdown
         self.exc = exc
         super().__init__(f"retry requested{f' in {countdown}s' if countdown is not None else ''}")
+
+
+class RateLimited(ErrandsError):
+    """Raise inside a task when the service it calls says "too many requests".
+
+    The job runs again after `retry_after` seconds without spending an attempt, and the rate
+    limiters of its task back off for as long, so its peers wait too instead of meeting the
+    same refusal. A job refused this way more than `MAX_RATE_LIMITED` times spends attempts
+    from then on, so none waits forever.
+
+    Args:
+        retry_after: seconds to wait (a service's Retry-After header, say); at least 0.
+    """
+
+    def __init__(self, retry_after: float = 1.0) -> None:
+        if not 0 <= retry_after < 86_400:
+            raise ArgumentError(
+                f"retry_after must be a number of seconds from 0 to a day, not {retry_after!r}"
+            )
+        self.retry_after = float(retry_after)
+        super().__init__(f"rate limited: run again in {retry_after:g}s")
+
+
+#: Runs refused by `RateLimited` that a job may have without spending attempts.
+MAX_RATE_LIMITED = 100
 
 
 class SoftTimeLimitExceeded(ErrandsError):

@@ -6,6 +6,7 @@ of `delay` and `.s()` and the type `get()` returns.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import time
@@ -14,9 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, ParamSpec, TypeVar
 
+import msgspec
+
 from errands.arity import arity_checker
 from errands.broker.types import NewJob
 from errands.errors import ArgumentError, ConfigurationError
+from errands.limits import Limiter, limit_records
 from errands.message import JobRecord, Link, check_arguments, encode_record, payload_bound
 from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
@@ -72,6 +76,10 @@ class TaskOptions:
         idempotency_ttl: seconds an idempotency key holds, by default.
         max_stalls: lease expiries (dead workers) tolerated before the job is declared poison.
         extras: options for the app's middleware (each reads those it names).
+        limiters: the rate limits and concurrency caps its jobs wait for (`errands.limits`).
+        unique: derive each job's idempotency key from the task name and its arguments, so a
+            second job with the same arguments is not enqueued while the first holds the key:
+            "window" (the key's ttl) or "until_finished" (until the first job ends); None: no.
     """
 
     name: str
@@ -86,6 +94,8 @@ class TaskOptions:
     idempotency_ttl: float = 86_400.0
     max_stalls: int = 1
     extras: Mapping[str, Any] = field(default_factory=dict)
+    limiters: tuple[Limiter, ...] = ()
+    unique: IdempotencyMode | None = None
 
     def __post_init__(self) -> None:
         check_priority(self.priority)
@@ -194,6 +204,21 @@ class CheckedCall(NamedTuple):
     priority: int
     delay_ms: int
     idempotency_ttl_ms: int
+    limits: tuple[str, ...]  # the limiter records its job counts against
+    idempotency_key: str | None  # the call's, or the one `unique` derives
+    idempotency_mode: IdempotencyMode
+
+
+def unique_key(task: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:
+    """The idempotency key of a `unique` task's job: its name and a digest of its arguments.
+
+    Keyword arguments are taken in sorted order, so ``f(a=1, b=2)`` and ``f(b=2, a=1)`` match.
+    """
+    encoded = _sorted_encoder.encode([list(args), dict(kwargs)])
+    return f"errands:unique:{task}:{hashlib.blake2b(encoded, digest_size=16).hexdigest()}"
+
+
+_sorted_encoder = msgspec.json.Encoder(order="sorted")
 
 
 def _check_call(
@@ -227,7 +252,13 @@ def _check_call(
             f"idempotency_ttl must be a positive number of seconds or a timedelta, not {ttl!r}"
         )
     queue = options.queue or task.queue
-    return CheckedCall(queue, call_soft, call_hard, priority, delay_ms, int(ttl_s * 1000))
+    limits = limit_records(task.limiters, args, kwargs) if task.limiters else ()
+    key, mode = options.idempotency_key, options.idempotency_mode
+    if key is None and task.unique is not None:
+        key, mode = unique_key(task.name, args, kwargs), task.unique
+    return CheckedCall(
+        queue, call_soft, call_hard, priority, delay_ms, int(ttl_s * 1000), limits, key, mode
+    )
 
 
 def check_job(
@@ -269,9 +300,8 @@ def build_job(
     Returns:
         The queue name and the job.
     """
-    queue, call_soft, call_hard, priority, delay_ms, idempotency_ttl_ms = checked or _check_call(
-        task, args, kwargs, options
-    )
+    checked = checked or _check_call(task, args, kwargs, options)
+    queue, priority = checked.queue, checked.priority
     job_id = options.job_id or new_job_id()
     record = JobRecord(
         id=job_id,
@@ -281,8 +311,8 @@ def build_job(
         kwargs=dict(kwargs),
         priority=priority,
         enqueued_at=time.time(),
-        soft_time_limit=call_soft,
-        time_limit=call_hard,
+        soft_time_limit=checked.soft_time_limit,
+        time_limit=checked.time_limit,
         links=links,
         scheduled_for=scheduled_for,
     )
@@ -291,10 +321,10 @@ def build_job(
         id=job_id,
         payload=encode_record(record, max_payload_bytes),
         priority=priority,
-        delay_ms=delay_ms,
-        idempotency_key=options.idempotency_key,
-        idempotency_ttl_ms=idempotency_ttl_ms,
-        idempotency_mode=options.idempotency_mode,
+        delay_ms=checked.delay_ms,
+        idempotency_key=checked.idempotency_key,
+        idempotency_ttl_ms=checked.idempotency_ttl_ms,
+        idempotency_mode=checked.idempotency_mode,
         max_attempts=task.retry.max_attempts,
         result_ttl_ms=int(task.result_ttl * 1000),
         ignore_result=task.ignore_result,
@@ -302,6 +332,7 @@ def build_job(
         chord=member.chord if member else "",
         chord_queue=(member.queue or "") if member else "",
         chord_index=member.index if member else 0,
+        limits=checked.limits,
     )
     return queue, job
 

@@ -26,10 +26,11 @@ from tests.unit.lua_keys import (
     touched,
 )
 
-_SHARED = "00_shared.lua"
+# The helper files, loaded first (their names start with a digit); they register nothing.
+_SHARED = tuple(name for name in LUA_FILES if name[0].isdigit())
 # The scheduler's functions take the scheduler's keys, not a queue's (tested on their own below).
 _BEAT = "schedule.lua"
-_FILES = [name for name in LUA_FILES if name not in (_SHARED, _BEAT)]
+_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT)]
 
 
 def _source(name: str) -> str:
@@ -38,8 +39,11 @@ def _source(name: str) -> str:
 
 @cache
 def _shared() -> dict[str, Function]:
-    functions, _ = functions_of(_source(_SHARED), _SHARED)
-    return functions
+    found: dict[str, Function] = {}
+    for name in _SHARED:
+        functions, _ = functions_of(_source(name), name)
+        found.update(functions)
+    return found
 
 
 def _described(effects: Effects) -> list[str]:
@@ -90,7 +94,8 @@ def test_every_lua_file_of_the_library_registers_a_function() -> None:
     folder = resources.files("errands.broker.redis") / "lua"
     on_disk = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".lua"))
     assert sorted(LUA_FILES) == on_disk
-    assert registered(_source(_SHARED)) == {}
+    for name in _SHARED:
+        assert registered(_source(name)) == {}
     for name in [*_FILES, _BEAT]:
         assert registered(_source(name)), name
 

@@ -46,6 +46,8 @@ PUBLIC = {
     "ResultTimeoutError",
     "ScheduleNotFound",
     "Retry",
+    "RateLimited",
+    "Limiter",
     "SoftTimeLimitExceeded",
     "TaskNotFound",
     "TimeLimitExceeded",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from errands.broker.memory_chords import Chords
+from errands.broker.memory_limits import JobLimits, QueueLimits, WaitKind, limit_config
 from errands.broker.memory_outcomes import cancelled_outcome, chord_failure, stalled_outcome
 from errands.broker.memory_records import (
     DEAD_MESSAGE,
@@ -48,6 +49,8 @@ PRIORITY_SPAN = 2**44  # sequence numbers stay below this, as in 00_shared.lua
 MAX_BATCH = 1000
 WAKE_TOKENS = 8
 LOST_SPARE = 5  # as in 00_shared.lua: losses before a heartbeat, beyond max stalls, allowed
+LIMIT_ROUNDS = 4  # as in fetch.lua: pops per fetch when jobs wait for limiters
+RATE_LIMITED_FREE = 100  # as in ack.lua (errands.errors.MAX_RATE_LIMITED)
 _STALL = "its lease expired while it ran: its worker died or lost Redis"
 
 
@@ -96,6 +99,7 @@ class JobMeta:
     task: str | None = None
     error_type: str | None = None
     error_message: str | None = None
+    limits: JobLimits | None = None  # a job of limited tasks (memory_limits.py)
 
 
 class QueueState:
@@ -133,6 +137,7 @@ class QueueState:
         # Jobs sent to the dead set by the call under way, when it reports them (fetch, maintain).
         self.died: list[tuple[str, bytes]] | None = None
         self.chords = Chords(self.enqueue, self._store_chord_result)
+        self.limits = QueueLimits()
 
     # Shared helpers (00_shared.lua) -----------------------------------------------------------
 
@@ -174,6 +179,29 @@ class QueueState:
         self.meta.pop(job_id, None)
         self.cancel_requests.discard(job_id)
         self.history.pop(job_id, None)
+        if m.limits is not None:
+            self.limits.unpark(job_id, m.limits)
+
+    def _free_slots(self, job_id: str, m: JobMeta, now: int) -> None:
+        """free_slots (01_limits.lua): each slot the job held makes its oldest waiter due."""
+        if m.limits is None or not m.limits.holding:
+            return
+        for waiter in self.limits.free_slots(job_id, m.limits):
+            w = self.meta.get(waiter)
+            if w is not None and w.state == "scheduled" and w.limits is not None:
+                w.limits.parked = None
+                self.delayed.add(waiter, now)
+                self._arm_wake(1)
+
+    def _wait_for_limit(
+        self, job_id: str, m: JobMeta, due: float, rid: str, kind: WaitKind
+    ) -> None:
+        """wait_for_limit (01_limits.lua): to delayed until its slot, no attempt spent."""
+        assert m.limits is not None
+        m.state, m.worker, m.started = "scheduled", None, False
+        self.limits.park(job_id, m.limits, rid, kind)
+        self.delayed.add(job_id, int(due))
+        self._incr("limited")
 
     def _trim_dead(self, cap: int) -> int:
         excess = len(self.dead) - cap
@@ -220,7 +248,13 @@ class QueueState:
         due = self.delayed.pop_min(limit, now)
         for job_id in due:
             m = self.meta[job_id]
-            self._to_ready(job_id, m, self._ready_score(m.priority))
+            if m.limits is not None and m.limits.waiting:
+                # It waited for a limiter: back to its place, ahead of the jobs sent after it.
+                m.limits.waiting = False
+                self.limits.unpark(job_id, m.limits)
+                self._to_ready(job_id, m, m.score)
+            else:
+                self._to_ready(job_id, m, self._ready_score(m.priority))
         self._arm_wake(len(due))
         return len(due)
 
@@ -229,6 +263,7 @@ class QueueState:
         requeued = 0
         for job_id in expired:
             m = self.meta[job_id]
+            self._free_slots(job_id, m, now)
             if m.started:
                 m.stalls += 1
                 self._incr("stalled")
@@ -298,6 +333,7 @@ class QueueState:
                 result_ttl_ms=job.result_ttl_ms,
                 ignore_result=job.ignore_result,
                 chord=(job.chord, job.chord_queue, job.chord_index) if job.chord else None,
+                limits=JobLimits(records=job.limits) if job.limits else None,
             )
             if job.idempotency_key:
                 m.idempotency_key, m.idempotency_mode = job.idempotency_key, job.idempotency_mode
@@ -329,14 +365,32 @@ class QueueState:
         if self.paused:
             return Fetched([], None, paused=True, died=died)
         jobs: list[Delivery] = []
-        for job_id in self.ready.pop_min(min(n, MAX_BATCH)):
-            m = self.meta[job_id]
-            m.attempts += 1
-            m.deliveries += 1
-            m.state, m.worker, m.started, m.expired = "active", worker_id, False, False
-            self.active.add(job_id, now + lease_ms)
-            jobs.append(Delivery(job_id, self.jobs[job_id], m.attempts, str(m.deliveries)))
-        if not jobs:
+        cfg = limit_config(settings.limits)
+        wanted, popped, rounds = min(n, MAX_BATCH), 0, 0
+        while wanted > 0 and rounds < LIMIT_ROUNDS and popped < MAX_BATCH:
+            rounds += 1
+            ids = self.ready.pop_min(min(wanted, MAX_BATCH - popped))
+            if not ids:
+                break
+            popped += len(ids)
+            limited = 0
+            for job_id in ids:
+                m = self.meta[job_id]
+                if m.limits is not None:
+                    waits = self.limits.admit(job_id, m.limits, cfg, now, self.active.__contains__)
+                    if waits is not None:
+                        self._wait_for_limit(job_id, m, *waits)
+                        limited += 1
+                        continue
+                m.attempts += 1
+                m.deliveries += 1
+                m.state, m.worker, m.started, m.expired = "active", worker_id, False, False
+                self.active.add(job_id, now + lease_ms)
+                jobs.append(Delivery(job_id, self.jobs[job_id], m.attempts, str(m.deliveries)))
+            if limited == 0:
+                break
+            wanted -= len(ids) - limited
+        if popped == 0:
             self.wake.clear()  # nothing to hand out: idle workers should block, not spin
         first = self.delayed.first()
         lease = self.active.first()
@@ -344,7 +398,7 @@ class QueueState:
             jobs,
             None if first is None else max(first[1] - now, 0),
             next_expiry_ms=None if lease is None else max(lease[1] - now, 0),
-            more=bool(jobs) and len(self.ready) > 0,
+            more=popped > 0 and len(self.ready) > 0,
             died=died,
         )
 
@@ -359,6 +413,7 @@ class QueueState:
                 continue
             if m.state == "active":
                 self.active.discard(o.id)
+                self._free_slots(o.id, m, now)
             else:
                 self.ready.discard(o.id)
             if o.kind == "succeeded":
@@ -369,10 +424,14 @@ class QueueState:
                 self._finish(o.id, m, cancelled_outcome(m.attempts), now)
                 self._incr("cancelled")
                 codes.append(AckCode.CANCELLED)
-            elif o.kind == "deferred" or (o.kind == "retrying" and m.attempts < m.max_attempts):
-                if o.kind == "deferred":
+            elif self._free_run(o, m) or (
+                o.kind in ("retrying", "limited") and m.attempts < m.max_attempts
+            ):
+                if self._free_run(o, m):
                     m.attempts = max(m.attempts - 1, 0)
                     deferred += 1
+                    if o.kind == "limited":
+                        self._limited(m, now + o.retry_delay_ms)
                 else:
                     retried += 1
                     self._note_attempt(o.id, m, outcome_error(o.outcome), now)
@@ -386,6 +445,21 @@ class QueueState:
         self._incr("retried", retried)
         self._incr("deferred", deferred)
         return codes
+
+    @staticmethod
+    def _free_run(o: Outcome, m: JobMeta) -> bool:
+        """ack.lua: a run that spends no attempt (deferred; limited, RATE_LIMITED_FREE times)."""
+        if o.kind == "deferred":
+            return True
+        rate_limited = m.limits.rate_limited if m.limits is not None else 0
+        return o.kind == "limited" and rate_limited < RATE_LIMITED_FREE
+
+    def _limited(self, m: JobMeta, due: int) -> None:
+        """A RateLimited run: counted on the job, and its limiters back off until `due`."""
+        if m.limits is None:
+            m.limits = JobLimits()
+        m.limits.rate_limited += 1
+        self.limits.back_off(m.limits, due)
 
     def _late_success(self, o: Outcome) -> JobMeta | None:
         # ack.lua: a success whose lease was reaped, while nobody took the job since.
@@ -428,6 +502,7 @@ class QueueState:
             m = self._holds_lease(lease)
             if m is not None:
                 self.active.discard(lease.id)
+                self._free_slots(lease.id, m, now)
                 m.attempts = max(m.attempts - 1, 0)
                 if lease.id in self.cancel_requests:
                     self._finish(lease.id, m, cancelled_outcome(m.attempts), now)

@@ -20,6 +20,8 @@ class BrokerSettings(msgspec.Struct, frozen=True):
         chord_send_ms: a chord whose members were not all sent within this (its sender
             stopped halfway) fails; one whose members were sent fails after `dead_max_age_ms`
             if they have not all reported by then.
+        limits: what the app's limiters allow, sent with every fetch
+            (`errands.limits.pack_limiters`; b"" when it has none).
     """
 
     dead_max_count: int = 10_000
@@ -29,3 +31,4 @@ class BrokerSettings(msgspec.Struct, frozen=True):
     maintenance_limit: int = 1_000
     worker_silence_ms: int = 120_000
     chord_send_ms: int = 600_000
+    limits: bytes = b""

@@ -33,7 +33,9 @@ IdempotencyMode = Literal["window", "until_finished"]
 #: unknown here, as in a rolling deploy: run it again later, no attempt charged). What the
 #: broker did is its `AckCode`: it may differ (a retry with no attempt left is DEAD, a job asked
 #: to stop is CANCELLED, a lost lease is STALE).
-OutcomeKind = Literal["succeeded", "retrying", "failed", "deferred"]
+#: "limited": the task met its service's own limit (`RateLimited`): run it again after its delay,
+#: no attempt charged, and the rate limiters it names back off as long.
+OutcomeKind = Literal["succeeded", "retrying", "failed", "deferred", "limited"]
 
 
 class NewJob(msgspec.Struct, frozen=True):
@@ -53,6 +55,7 @@ class NewJob(msgspec.Struct, frozen=True):
     chord: str = ""  # a chord member: the chord's id (its callback's job id)
     chord_queue: str = ""  # ... the queue the chord lives in (its callback's)
     chord_index: int = 0  # ... and its place in the chord
+    limits: tuple[str, ...] = ()  # the limiter records it counts against (errands.limits)
 
 
 class Enqueued(msgspec.Struct, frozen=True):

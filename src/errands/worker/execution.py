@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from errands.context import TaskContext
-from errands.errors import ArgumentError, ErrandsError, Retry, SoftTimeLimitExceeded, TaskNotFound
+from errands.errors import (
+    ArgumentError,
+    ErrandsError,
+    RateLimited,
+    Retry,
+    SoftTimeLimitExceeded,
+    TaskNotFound,
+)
 from errands.message import JobRecord, check_json, decode_record
 from errands.middleware import Execution, ExecutionState
 from errands.result import ErrorInfo, OutcomeRecord
@@ -134,6 +141,9 @@ class Executor:
         info = ErrorInfo(error_name(recorded), str(recorded), text[-_MAX_TRACEBACK:] or None)
         record = OutcomeRecord("failed", error=info, attempts=attempt, finished_at=time.time())
         payload = _encoder.encode(record)
+        if isinstance(error, RateLimited) and options is not None and retry is None:
+            # Run again later, no attempt spent (Redis charges one past MAX_RATE_LIMITED).
+            return Finished(job_id, "limited", payload, int(error.retry_after * 1000))
         policy = options.retry if options is not None else None
         wants_retry = retry if retry is not None else bool(policy and policy.retryable(error))
         if policy is not None and wants_retry and attempt <= policy.max_retries:
@@ -335,7 +345,11 @@ class Executor:
 def _execution(prepared: Prepared, finished: Finished, started: float) -> Execution:
     """How a run ended, for `after_execute`, as this process sees it."""
     # A deferred job never ran (its task is unknown here), so it has no hooks: never "deferred".
-    state: ExecutionState = "failed" if finished.kind == "deferred" else finished.kind
+    # A limited one (RateLimited) runs again, as a retry does, without spending an attempt.
+    kind = finished.kind
+    state: ExecutionState = (
+        "failed" if kind == "deferred" else "retrying" if kind == "limited" else kind
+    )
     if state == "retrying" and prepared.context.is_cancelled():
         state = "cancelled"  # Redis ends a retry of a job asked to stop
     error = None

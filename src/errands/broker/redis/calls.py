@@ -99,6 +99,7 @@ def _meta_head(
     idempotency_key: str | None,
     idempotency_mode: str,
     chord: tuple[str, str, int] | None = None,
+    limits: tuple[str, ...] = (),
 ) -> bytes:
     """A new job's meta map in msgpack, all but the value of its last key, ``sc`` (enqueue.lua)."""
     meta: dict[str, Any] = {
@@ -117,6 +118,8 @@ def _meta_head(
         meta["im"] = _MODES[idempotency_mode]
     if chord is not None:
         meta["ch"], meta["cq"], meta["ci"] = chord
+    if limits:
+        meta["lm"] = list(limits)
     meta["sc"] = None  # last, so that dropping its nil leaves the map ending with the key
     packed = msgspec.msgpack.encode(meta)
     return packed[:-1]
@@ -151,6 +154,7 @@ def enqueue(
                 key,
                 job.idempotency_mode,
                 chord,
+                job.limits,
             ),
             job.priority,
             job.delay_ms,
@@ -201,6 +205,7 @@ def fetch(
         settings.promote_limit,
         settings.reap_limit,
         settings.dead_max_count,
+        settings.limits,
     )
     return Call(function_name("fetch"), keys.all, args, _parse_fetched, repeatable=False)
 

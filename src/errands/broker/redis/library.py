@@ -16,6 +16,8 @@ __all__ = ["LUA_FILES", "function_name", "library_name", "library_source", "oper
 #: Shared helpers first; each later file registers one or two functions.
 LUA_FILES: tuple[str, ...] = (
     "00_shared.lua",
+    "01_limits.lua",
+    "02_due.lua",
     "enqueue.lua",
     "fetch.lua",
     "ack.lua",

@@ -10,26 +10,37 @@
 --   KEYS[8] results_x (read, write)
 --   KEYS[9] idem (read, write)
 --   KEYS[10] idem_x (write)
+--   KEYS[11] wake (write)
 --   KEYS[13] stats (write)
 --   KEYS[14] cancel (read, write)
 --   KEYS[21] chord_fails (write)
 --   KEYS[22] history (read, write)
+--   KEYS[23] limits (read, write)
+--   KEYS[24] limits_x (write)
+--   KEYS[25] limit_wait (read, write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job that succeeds, is cancelled or
 --   dies here (published to).
 -- ARGV: [1] result channel prefix, [2] dead-set cap, [3] n (<= 1000), then n records of 5
---   fields: id, lease token, kind ('succeeded' | 'retrying' | 'failed' | 'deferred'), outcome JSON, delay ms.
+--   fields: id, lease token, kind ('succeeded' | 'retrying' | 'failed' | 'deferred' |
+--   'limited'), outcome JSON, delay ms.
 -- Returns: an array of n codes: 1 succeeded (result stored, job deleted), 2 scheduled for retry
 --   or deferred, 3 dead (no attempts left, or not retryable), 4 cancelled (a retry of a job
 --   asked to stop), 0 refused: the token is stale (the lease expired and another worker took
 --   the job since).
 -- Invariants: an acknowledged job leaves active in the same step as it enters delayed, dead or
 --   finished; a retry is granted only while attempts < max attempts, whatever the worker says;
---   'deferred' (the worker does not know the task yet, as in a rolling deploy) charges no attempt.
+--   'deferred' (the worker does not know the task yet, as in a rolling deploy) charges no attempt;
+--   nor does 'limited' (the task met its partner's own limit: RateLimited), whose rate limiters
+--   back off for the delay (up to RATE_LIMITED_FREE times a job; then it is a retry). A job
+--   leaving active gives back the concurrency slots it holds.
 --   A success whose lease expired is still taken while nobody took the job again (reaped, it
 --   waits in ready with the same token, meta ex): running it again would only repeat what is
 --   done.
 -- Flags: allow-oom. Acks free memory (payloads and meta go); a full Redis must take them.
 local FIELDS = 5
+-- RateLimited runs a job may have without spending attempts (errands.errors.MAX_RATE_LIMITED):
+-- past them it spends its retries, so no job waits on a refusing service forever.
+local RATE_LIMITED_FREE = 100
 
 local function ack(KEYS, ARGV)
   local K = key_table(KEYS)
@@ -60,6 +71,7 @@ local function ack(KEYS, ARGV)
       seen[id] = true  -- settled: a second record of it in this batch is stale
       if live then
         off_active[#off_active + 1] = id
+        if m.lh then free_slots(K, id, m, now) end
       else
         redis.call('ZREM', K.ready, id)
       end
@@ -81,10 +93,16 @@ local function ack(KEYS, ARGV)
           now, prefix)
         redis.call('HINCRBY', K.stats, 'cancelled', 1)
         codes[#codes + 1] = 4
-      elseif kind == 'deferred' or (kind == 'retrying' and m.a < m.m) then
-        if kind == 'deferred' then
+      elseif kind == 'deferred' or (kind == 'limited' and (m.rl or 0) < RATE_LIMITED_FREE)
+          or ((kind == 'retrying' or kind == 'limited') and m.a < m.m) then
+        if kind == 'deferred' or (kind == 'limited' and (m.rl or 0) < RATE_LIMITED_FREE) then
+          -- Free: it never ran (deferred), or its service refused it (limited).
           m.a = math.max(m.a - 1, 0)
           deferred = deferred + 1
+          if kind == 'limited' then
+            m.rl = (m.rl or 0) + 1
+            back_off(K, m, now + tonumber(ARGV[b + 5]), now)
+          end
         else
           retried = retried + 1
           note_attempt(K, id, m, m.a, outcome_error(outcome), now)

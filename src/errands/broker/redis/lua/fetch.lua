@@ -17,11 +17,14 @@
 --   KEYS[17] cfg (read)
 --   KEYS[21] chord_fails (write)
 --   KEYS[22] history (read, write)
+--   KEYS[23] limits (read, write)
+--   KEYS[24] limits_x (read, write)
+--   KEYS[25] limit_wait (read, write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job it sends to the dead set
 --   (published to).
 -- ARGV: [1] result channel prefix, [2] n (<= 1000), [3] lease ms, [4] worker id,
 --   [5] promote limit (due delayed jobs moved per call), [6] reap limit (expired leases per call),
---   [7] dead-set cap.
+--   [7] dead-set cap, [8] the limiters of the worker's app (msgpack, 01_limits.lua; '' = none).
 -- Returns: {jobs, next_due_ms, paused, next_expiry_ms, more, died} where jobs is a flat array of
 --   4-tuples {id, payload, attempt, token}, next_due_ms is how long until the next delayed job is
 --   due (-1: none), paused is 1 when the queue is paused (no job handed out), next_expiry_ms is
@@ -32,7 +35,13 @@
 --   that cannot run (no meta, an unreadable meta, no payload) goes to the dead set instead
 --   (bury), so one bad record never holds up the good ones; when nothing is ready the wake
 --   tokens are cleared, so an idle worker blocks instead of spinning.
+-- Limits (01_limits.lua): a job that names limiters starts only when they allow it; one that
+--   must wait goes to delayed (a rate slot booked for it, or parked for a concurrency slot),
+--   spending no attempt, and the call pops other jobs in its place (at most LIMIT_ROUNDS pops).
 -- Flags: allow-oom. A full Redis still hands out work, so that workers drain it.
+-- Pops per call when jobs wait for limiters: bounds the call's work behind a long run of them.
+local LIMIT_ROUNDS = 4
+
 local function fetch(KEYS, ARGV)
   local K = key_table(KEYS)
   K.died = {}
@@ -46,46 +55,65 @@ local function fetch(KEYS, ARGV)
     return {{}, -1, 1, -1, 0, K.died}
   end
   local jobs, more = {}, 0
-  local popped = redis.call('ZPOPMIN', K.ready, n)
-  local ids = {}
-  for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
-  if #ids == 0 then
-    redis.call('DEL', K.wake)
-  else
-    -- One read and one write per key for the whole batch, not one per job.
+  local L = nil -- the limiters, read only when a job names some
+  local wanted, popped_total, rounds = n, 0, 0
+  local deadline = now + lease
+  local meta_args, active_args = {}, {}
+  -- Jobs that wait for a limiter leave room: pop again for it, a bounded number of times.
+  while wanted > 0 and rounds < LIMIT_ROUNDS and popped_total < MAX_BATCH do
+    rounds = rounds + 1
+    local popped = redis.call('ZPOPMIN', K.ready, math.min(wanted, MAX_BATCH - popped_total))
+    local ids = {}
+    for i = 1, #popped, 2 do ids[#ids + 1] = popped[i] end
+    if #ids == 0 then
+      if popped_total == 0 then redis.call('DEL', K.wake) end
+      break
+    end
+    popped_total = popped_total + #ids
+    -- One read per key for the whole batch, not one per job.
     local metas = redis.call('HMGET', K.meta, unpack(ids))
     local payloads = redis.call('HMGET', K.jobs, unpack(ids))
-    local deadline = now + lease
-    local meta_args, active_args = {}, {}
+    local limited = 0
     for i, id in ipairs(ids) do
       local m = decode_meta(metas[i])
       local why = unusable(m, payloads[i])
       if why then
         bury(K, id, why, now, prefix, cap)
       else
-        m.a = m.a + 1
-        m.d = m.d + 1
-        m.s = 'active'
-        m.w = worker
-        m.r = nil
-        m.ex = nil
+        local due, rid, kind = nil, nil, nil
+        if m.lm then
+          L = L or limit_session(limit_config(ARGV[8]), now)
+          due, rid, kind = admit(K, L, id, m)
+        end
+        if due then
+          wait_for_limit(K, id, m, due, rid, kind)
+          limited = limited + 1
+        else
+          m.a = m.a + 1
+          m.d = m.d + 1
+          m.s = 'active'
+          m.w = worker
+          m.r = nil
+          m.ex = nil
+          active_args[#active_args + 1] = deadline
+          active_args[#active_args + 1] = id
+          jobs[#jobs + 1] = id
+          jobs[#jobs + 1] = payloads[i]
+          jobs[#jobs + 1] = m.a
+          jobs[#jobs + 1] = tostring(m.d)
+        end
         meta_args[#meta_args + 1] = id
         meta_args[#meta_args + 1] = cmsgpack.pack(m)
-        active_args[#active_args + 1] = deadline
-        active_args[#active_args + 1] = id
-        jobs[#jobs + 1] = id
-        jobs[#jobs + 1] = payloads[i]
-        jobs[#jobs + 1] = m.a
-        jobs[#jobs + 1] = tostring(m.d)
       end
     end
-    if #meta_args > 0 then
-      redis.call('HSET', K.meta, unpack(meta_args))
-      redis.call('ZADD', K.active, unpack(active_args))
-    end
-    -- A worker that leased one job while others wait tells its peers to come and fetch.
-    if redis.call('ZCARD', K.ready) > 0 then more = 1 end
+    if limited == 0 then break end
+    wanted = wanted - (#ids - limited)
   end
+  if L then limits_flush(K, L) end
+  if #meta_args > 0 then redis.call('HSET', K.meta, unpack(meta_args)) end
+  if #active_args > 0 then redis.call('ZADD', K.active, unpack(active_args)) end
+  -- A worker that leased one job while others wait tells its peers to come and fetch.
+  if popped_total > 0 and redis.call('ZCARD', K.ready) > 0 then more = 1 end
   local next_due, next_expiry = -1, -1
   local first = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
   if #first > 0 then next_due = math.max(tonumber(first[2]) - now, 0) end

@@ -21,6 +21,8 @@
 --   KEYS[20] chords_x (read, write)
 --   KEYS[21] chord_fails (write)
 --   KEYS[22] history (read, write)
+--   KEYS[23] limits (read, write)
+--   KEYS[25] limit_wait (read, write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job it sends to the dead set or
 --   ends cancelled, and of each expired chord's callback (published to).
 -- ARGV: [1] result channel prefix, [2] lock owner, [3] lock ms, [4] limit per step,

@@ -2,6 +2,7 @@
 -- other jobs of a child killed for one job's hard time limit).
 -- KEYS: the queue's standard key list (00_shared.lua), of which it touches:
 --   KEYS[1] ready (write)
+--   KEYS[2] delayed (write)
 --   KEYS[3] active (write)
 --   KEYS[5] jobs (write)
 --   KEYS[6] meta (read, write)
@@ -13,6 +14,8 @@
 --   KEYS[13] stats (write)
 --   KEYS[14] cancel (read, write)
 --   KEYS[22] history (write)
+--   KEYS[23] limits (read, write)
+--   KEYS[25] limit_wait (read, write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job that ends cancelled
 --   (published to).
 -- ARGV: [1] result channel prefix, [2] n, then n pairs {id, token}.
@@ -30,6 +33,7 @@ local function release(KEYS, ARGV)
     local m = get_meta(K, id)
     if m and m.s == 'active' and tostring(m.d) == token then
       redis.call('ZREM', K.active, id)
+      free_slots(K, id, m, now)
       m.a = math.max(m.a - 1, 0)
       if redis.call('SISMEMBER', K.cancel, id) == 1 then
         -- Asked to stop while it ran: given back, it ends cancelled instead of running again.
