@@ -1,13 +1,34 @@
-"""What a fault test reads of a job's state in Redis, where no event tells it."""
+"""What a fault test reads of a job's state in Redis, where no event tells it, and how it
+calls the broker's async API from a plain test."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 import redis
 
-__all__ = ["wait_seen_running"]
+if TYPE_CHECKING:
+    from errands import App
+
+__all__ = ["run_on_own_loop", "wait_seen_running"]
+
+T = TypeVar("T")
+
+
+def run_on_own_loop(app: App, work: Awaitable[T]) -> T:
+    """Run `work` on a loop of its own, then close the app's connections of that loop."""
+
+    async def run() -> T:
+        try:
+            return await work
+        finally:
+            await app.broker.aclose()
+
+    return asyncio.run(run())
 
 
 def wait_seen_running(

@@ -7,12 +7,11 @@ stranded, and the cap holds again at once (a broken record is started afresh).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
+from tests.faults.probes import run_on_own_loop
 from tests.faults.servers import RedisServer
 
 from errands import App, JobState
@@ -38,14 +37,7 @@ def _app(url: str, namespace: str) -> App:
     return app
 
 
-def _run(app: App, work: Awaitable[T]) -> T:
-    async def run() -> T:
-        try:
-            return await work
-        finally:
-            await app.broker.aclose()
-
-    return asyncio.run(run())
+_run = run_on_own_loop
 
 
 def _fetch(app: App, n: int = 10) -> list[Delivery]:

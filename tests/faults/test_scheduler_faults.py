@@ -8,13 +8,12 @@ scheduler's clock is a manual one (the fire times), Redis keeps its own (the lea
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from tests.faults.probes import run_on_own_loop
 from tests.faults.servers import RedisServer
 
 from errands import App
@@ -36,16 +35,7 @@ def _app(url: str, namespace: str) -> App:
     return app
 
 
-def _run(app: App, work: Awaitable[T]) -> T:
-    """Run `work` on a loop of its own, then close the app's connections of that loop."""
-
-    async def run() -> T:
-        try:
-            return await work
-        finally:
-            await app.broker.aclose()
-
-    return asyncio.run(run())
+_run = run_on_own_loop
 
 
 def _step(app: App, scheduler: Scheduler) -> float:

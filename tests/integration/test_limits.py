@@ -28,14 +28,6 @@ def farm(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Workers]:
     started.close()
 
 
-@pytest.fixture
-def client(redis_url: str) -> Iterator[redis.Redis]:
-    """A client of the test's Redis, to read what the tasks recorded."""
-    opened = redis.Redis.from_url(redis_url)
-    yield opened
-    opened.close()
-
-
 def _entries(client: redis.Redis, key: str) -> list[dict[str, Any]]:
     raw: list[bytes] = client.lrange(key, 0, -1)  # type: ignore[assignment]
     return [json.loads(item) for item in raw]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from errands import App, ArgumentError, ConfigurationError, RateLimited
@@ -152,7 +154,6 @@ def test_a_unique_until_finished_task_takes_the_arguments_again_once_done() -> N
 
 def test_unique_takes_only_its_modes() -> None:
     app = _app()
+    wrong: dict[str, Any] = {"unique": "forever"}
     with pytest.raises(ConfigurationError, match="unique must be"):
-
-        @app.task(unique="forever")  # type: ignore[typeddict-item]
-        def never() -> None: ...
+        app.task(**wrong)(lambda: None)
