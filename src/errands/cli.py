@@ -14,6 +14,7 @@ from rich.console import Console
 
 from errands.check.cli import check_command
 from errands.cli_inspect import dead, queues, status
+from errands.cli_limits import limits
 from errands.cli_schedules import beat, schedules
 from errands.errors import ErrandsError
 from errands.loading import load_app
@@ -113,6 +114,7 @@ main.add_command(status)
 main.add_command(dead)
 main.add_command(beat)
 main.add_command(schedules)
+main.add_command(limits)
 main.add_command(check_command)
 
 

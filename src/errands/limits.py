@@ -18,12 +18,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from errands.broker.views import LimiterState, LimitKeyState
 from errands.errors import ArgumentError, ConfigurationError
 
 if TYPE_CHECKING:
     from errands.task import TaskOptions
 
-__all__ = ["Limiter", "Rate", "limit_records", "pack_limiters", "parse_rate"]
+__all__ = [
+    "Limiter",
+    "Rate",
+    "key_state",
+    "limit_records",
+    "limiter_state",
+    "pack_limiters",
+    "parse_rate",
+]
 
 _PERIODS_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*\.?\d*)\s*([smhd])\s*$")
@@ -232,4 +241,53 @@ def unique_mode(unique: object) -> Literal["window", "until_finished"] | None:
         return "until_finished"
     raise ConfigurationError(
         f"unique must be True, False, 'window' or 'until_finished', not {unique!r}"
+    )
+
+
+def key_state(
+    limiter: Limiter,
+    record: str,
+    tat_ms: float,
+    backoff_ms: float,
+    now_ms: float,
+    holders: int,
+    parked: int,
+) -> LimitKeyState:
+    """Where one record of `limiter` stands at `now_ms` (as ``01_limits.lua`` would judge it)."""
+    key = record.split("|", 1)[1].replace("%7C", "|").replace("%25", "%")
+    tokens: int | None = None
+    next_start: float | None = None
+    booked = 0
+    if limiter.rate is not None:
+        interval, burst = limiter.rate.interval_ms, limiter.burst
+        effective = max(tat_ms, backoff_ms + (burst - 1) * interval)
+        allow_at = max(effective, now_ms) - (burst - 1) * interval
+        next_start = max(0.0, allow_at - now_ms) / 1000
+        used = math.ceil(max(0.0, effective - now_ms) / interval)
+        tokens = max(0, burst - used)
+        booked = max(0, math.ceil(max(0.0, tat_ms - now_ms) / interval) - burst)
+    return LimitKeyState(
+        key=key,
+        tokens=tokens,
+        next_start_in_s=next_start,
+        booked=booked,
+        running=holders,
+        parked=parked,
+        backoff_s=max(0.0, backoff_ms - now_ms) / 1000,
+    )
+
+
+def limiter_state(
+    limiter: Limiter, queue: str, keys: list[LimitKeyState], cursor: str | None
+) -> LimiterState:
+    """A limiter's `LimiterState` from the states of its keys."""
+    return LimiterState(
+        name=limiter.name,
+        queue=queue,
+        allows=limiter.describe(),
+        rate=None if limiter.rate is None else str(limiter.rate),
+        burst=limiter.burst,
+        concurrency=limiter.concurrency,
+        keys=keys,
+        cursor=cursor,
     )

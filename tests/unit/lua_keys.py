@@ -34,7 +34,19 @@ READ = frozenset({"read"})
 WRITE = frozenset({"write"})
 
 #: Redis commands by what they do to their first key.
-_READS = ("GET", "HGET", "HMGET", "HEXISTS", "HGETALL", "SISMEMBER", "SCARD", "ZCARD", "ZRANGE")
+_READS = (
+    "GET",
+    "HGET",
+    "HMGET",
+    "HEXISTS",
+    "HGETALL",
+    "HSCAN",
+    "SISMEMBER",
+    "SCARD",
+    "ZCARD",
+    "ZRANGE",
+    "ZLEXCOUNT",
+)
 _WRITES = ("SET", "DEL", "HSET", "HSETNX", "HDEL", "HINCRBY", "INCR", "INCRBY", "SADD", "SREM")
 COMMANDS: dict[str, frozenset[str]] = {
     **dict.fromkeys((*_READS, "ZSCORE"), READ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from errands.broker.memory_limits import LimitRecord
 from errands.broker.memory_records import seen_ms
 from errands.broker.memory_state import PRIORITY_SPAN, JobMeta, QueueState
 from errands.broker.reading import (
@@ -26,10 +27,12 @@ from errands.broker.views import (
     DeadFilter,
     DeadJob,
     JobDetail,
+    LimiterState,
     Page,
     QueueSummary,
     WorkerSummary,
 )
+from errands.limits import Limiter, key_state, limiter_state
 from errands.result import ErrorInfo
 
 if TYPE_CHECKING:
@@ -145,6 +148,25 @@ def _dead_page(
     return Page(items, dead_cursor(last, at_last))
 
 
+def _limiter_state(
+    q: QueueState, now: int, limiter: Limiter, cursor: str | None, limit: int
+) -> LimiterState:
+    """The records of `limiter`, by name (the cursor is the last name of the page before)."""
+    prefix = f"{limiter.name}|"
+    names = sorted(r for r in q.limits.records if r.startswith(prefix))
+    if limiter.key is None:
+        names = [prefix]
+    later = [n for n in names if cursor is None or n > cursor][:limit]
+    keys = []
+    for rid in later:
+        record = q.limits.records.get(rid) or LimitRecord()
+        running = sum(1 for h in record.holders if h in q.active)
+        parked = len(q.limits.waiters.get(rid, ()))
+        keys.append(key_state(limiter, rid, record.t, record.bo, now, running, parked))
+    more = limiter.key is not None and len(later) == limit and later[-1] != names[-1]
+    return limiter_state(limiter, q.name, keys, later[-1] if more else None)
+
+
 def _workers_page(
     q: QueueState, now: int, silence_ms: int, after: str | None, limit: int
 ) -> Page[WorkerSummary]:
@@ -234,3 +256,16 @@ class MemoryInspector:
     ) -> Page[DeadJob]:
         """Async twin of `dead`."""
         return self.dead(queue, where=where, newest_first=newest_first, cursor=cursor, limit=limit)
+
+    def limiter(
+        self, queue: str, limiter: Limiter, *, cursor: str | None = None, limit: int = 100
+    ) -> LimiterState:
+        """Where `limiter` stands for `queue`'s jobs; see `Inspector.limiter`."""
+        check_limit(limit)
+        return self._read(queue, lambda q, now: _limiter_state(q, now, limiter, cursor, limit))
+
+    async def alimiter(
+        self, queue: str, limiter: Limiter, *, cursor: str | None = None, limit: int = 100
+    ) -> LimiterState:
+        """Async twin of `limiter`."""
+        return self.limiter(queue, limiter, cursor=cursor, limit=limit)

@@ -10,9 +10,20 @@ as with 10.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from errands.broker.views import DeadFilter, DeadJob, JobDetail, Page, QueueSummary, WorkerSummary
+from errands.broker.views import (
+    DeadFilter,
+    DeadJob,
+    JobDetail,
+    LimiterState,
+    Page,
+    QueueSummary,
+    WorkerSummary,
+)
+
+if TYPE_CHECKING:
+    from errands.limits import Limiter
 
 __all__ = ["Admin", "Inspector"]
 
@@ -82,6 +93,22 @@ class Inspector(Protocol):
         limit: int = 50,
     ) -> Page[DeadJob]:
         """Async twin of `dead`."""
+        ...
+
+    def limiter(
+        self, queue: str, limiter: Limiter, *, cursor: str | None = None, limit: int = 100
+    ) -> LimiterState:
+        """Where `limiter` stands for the jobs of `queue`: tokens, running, waiting, per key.
+
+        A limiter with keys lists a page of them (those with a record, as a scan finds them:
+        a page may hold fewer than `limit` and still have a cursor).
+        """
+        ...
+
+    async def alimiter(
+        self, queue: str, limiter: Limiter, *, cursor: str | None = None, limit: int = 100
+    ) -> LimiterState:
+        """Async twin of `limiter`."""
         ...
 
 

@@ -22,6 +22,8 @@ __all__ = [
     "DeadFilter",
     "DeadJob",
     "JobDetail",
+    "LimitKeyState",
+    "LimiterState",
     "Page",
     "QueueSummary",
     "WorkerSummary",
@@ -211,3 +213,50 @@ class DeadJob(msgspec.Struct, frozen=True):
     died_at: float
     attempts: int
     error: ErrorInfo | None
+
+
+class LimitKeyState(msgspec.Struct, frozen=True):
+    """One key of a limiter (the one record of a limiter without keys), as Redis holds it.
+
+    Attributes:
+        key: the key its key function gave ("" for a limiter without keys).
+        tokens: starts its rate allows at once now (None: it has no rate).
+        next_start_in_s: seconds until its rate allows a start (0: now; None: no rate).
+        booked: jobs waiting in delayed for a rate slot booked for them.
+        running: jobs running on its concurrency slots.
+        parked: jobs waiting for a concurrency slot.
+        backoff_s: seconds its back-off (a task raised RateLimited) lasts still (0: none).
+    """
+
+    key: str
+    tokens: int | None
+    next_start_in_s: float | None
+    booked: int
+    running: int
+    parked: int
+    backoff_s: float
+
+
+class LimiterState(msgspec.Struct, frozen=True):
+    """A limiter of one queue: what it allows and, per key, where it stands (`errands limits`).
+
+    Attributes:
+        name: the limiter's name.
+        queue: the queue whose jobs it counts.
+        allows: what it allows, in words (``20/s (burst 5), at most 3 at once, per key``).
+        rate: its rate (``20/s``), None without one.
+        burst: starts allowed at once after a quiet spell.
+        concurrency: its cap on jobs running at once, None without one.
+        keys: its keys with state (a page of them for a limiter with keys; a key with no
+            record is idle, at full tokens).
+        cursor: give it back for the next page of keys; None when this is the last.
+    """
+
+    name: str
+    queue: str
+    allows: str
+    rate: str | None
+    burst: int
+    concurrency: int | None
+    keys: list[LimitKeyState]
+    cursor: str | None = None

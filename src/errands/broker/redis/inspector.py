@@ -28,10 +28,12 @@ from errands.broker.views import (
     DeadFilter,
     DeadJob,
     JobDetail,
+    LimiterState,
     Page,
     QueueSummary,
     WorkerSummary,
 )
+from errands.limits import Limiter, key_state, limiter_state
 from errands.result import ErrorInfo
 
 if TYPE_CHECKING:
@@ -176,6 +178,30 @@ class RedisInspector:
         key = queues_registry_key(self._broker.namespace)
         return Command(("SMEMBERS", key), parse, "list queues")
 
+    def _limits_view(
+        self, keys: QueueKeys, limiter: Limiter, cursor: str | None, limit: int
+    ) -> Call[LimiterState]:
+        def parse(reply: list[Any]) -> LimiterState:
+            rows, next_cursor, now = reply
+            states = [
+                key_state(
+                    limiter,
+                    _s(rows[i]),
+                    float(rows[i + 1]),
+                    float(rows[i + 2]),
+                    float(now),
+                    int(rows[i + 3]),
+                    int(rows[i + 4]),
+                )
+                for i in range(0, len(rows), 5)
+            ]
+            more = _s(next_cursor) != "0"
+            return limiter_state(limiter, keys.queue, states, _s(next_cursor) if more else None)
+
+        keyed = 1 if limiter.key is not None else 0
+        args = (limiter.name, keyed, cursor or "0", limit)
+        return Call(function_name("limits_view"), keys.all, args, parse, read_only=True)
+
     # Plans --------------------------------------------------------------------------------
 
     def _queues(self, after: str | None, limit: int) -> Plan[Page[QueueSummary]]:
@@ -266,3 +292,17 @@ class RedisInspector:
     ) -> Page[DeadJob]:
         """Async twin of `dead`."""
         return await self._broker.arun_plan(self._dead(queue, where, newest_first, cursor, limit))
+
+    def limiter(
+        self, queue: str, limiter: Limiter, *, cursor: str | None = None, limit: int = 100
+    ) -> LimiterState:
+        """Where `limiter` stands for `queue`'s jobs; see `Inspector.limiter`."""
+        read = self._limits_view(self._broker.keys(queue), limiter, cursor, check_limit(limit))
+        return self._broker.run_plan(self._one(read))
+
+    async def alimiter(
+        self, queue: str, limiter: Limiter, *, cursor: str | None = None, limit: int = 100
+    ) -> LimiterState:
+        """Async twin of `limiter`."""
+        read = self._limits_view(self._broker.keys(queue), limiter, cursor, check_limit(limit))
+        return await self._broker.arun_plan(self._one(read))

@@ -29,6 +29,7 @@ LUA_FILES: tuple[str, ...] = (
     "maintain.lua",
     "read.lua",
     "inspect.lua",
+    "limits.lua",
     "chord.lua",
     "schedule.lua",
 )
