@@ -29,6 +29,9 @@ class _HeldPool:
     def free_slots(self) -> int:
         return 1 - len(self.assigned)
 
+    def idle_slots(self) -> int:
+        return self.free_slots()
+
     def hungry(self) -> bool:
         return not self.assigned
 

@@ -29,6 +29,9 @@ class _HeldPool:
     def free_slots(self) -> int:
         return 2
 
+    def idle_slots(self) -> int:
+        return 2
+
     def hungry(self) -> bool:
         return True
 

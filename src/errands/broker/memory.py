@@ -355,10 +355,13 @@ class MemoryBroker:
 
     # Worker side ------------------------------------------------------------------------------
 
-    async def fetch(self, queue: str, n: int, lease_ms: int, worker_id: str) -> Fetched:
+    async def fetch(
+        self, queue: str, n: int, lease_ms: int, worker_id: str, *, limited: int | None = None
+    ) -> Fetched:
         """Lease up to `n` jobs; see `Broker.fetch`."""
         settings = self.settings
-        return self._run(queue, lambda q, now: q.fetch(now, n, lease_ms, worker_id, settings))
+        room = n if limited is None else limited
+        return self._run(queue, lambda q, now: q.fetch(now, n, lease_ms, worker_id, settings, room))
 
     async def ack(self, queue: str, outcomes: Sequence[Outcome]) -> list[AckCode]:
         """Settle finished jobs; see `Broker.ack`."""
@@ -366,10 +369,18 @@ class MemoryBroker:
         return self._run(queue, lambda q, now: q.ack(now, outcomes, settings))
 
     async def ack_and_fetch(
-        self, queue: str, outcomes: Sequence[Outcome], n: int, lease_ms: int, worker_id: str
+        self,
+        queue: str,
+        outcomes: Sequence[Outcome],
+        n: int,
+        lease_ms: int,
+        worker_id: str,
+        *,
+        limited: int | None = None,
     ) -> tuple[list[AckCode] | BrokerError, Fetched]:
         """Ack then fetch, each atomic (as the pipelined pair is on Redis)."""
-        return await self.ack(queue, outcomes), await self.fetch(queue, n, lease_ms, worker_id)
+        codes = await self.ack(queue, outcomes)
+        return codes, await self.fetch(queue, n, lease_ms, worker_id, limited=limited)
 
     async def heartbeat(
         self,
@@ -401,11 +412,18 @@ class MemoryBroker:
         return self._run(queue, lambda q, now: q.maintain(now, owner, lock_ms, settings))
 
     async def wait_and_fetch(
-        self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str
+        self,
+        queue: str,
+        timeout_s: float,
+        n: int,
+        lease_ms: int,
+        worker_id: str,
+        *,
+        limited: int | None = None,
     ) -> Fetched:
         """`wait_for_work` on one queue, then `fetch`."""
         await self.wait_for_work([queue], timeout_s)
-        return await self.fetch(queue, n, lease_ms, worker_id)
+        return await self.fetch(queue, n, lease_ms, worker_id, limited=limited)
 
     async def wait_for_work(self, queues: Sequence[str], timeout_s: float) -> bool:
         """Wait for a wake token of one of `queues` for at most `timeout_s` (real seconds).

@@ -352,7 +352,13 @@ class QueueState:
         return out
 
     def fetch(
-        self, now: int, n: int, lease_ms: int, worker_id: str, settings: BrokerSettings
+        self,
+        now: int,
+        n: int,
+        lease_ms: int,
+        worker_id: str,
+        settings: BrokerSettings,
+        room: int | None = None,
     ) -> Fetched:
         """fetch.lua: promote, reap, then lease up to `n` jobs (none while paused)."""
         died: list[tuple[str, bytes]] = []
@@ -367,27 +373,33 @@ class QueueState:
         jobs: list[Delivery] = []
         cfg = limit_config(settings.limits)
         wanted, popped, rounds = min(n, MAX_BATCH), 0, 0
+        room = n if room is None else room  # places for jobs that name limiters
         while wanted > 0 and rounds < LIMIT_ROUNDS and popped < MAX_BATCH:
             rounds += 1
             ids = self.ready.pop_min(min(wanted, MAX_BATCH - popped))
             if not ids:
                 break
             popped += len(ids)
-            limited = 0
+            limited, held_back = 0, False
             for job_id in ids:
                 m = self.meta[job_id]
-                if m.limits is not None:
+                if m.limits is not None and m.limits.records:
+                    if room <= 0:  # no place to start it at once: back to its place
+                        self.ready.add(job_id, m.score)
+                        held_back = True
+                        continue
                     waits = self.limits.admit(job_id, m.limits, cfg, now, self.active.__contains__)
                     if waits is not None:
                         self._wait_for_limit(job_id, m, *waits)
                         limited += 1
                         continue
+                    room -= 1
                 m.attempts += 1
                 m.deliveries += 1
                 m.state, m.worker, m.started, m.expired = "active", worker_id, False, False
                 self.active.add(job_id, now + lease_ms)
                 jobs.append(Delivery(job_id, self.jobs[job_id], m.attempts, str(m.deliveries)))
-            if limited == 0:
+            if limited == 0 or held_back:
                 break
             wanted -= len(ids) - limited
         if popped == 0:

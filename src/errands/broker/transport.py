@@ -73,8 +73,15 @@ class Transport(Protocol):
         ...
 
     # Worker side: async only.
-    async def fetch(self, queue: str, n: int, lease_ms: int, worker_id: str) -> Fetched:
-        """Lease up to `n` ready jobs; also promotes due delayed jobs and reaps expired leases."""
+    async def fetch(
+        self, queue: str, n: int, lease_ms: int, worker_id: str, *, limited: int | None = None
+    ) -> Fetched:
+        """Lease up to `n` ready jobs; also promotes due delayed jobs and reaps expired leases.
+
+        `limited`: at most this many of them jobs of limited tasks (None: any number). A worker
+        passes the places where a job would start at once, so a job a limiter lets out starts
+        when it is let out, not after the jobs queued ahead of it in the worker.
+        """
         ...
 
     async def ack(self, queue: str, outcomes: Sequence[Outcome]) -> list[AckCode]:
@@ -82,7 +89,14 @@ class Transport(Protocol):
         ...
 
     async def ack_and_fetch(
-        self, queue: str, outcomes: Sequence[Outcome], n: int, lease_ms: int, worker_id: str
+        self,
+        queue: str,
+        outcomes: Sequence[Outcome],
+        n: int,
+        lease_ms: int,
+        worker_id: str,
+        *,
+        limited: int | None = None,
     ) -> tuple[list[AckCode] | BrokerError, Fetched]:
         """`ack` then `fetch`, in one round trip where the broker can.
 
@@ -117,7 +131,14 @@ class Transport(Protocol):
         ...
 
     async def wait_and_fetch(
-        self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str
+        self,
+        queue: str,
+        timeout_s: float,
+        n: int,
+        lease_ms: int,
+        worker_id: str,
+        *,
+        limited: int | None = None,
     ) -> Fetched:
         """`wait_for_work` on one queue, then `fetch`, in one round trip where it can."""
         ...

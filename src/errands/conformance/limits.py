@@ -129,6 +129,16 @@ async def check_a_cancelled_waiter_is_not_woken(s: Subject) -> None:
     assert await ids(s.broker, 10) == ["c"], "c takes the slot; b stays cancelled"
 
 
+async def check_limited_jobs_are_handed_out_only_to_places_that_start_them(s: Subject) -> None:
+    """A fetch with room for one limited job leaves the other ready; unlimited ones go."""
+    _use(s, Limiter("c", concurrency=10))
+    s.broker.enqueue(Q, [job(i, limits=("c|",)) for i in ("a", "b")] + [job("free")])
+    fetched = await s.broker.fetch(Q, 10, LONG_MS, "w1", limited=1)
+    assert [d.id for d in fetched.jobs] == ["a", "free"], f"one place: {fetched.jobs}"
+    got = await take(s.broker, 10, worker="w2")
+    assert [(d.id, d.attempt) for d in got] == [("b", 1)], f"b waited in ready: {got}"
+
+
 CHECKS: tuple[Check, ...] = (
     check_a_rate_hands_out_one_job_per_interval_and_spends_no_attempt,
     check_a_burst_allows_that_many_at_once,
@@ -139,4 +149,5 @@ CHECKS: tuple[Check, ...] = (
     check_rate_limited_spends_attempts_past_its_free_runs,
     check_a_limiter_the_worker_does_not_know_is_not_applied,
     check_a_cancelled_waiter_is_not_woken,
+    check_limited_jobs_are_handed_out_only_to_places_that_start_them,
 )

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from errands.app import App
 from errands.errors import ArgumentError, JobFailed
 from errands.result import AsyncResult
 from errands.workflow import chord
@@ -44,7 +45,7 @@ def _clear(url: str, namespace: str) -> None:
 
 def _start_worker(log_path: Path) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "errands", "worker", "errands.demo.tasks:app"]
-    command += ["-Q", "demo", "-c", "2", "--lease", "10", "--grace-period", "5"]
+    command += ["-Q", "demo", "-c", "2", "--lease", "10", "--grace-period", "5", "--beat"]
     with log_path.open("wb") as log:
         return subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
@@ -72,6 +73,20 @@ def _error(handle: AsyncResult[Any]) -> str:
     except JobFailed as failure:
         return failure.error_type.rsplit(".", 1)[-1]
     return ""
+
+
+def _heartbeat_lesson(app: App) -> _Lesson:
+    """The schedule the worker's scheduler fired: each second once, at its nominal time."""
+    state = app.schedules.get("demo-heartbeat").state
+    fired = state.fired if state is not None else 0
+    last = state.last_job if state is not None else None
+    nominal = AsyncResult(app, last, "demo").get(timeout=5) if last else None
+    on_time = nominal is not None and float(nominal).is_integer()
+    return _Lesson(
+        "periodic tasks, never doubled",
+        f"fired {fired} times, one job per second (id {last})",
+        fired >= 2 and on_time,
+    )
 
 
 def run_demo(console: Console) -> int:  # noqa: PLR0915 - a script: one step after the other
@@ -118,7 +133,8 @@ def run_demo(console: Console) -> int:  # noqa: PLR0915 - a script: one step aft
         rates = [tasks.fetch_rates.delay(c) for c in ("EUR", "USD", "JPY", "GBP", "CHF") * 4]
         pages = ["a b c", "d e", "f g h i"]
         words = chord([tasks.count_words.s(p) for p in pages], tasks.total_words.partial()).delay()
-        handles = [*thumbnails, alert, first, payment, export, report, invoice, *rates]
+        calls = [tasks.call_partner.delay(n) for n in range(20)]
+        handles = [*thumbnails, alert, first, payment, export, report, invoice, *rates, *calls]
         handles += [*words.members.results, words.callback]
         total = len(handles)
 
@@ -169,6 +185,17 @@ def run_demo(console: Console) -> int:  # noqa: PLR0915 - a script: one step aft
                 counted == 9,
             )
         )
+        starts = sorted(c.get(timeout=5)[0] for c in calls)
+        unspent = all(c.get(timeout=5)[1] == 1 for c in calls)
+        busiest = max(sum(1 for t in starts if s <= t < s + 1) for s in starts)
+        lessons.append(
+            _Lesson(
+                "rate limit for every worker",
+                f"20 partner calls at 10/s: at most {busiest} in any second, no attempt spent",
+                busiest <= 11 and unspent,
+            )
+        )
+        lessons.append(_heartbeat_lesson(app))
         dead = {job.id for job in app.inspector.dead("demo", limit=100).items}
         lessons.append(
             _Lesson(

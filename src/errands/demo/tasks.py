@@ -96,3 +96,17 @@ def count_words(page: str) -> int:
 def total_words(counts: list[int]) -> int:
     """A chord callback: gets every member's result, in order, once all have succeeded."""
     return sum(counts)
+
+
+@app.task(queue="demo", bind=True, rate_limit="10/s")
+def call_partner(ctx: TaskContext, n: int) -> list[float]:
+    """A partner API allowing 10 calls a second, whatever the number of workers."""
+    return [time.time(), ctx.attempt]
+
+
+@app.periodic(every=1, id="demo-heartbeat")
+@app.task(queue="demo", bind=True)
+def heartbeat(ctx: TaskContext) -> float:
+    """Fired every second by the scheduler the worker runs (--beat), once per second."""
+    assert ctx.scheduled_for is not None
+    return ctx.scheduled_for.timestamp()

@@ -51,6 +51,13 @@ class Pool(Protocol):
         """How many more jobs to fetch now (free slots plus prefetch)."""
         ...
 
+    def idle_slots(self) -> int:
+        """Places where a job sent now starts at once (no job queued ahead of it there).
+
+        Jobs of limited tasks are fetched only into these: a limiter's slot is its start.
+        """
+        ...
+
     def hungry(self) -> bool:
         """True when an executor is running low: fetch now rather than wait for a bigger batch."""
         ...

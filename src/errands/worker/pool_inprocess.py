@@ -90,6 +90,10 @@ class InProcessPool:
         """Free places, with no prefetch: a job waits in Redis, not in this process."""
         return 0 if self._stopping else self.concurrency - len(self._running)
 
+    def idle_slots(self) -> int:
+        """Every free place starts its job at once (there is no prefetch here)."""
+        return self.free_slots()
+
     def hungry(self) -> bool:
         """Any free place is worth a fetch: nothing waits here in advance."""
         return self.free_slots() > 0

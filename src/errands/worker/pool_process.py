@@ -361,6 +361,16 @@ class ProcessPool:
                 free += math.ceil(room * self._async_share)
         return free
 
+    def idle_slots(self) -> int:
+        """Children with no sync job: any job sent there starts at once.
+
+        Async room is not counted: a fetch cannot tell a sync job from an async one, and a
+        sync job of a limited task sent to a child busy with another would wait there.
+        """
+        if self._stopping:
+            return 0
+        return sum(1 for child in self._live() if not child.sync_jobs)
+
     def hungry(self) -> bool:
         """True when a child has at most half its sync depth (or async slots) left queued.
 
@@ -388,6 +398,9 @@ class ProcessPool:
             return
         batches: dict[int, list[Assigned]] = {}
         now = time.monotonic()
+        if self.app.limiters:
+            # A limiter let these out to start now: they go first, to the idle children.
+            jobs = sorted(jobs, key=self._unlimited)
         for assigned in jobs:
             self._async_share += 0.1 * (float(assigned.is_async) - self._async_share)
             if assigned.is_async:
@@ -399,6 +412,10 @@ class ProcessPool:
         by_index = {c.index: c for c in live}
         for index, batch in batches.items():
             by_index[index].send(Run([a.job for a in batch]))
+
+    def _unlimited(self, assigned: Assigned) -> bool:
+        task = self.app.tasks.get(assigned.task)
+        return task is None or not task.options.limiters
 
     def _adopt(self, child: _Child, jobs: Sequence[Assigned]) -> None:
         """Track jobs a child leased itself, as if they had been sent to it."""

@@ -338,7 +338,9 @@ class Supervisor:
         waiting: Awaitable[bool | Fetched]
         self._wake_fetches = len(names) == 1 and free > 0
         if self._wake_fetches:
-            waiting = self.broker.wait_and_fetch(names[0], 5.0, free, self.lease_ms, self.worker_id)
+            waiting = self.broker.wait_and_fetch(
+                names[0], 5.0, free, self.lease_ms, self.worker_id, limited=self.pool.idle_slots()
+            )
         else:
             waiting = self.broker.wait_for_work(names, 5.0)
         self._wake = asyncio.ensure_future(waiting)
@@ -471,7 +473,7 @@ class Supervisor:
             return 0
         if acks:
             codes, fetched = await self.broker.ack_and_fetch(
-                queue, acks, free, self.lease_ms, self.worker_id
+                queue, acks, free, self.lease_ms, self.worker_id, limited=self.pool.idle_slots()
             )
             self._take_fetched(queue, fetched)  # ours now, whatever became of the acks
             if isinstance(codes, BrokerError):
@@ -479,7 +481,9 @@ class Supervisor:
             self._acked(queue, acks, codes)
             acks.clear()
         else:
-            fetched = await self.broker.fetch(queue, free, self.lease_ms, self.worker_id)
+            fetched = await self.broker.fetch(
+                queue, free, self.lease_ms, self.worker_id, limited=self.pool.idle_slots()
+            )
             self._take_fetched(queue, fetched)
         return len(fetched.jobs)
 

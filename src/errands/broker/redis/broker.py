@@ -457,21 +457,31 @@ class RedisBroker:
 
     # Worker side ------------------------------------------------------------------------------
 
-    async def fetch(self, queue: str, n: int, lease_ms: int, worker_id: str) -> Fetched:
+    async def fetch(
+        self, queue: str, n: int, lease_ms: int, worker_id: str, *, limited: int | None = None
+    ) -> Fetched:
         """Lease up to `n` jobs; see `Broker.fetch`."""
-        return await self.arun(calls.fetch(self.keys(queue), self.settings, n, lease_ms, worker_id))
+        call = calls.fetch(self.keys(queue), self.settings, n, lease_ms, worker_id, limited)
+        return await self.arun(call)
 
     async def ack(self, queue: str, outcomes: Sequence[Outcome]) -> list[AckCode]:
         """Settle finished jobs; see `Broker.ack`."""
         return await self.arun(calls.ack(self.keys(queue), self.settings, outcomes))
 
     async def ack_and_fetch(
-        self, queue: str, outcomes: Sequence[Outcome], n: int, lease_ms: int, worker_id: str
+        self,
+        queue: str,
+        outcomes: Sequence[Outcome],
+        n: int,
+        lease_ms: int,
+        worker_id: str,
+        *,
+        limited: int | None = None,
     ) -> tuple[list[AckCode] | BrokerError, Fetched]:
         """Ack then fetch in one round trip; see `Broker.ack_and_fetch`."""
         keys = self.keys(queue)
         ack = calls.ack(keys, self.settings, outcomes)
-        fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id)
+        fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id, limited)
         try:
             replies = await self._acall(ack.packed(), fetch.packed(), repeatable=False)
         except (RedisError, OSError) as error:
@@ -531,7 +541,14 @@ class RedisBroker:
             await self.aclient.zadd(self.keys(queue).wake, {"interrupt": 0})
 
     async def wait_and_fetch(
-        self, queue: str, timeout_s: float, n: int, lease_ms: int, worker_id: str
+        self,
+        queue: str,
+        timeout_s: float,
+        n: int,
+        lease_ms: int,
+        worker_id: str,
+        *,
+        limited: int | None = None,
     ) -> Fetched:
         """Block on the queue's wake token, then fetch, in one round trip.
 
@@ -541,7 +558,7 @@ class RedisBroker:
         """
         keys = self.keys(queue)
         timeout = max(0.001, min(timeout_s, _MAX_BLOCK_S))
-        fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id)
+        fetch = calls.fetch(keys, self.settings, n, lease_ms, worker_id, limited)
         try:
             _, reply = await self._acall(
                 ("BZPOPMIN", keys.wake, timeout), fetch.packed(), repeatable=False

@@ -194,9 +194,14 @@ def _parse_fetched(reply: list[Any]) -> Fetched:
 
 
 def fetch(
-    keys: QueueKeys, settings: BrokerSettings, n: int, lease_ms: int, worker_id: str
+    keys: QueueKeys,
+    settings: BrokerSettings,
+    n: int,
+    lease_ms: int,
+    worker_id: str,
+    limited: int | None = None,
 ) -> Call[Fetched]:
-    """Build the fetch call: lease up to `n` jobs for `lease_ms`."""
+    """Build the fetch call: lease up to `n` jobs for `lease_ms`, `limited` of limited tasks."""
     args: tuple[Arg, ...] = (
         keys.result_channel_prefix,
         n,
@@ -206,6 +211,7 @@ def fetch(
         settings.reap_limit,
         settings.dead_max_count,
         settings.limits,
+        n if limited is None else limited,
     )
     return Call(function_name("fetch"), keys.all, args, _parse_fetched, repeatable=False)
 

@@ -24,7 +24,9 @@
 --   (published to).
 -- ARGV: [1] result channel prefix, [2] n (<= 1000), [3] lease ms, [4] worker id,
 --   [5] promote limit (due delayed jobs moved per call), [6] reap limit (expired leases per call),
---   [7] dead-set cap, [8] the limiters of the worker's app (msgpack, 01_limits.lua; '' = none).
+--   [7] dead-set cap, [8] the limiters of the worker's app (msgpack, 01_limits.lua; '' = none),
+--   [9] at most this many jobs that name limiters (the worker's places that start a job at
+--   once: a job a limiter lets out must not wait in the worker behind others).
 -- Returns: {jobs, next_due_ms, paused, next_expiry_ms, more, died} where jobs is a flat array of
 --   4-tuples {id, payload, attempt, token}, next_due_ms is how long until the next delayed job is
 --   due (-1: none), paused is 1 when the queue is paused (no job handed out), next_expiry_ms is
@@ -57,6 +59,7 @@ local function fetch(KEYS, ARGV)
   local jobs, more = {}, 0
   local L = nil -- the limiters, read only when a job names some
   local wanted, popped_total, rounds = n, 0, 0
+  local room = tonumber(ARGV[9]) or n -- places for jobs that name limiters
   local deadline = now + lease
   local meta_args, active_args = {}, {}
   -- Jobs that wait for a limiter leave room: pop again for it, a bounded number of times.
@@ -73,17 +76,22 @@ local function fetch(KEYS, ARGV)
     -- One read per key for the whole batch, not one per job.
     local metas = redis.call('HMGET', K.meta, unpack(ids))
     local payloads = redis.call('HMGET', K.jobs, unpack(ids))
-    local limited = 0
+    local limited, held_back = 0, false
     for i, id in ipairs(ids) do
       local m = decode_meta(metas[i])
       local why = unusable(m, payloads[i])
       if why then
         bury(K, id, why, now, prefix, cap)
+      elseif m.lm and room <= 0 then
+        -- No place here to start it at once: back to its place, for a worker that has one.
+        redis.call('ZADD', K.ready, m.sc, id)
+        held_back = true
       else
         local due, rid, kind = nil, nil, nil
         if m.lm then
           L = L or limit_session(limit_config(ARGV[8]), now)
           due, rid, kind = admit(K, L, id, m)
+          if not due then room = room - 1 end
         end
         if due then
           wait_for_limit(K, id, m, due, rid, kind)
@@ -106,7 +114,7 @@ local function fetch(KEYS, ARGV)
         meta_args[#meta_args + 1] = cmsgpack.pack(m)
       end
     end
-    if limited == 0 then break end
+    if limited == 0 or held_back then break end
     wanted = wanted - (#ids - limited)
   end
   if L then limits_flush(K, L) end
