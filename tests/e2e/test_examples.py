@@ -23,6 +23,7 @@ EXAMPLES = (
     "priorities",
     "middleware",
     "scheduling",
+    "limits",
 )
 TIMEOUT_S = 30.0
 

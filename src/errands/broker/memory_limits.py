@@ -14,9 +14,9 @@ import msgspec
 
 __all__ = ["LimitRecord", "QueueLimits", "limit_config"]
 
-# As in 01_limits.lua: how late a booked rate slot is still good, how long a job parked on a
+# As in 01_limits.lua: how late a booked rate slot is still good (half an interval, at least), how long a job parked on a
 # cap waits before it is checked again by itself.
-LIMIT_GRACE_MS = 50
+LIMIT_GRACE_MS = 20
 LIMIT_PARK_MS = 300_000
 
 WaitKind = Literal["rate", "cap"]
@@ -93,7 +93,7 @@ class QueueLimits:
                 good = (
                     booked is not None
                     and booked >= s.bo
-                    and now <= booked + max(interval, LIMIT_GRACE_MS)
+                    and now <= booked + max(interval / 2, LIMIT_GRACE_MS)
                 )
                 if not good:
                     tat = max(s.t, now, s.bo + (burst - 1) * interval)

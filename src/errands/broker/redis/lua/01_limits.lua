@@ -20,10 +20,11 @@
 -- listed in limit_wait; the job that frees a slot makes the oldest waiter of that record due at
 -- once. Neither spends an attempt.
 
--- A booked slot is good for this long after its time (or one interval, if longer): a job that
--- comes back later than that (its worker was busy) is checked again, so late jobs never burst
--- past the rate. A check again books anew only if the rate is spent.
-local LIMIT_GRACE_MS = 50
+-- A booked slot is good for half an interval after its time (at least this long, the time a
+-- due job takes to reach a worker): a job that comes back later (its workers were busy) is
+-- checked again, booking anew only if the rate is spent. So any window of w ms sees at most
+-- w / interval + 1.5 starts (burst 1), however late the jobs that waited come back.
+local LIMIT_GRACE_MS = 20
 -- A parked job comes back by itself after this long, so a record broken by hand never strands
 -- it; checked again, it parks again while the cap is full. Slots freeing wake waiters at once.
 local LIMIT_PARK_MS = 300000
@@ -106,7 +107,7 @@ local function admit(K, L, id, m)
       if type(c.t) == 'number' and c.t > 0 then
         local booked = type(m.rv) == 'table' and m.rv[rid] or nil
         local good = type(booked) == 'number' and booked >= s.bo
-          and now <= booked + math.max(c.t, LIMIT_GRACE_MS)
+          and now <= booked + math.max(c.t / 2, LIMIT_GRACE_MS)
         if not good then
           local tat = math.max(s.t, now, s.bo + (math.max(c.b or 1, 1) - 1) * c.t)
           local allow_at = tat - (math.max(c.b or 1, 1) - 1) * c.t
