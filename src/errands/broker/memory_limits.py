@@ -12,14 +12,15 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["LimitRecord", "QueueLimits", "limit_config"]
+__all__ = ["LimitRecord", "QueueLimits", "free_run", "limit_config"]
 
-# As in 01_limits.lua: how late a booked rate slot is still good (half an interval, at least), how long a job parked on a
-# cap waits before it is checked again by itself.
+# As in 01_limits.lua: how late a booked rate slot is still good (half an interval, at least
+# this), how long a job parked on a cap waits before it is checked again by itself.
 LIMIT_GRACE_MS = 20
 LIMIT_PARK_MS = 300_000
 
 WaitKind = Literal["rate", "cap"]
+RATE_LIMITED_FREE = 100  # as in ack.lua (errands.errors.MAX_RATE_LIMITED)
 
 
 @lru_cache(maxsize=16)
@@ -50,6 +51,13 @@ class JobLimits:
     parked: str | None = None
     waiting: bool = False
     rate_limited: int = 0
+
+
+def free_run(kind: str, job: JobLimits | None) -> bool:
+    """ack.lua: a run that spends no attempt (deferred; limited, RATE_LIMITED_FREE times)."""
+    if kind == "deferred":
+        return True
+    return kind == "limited" and (job.rate_limited if job is not None else 0) < RATE_LIMITED_FREE
 
 
 def _limiter_of(rid: str) -> str:
@@ -152,3 +160,10 @@ class QueueLimits:
         for rid in job.records:
             s = self.record(rid)
             s.bo = max(s.bo, due)
+
+    def rate_limited(self, job: JobLimits | None, due: float) -> JobLimits:
+        """A RateLimited run: counted on the job, and its limiters back off until `due`."""
+        job = job or JobLimits()
+        job.rate_limited += 1
+        self.back_off(job, due)
+        return job

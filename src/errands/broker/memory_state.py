@@ -14,13 +14,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from errands.broker.memory_chords import Chords
-from errands.broker.memory_limits import JobLimits, QueueLimits, WaitKind, limit_config
+from errands.broker.memory_limits import (
+    JobLimits,
+    QueueLimits,
+    WaitKind,
+    free_run,
+    limit_config,
+)
+from errands.broker.memory_maintain import maintain
 from errands.broker.memory_outcomes import cancelled_outcome, chord_failure, stalled_outcome
 from errands.broker.memory_records import (
     DEAD_MESSAGE,
     note_attempt,
     outcome_error,
-    seen_ms,
     stamped,
 )
 from errands.broker.reading import payload_head
@@ -50,7 +56,6 @@ MAX_BATCH = 1000
 WAKE_TOKENS = 8
 LOST_SPARE = 5  # as in 00_shared.lua: losses before a heartbeat, beyond max stalls, allowed
 LIMIT_ROUNDS = 4  # as in fetch.lua: pops per fetch when jobs wait for limiters
-RATE_LIMITED_FREE = 100  # as in ack.lua (errands.errors.MAX_RATE_LIMITED)
 _STALL = "its lease expired while it ran: its worker died or lost Redis"
 
 
@@ -436,14 +441,14 @@ class QueueState:
                 self._finish(o.id, m, cancelled_outcome(m.attempts), now)
                 self._incr("cancelled")
                 codes.append(AckCode.CANCELLED)
-            elif self._free_run(o, m) or (
+            elif free_run(o.kind, m.limits) or (
                 o.kind in ("retrying", "limited") and m.attempts < m.max_attempts
             ):
-                if self._free_run(o, m):
+                if free_run(o.kind, m.limits):
                     m.attempts = max(m.attempts - 1, 0)
                     deferred += 1
                     if o.kind == "limited":
-                        self._limited(m, now + o.retry_delay_ms)
+                        m.limits = self.limits.rate_limited(m.limits, now + o.retry_delay_ms)
                 else:
                     retried += 1
                     self._note_attempt(o.id, m, outcome_error(o.outcome), now)
@@ -457,21 +462,6 @@ class QueueState:
         self._incr("retried", retried)
         self._incr("deferred", deferred)
         return codes
-
-    @staticmethod
-    def _free_run(o: Outcome, m: JobMeta) -> bool:
-        """ack.lua: a run that spends no attempt (deferred; limited, RATE_LIMITED_FREE times)."""
-        if o.kind == "deferred":
-            return True
-        rate_limited = m.limits.rate_limited if m.limits is not None else 0
-        return o.kind == "limited" and rate_limited < RATE_LIMITED_FREE
-
-    def _limited(self, m: JobMeta, due: int) -> None:
-        """A RateLimited run: counted on the job, and its limiters back off until `due`."""
-        if m.limits is None:
-            m.limits = JobLimits()
-        m.limits.rate_limited += 1
-        self.limits.back_off(m.limits, due)
 
     def _late_success(self, o: Outcome) -> JobMeta | None:
         # ack.lua: a success whose lease was reaped, while nobody took the job since.
@@ -574,51 +564,7 @@ class QueueState:
         self, now: int, owner: str, lock_ms: int, settings: BrokerSettings
     ) -> MaintenanceReport | None:
         """maintain.lua: bounded housekeeping; None while another owner holds the lock."""
-        if self.maint_until is not None and now < self.maint_until:
-            if self.maint_owner != owner:
-                return None
-        else:
-            self.maint_until, self.maint_owner = now + lock_ms, owner
-        limit, cap = settings.maintenance_limit, settings.dead_max_count
-        died: list[tuple[str, bytes]] = []
-        self.died = died
-        try:
-            promoted = self._promote_due(now, limit)
-            reaped = self._reap_expired(now, limit, cap)
-        finally:
-            self.died = None
-        old = self.results_x.pop_min(limit, now)
-        for job_id in old:
-            self.results.pop(job_id, None)
-        stale = self.idem_x.pop_min(limit, now)
-        for key in stale:
-            self.idem.pop(key, None)
-        chords_failed = self.chords.expire(now, limit)
-        trimmed = self._trim_dead(cap)
-        aged = self.dead.pop_min(limit, now - settings.dead_max_age_ms)
-        self._forget(aged)
-        silent = [
-            worker_id
-            for worker_id, info in list(self.workers.items())[:limit]
-            if seen_ms(info) < now - settings.worker_silence_ms
-        ]
-        for worker_id in silent:
-            del self.workers[worker_id]
-        saturated = (
-            max(promoted, reaped, len(old), len(stale), chords_failed, len(aged)) >= limit
-            or trimmed >= MAX_BATCH
-        )
-        return MaintenanceReport(
-            promoted,
-            reaped,
-            len(old),
-            len(stale),
-            trimmed + len(aged),
-            len(silent),
-            chords_failed,
-            saturated,
-            died,
-        )
+        return maintain(self, now, owner, lock_ms, settings)
 
     def result(self, now: int, job_id: str) -> JobSnapshot:
         """read.lua (errands_v1_result): the stored outcome while unexpired, else the state."""
