@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat check-examples clean
+.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat bench-limits check-examples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ bench-inspector: $(VENV)/.installed-dev
 # The scheduler at scale: 10,000 schedules, 1,000 due every second: benchmarks/BEAT.md.
 bench-beat: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.beat
+
+# The limiter's cost per job, its accuracy at 1,000/s, a backlog of 10,000: benchmarks/LIMITS.md.
+bench-limits: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.limits
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -106,7 +106,7 @@ class QueueLimits:
                 if not good:
                     tat = max(s.t, now, s.bo + (burst - 1) * interval)
                     allow_at = tat - (burst - 1) * interval
-                    if allow_at > now:
+                    if allow_at >= now + 1:  # as in Lua: this ms's slots are now's
                         s.t = tat + interval
                         job.booked = {**(job.booked or {}), rid: allow_at}
                         return allow_at, rid, "rate"

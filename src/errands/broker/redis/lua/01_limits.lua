@@ -111,7 +111,9 @@ local function admit(K, L, id, m)
         if not good then
           local tat = math.max(s.t, now, s.bo + (math.max(c.b or 1, 1) - 1) * c.t)
           local allow_at = tat - (math.max(c.b or 1, 1) - 1) * c.t
-          if allow_at > now then
+          -- TIME stands still inside a call and counts ms: slots inside this ms are now's (a
+          -- rate of several per ms admits them together, as they fall in this ms).
+          if allow_at >= now + 1 then
             -- Over its rate: book the slot it is allowed at, and wait for it.
             s.t = tat + c.t
             L.dirty[rid] = true
@@ -189,30 +191,54 @@ local function wake_waiter(K, rid, now)
   end
 end
 
--- Give back the concurrency slots a job holds (it leaves active): each wakes one waiter.
--- The caller writes `m` after.
-local function free_slots(K, id, m, now)
-  if type(m.lh) ~= 'table' then
-    m.lh = nil
-    return
-  end
-  for _, rid in ipairs(m.lh) do
-    if type(rid) == 'string' then
-      local raw = redis.call('HGET', K.limits, rid)
-      local ok, s = false, nil
-      if raw then ok, s = pcall(cmsgpack.unpack, raw) end
-      if ok and type(s) == 'table' and type(s.h) == 'table' then
-        local kept = {}
-        for _, hid in ipairs(s.h) do
-          if hid ~= id then kept[#kept + 1] = hid end
+-- Note the concurrency slots a job holds as freed (it leaves active), in `freed` (record ->
+-- {ids = set, n = count}); free_noted gives them back, one read and write per record. The
+-- caller writes `m` after.
+local function note_freed(freed, id, m)
+  if type(m.lh) == 'table' then
+    for _, rid in ipairs(m.lh) do
+      if type(rid) == 'string' then
+        local f = freed[rid]
+        if not f then
+          f = {ids = {}, n = 0}
+          freed[rid] = f
         end
-        s.h = kept
-        redis.call('HSET', K.limits, rid, cmsgpack.pack(s))
+        f.ids[id] = true
+        f.n = f.n + 1
       end
-      wake_waiter(K, rid, now)
     end
   end
   m.lh = nil
+end
+
+-- Give back the slots noted in `freed`: each freed slot wakes one waiter of its record.
+local function free_noted(K, freed, now)
+  local any_waiting = nil
+  for rid, f in pairs(freed) do
+    local raw = redis.call('HGET', K.limits, rid)
+    local ok, s = false, nil
+    if raw then ok, s = pcall(cmsgpack.unpack, raw) end
+    if ok and type(s) == 'table' and type(s.h) == 'table' then
+      local kept = {}
+      for _, hid in ipairs(s.h) do
+        if not f.ids[hid] then kept[#kept + 1] = hid end
+      end
+      s.h = kept
+      redis.call('HSET', K.limits, rid, cmsgpack.pack(s))
+    end
+    if any_waiting == nil then any_waiting = redis.call('ZCARD', K.limit_wait) > 0 end
+    if any_waiting then
+      for _ = 1, f.n do wake_waiter(K, rid, now) end
+    end
+  end
+end
+
+-- Give back the concurrency slots one job holds (it leaves active). The caller writes `m`.
+local function free_slots(K, id, m, now)
+  if m.lh == nil then return end
+  local freed = {}
+  note_freed(freed, id, m)
+  free_noted(K, freed, now)
 end
 
 -- A RateLimited job: the rate limiters it names back off until `due` (nothing starts on

@@ -54,6 +54,7 @@ local function ack(KEYS, ARGV)
   local metas = redis.call('HMGET', K.meta, unpack(ids))
   local any_cancel = redis.call('SCARD', K.cancel) > 0
   local seen, off_active, finished, results, expiries, histories = {}, {}, {}, {}, {}, {}
+  local freed = {} -- concurrency slots given back, by limiter record (01_limits.lua)
   local codes = {}
   local done, retried, deferred, stored = 0, 0, 0, 0
   for i = 0, n - 1 do
@@ -71,7 +72,7 @@ local function ack(KEYS, ARGV)
       seen[id] = true  -- settled: a second record of it in this batch is stale
       if live then
         off_active[#off_active + 1] = id
-        if m.lh then free_slots(K, id, m, now) end
+        if m.lh then note_freed(freed, id, m) end
       else
         redis.call('ZREM', K.ready, id)
       end
@@ -121,6 +122,7 @@ local function ack(KEYS, ARGV)
     end
   end
   if #off_active > 0 then redis.call('ZREM', K.active, unpack(off_active)) end
+  if next(freed) then free_noted(K, freed, now) end
   if #finished > 0 then
     redis.call('HDEL', K.jobs, unpack(finished))
     redis.call('HDEL', K.meta, unpack(finished))
