@@ -49,6 +49,13 @@ async def check_a_burst_allows_that_many_at_once(s: Subject) -> None:
     assert await ids(s.broker, 10) == ["j0", "j1", "j2"], "a burst of three"
 
 
+async def check_a_rate_of_many_per_ms_admits_them_in_one_fetch(s: Subject) -> None:
+    """A rate of a million a second lets a batch out at once: its slots fall in this ms."""
+    _use(s, Limiter("r", rate=Rate(1_000_000, 1)))
+    s.broker.enqueue(Q, [job(f"j{i}", limits=("r|",)) for i in range(50)])
+    assert len(await ids(s.broker, 50)) == 50, "all 50 inside one ms of slots"
+
+
 async def check_keys_are_limited_apart(s: Subject) -> None:
     """Two keys of one limiter have a rate each."""
     _use(s, Limiter("r", rate=Rate(1, 60), key=str))
@@ -142,6 +149,7 @@ async def check_limited_jobs_are_handed_out_only_to_places_that_start_them(s: Su
 CHECKS: tuple[Check, ...] = (
     check_a_rate_hands_out_one_job_per_interval_and_spends_no_attempt,
     check_a_burst_allows_that_many_at_once,
+    check_a_rate_of_many_per_ms_admits_them_in_one_fetch,
     check_keys_are_limited_apart,
     check_a_cap_holds_and_a_finished_job_wakes_the_oldest_waiter,
     check_an_expired_lease_frees_its_slot,
