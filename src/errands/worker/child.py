@@ -338,7 +338,9 @@ class Child:
             or line is None
             or wait is None
             or more_queued
-            or finished.kind == "retrying"  # the supervisor must know when to look again
+            # Back to delayed (a retry, a RateLimited, an unknown task): the supervisor must
+            # know when to look again.
+            or finished.kind in ("retrying", "limited", "deferred")
             or finished.follow_ups  # they go first, and the supervisor sends them
         ):
             return finished
