@@ -4,9 +4,10 @@ Each scheduler takes or renews the leader lease every `RENEW_S`; one holds it. T
 every schedule's next fire in a heap and sleeps until the soonest; at a fire it builds the job
 under the fire's id (``<schedule id>@<nominal ms>``), sends it through the app (middleware, then
 broker), then stores the schedules' fire state under its fence. A leader that dies leaves the
-lease to expire: another scheduler takes over within `LEASE_S` + `RENEW_S` and carries on from
-the stored state, so a fire sent but not recorded is sent again under the same id, and the broker
-enqueues it once.
+lease to expire: another scheduler takes over within `LEASE_S` + `RENEW_S` (and not before
+`LEASE_S` - `RENEW_S`) and carries on from the stored state, the fires due meanwhile handled by
+catch-up; a fire sent but not recorded is among them, so it is sent again under the same id (the
+broker enqueues it once) or, coalesced by ``latest`` with later fires, counted as skipped.
 
 Late fires follow each schedule's catch-up policy (`ScheduleDef.catchup`), fires whose previous run
 is still going its overlap policy (`ScheduleDef.overlap`). A definition that cannot be read is
