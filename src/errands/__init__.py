@@ -29,6 +29,7 @@ from errands.errors import (
     WorkerLost,
 )
 from errands.middleware import Execution, Middleware, Outgoing, WorkerInfo
+from errands.progress import Progress
 from errands.result import AsyncResult
 from errands.states import JobState
 from errands.task import Signature, Task
@@ -70,6 +71,7 @@ __all__ = [
     "JobState",
     "Middleware",
     "Outgoing",
+    "Progress",
     "ResultTimeoutError",
     "Retry",
     "ScheduleNotFound",

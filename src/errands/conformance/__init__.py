@@ -15,7 +15,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from errands.conformance import acks, chords, dead, enqueue, inspector, leases, reads, schedules
+from errands.conformance import (
+    acks,
+    chords,
+    dead,
+    enqueue,
+    inspector,
+    leases,
+    progress,
+    reads,
+    schedules,
+)
 from errands.conformance.subject import Check, Clock, Subject
 
 __all__ = ["CHECKS", "Check", "Clock", "Subject", "check_name"]
@@ -29,9 +39,10 @@ def check_name(check: Check) -> str:
 CHECKS: Mapping[str, Check] = MappingProxyType(
     {
         check_name(check): check
-        for module in (enqueue, acks, dead, reads, inspector, leases, chords, schedules)
+        for module in (enqueue, acks, dead, reads, inspector, leases, progress, chords, schedules)
         for check in module.CHECKS
     }
 )
 """Every check, by name, in the order they run: enqueue and fetch, acks and cancels, the dead
-set and maintenance, reads and waits, the inspector, leases, chords, the schedule store."""
+set and maintenance, reads and waits, the inspector, leases, progress, chords, the schedule
+store."""

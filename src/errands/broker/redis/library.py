@@ -28,6 +28,7 @@ LUA_FILES: tuple[str, ...] = (
     "read.lua",
     "inspect.lua",
     "chord.lua",
+    "progress.lua",
     "schedule.lua",
 )
 

@@ -14,6 +14,7 @@
 --   KEYS[14] cancel (read, write)
 --   KEYS[21] chord_fails (write)
 --   KEYS[22] history (read, write)
+--   KEYS[26] progress (write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job that succeeds, is cancelled or
 --   dies here (published to).
 -- ARGV: [1] result channel prefix, [2] dead-set cap, [3] n (<= 1000), then n records of 5
@@ -106,6 +107,7 @@ local function ack(KEYS, ARGV)
   if #finished > 0 then
     redis.call('HDEL', K.jobs, unpack(finished))
     redis.call('HDEL', K.meta, unpack(finished))
+    redis.call('HDEL', K.progress, unpack(finished))
     if any_cancel then redis.call('SREM', K.cancel, unpack(finished)) end
   end
   if #histories > 0 then redis.call('HDEL', K.history, unpack(histories)) end

@@ -17,6 +17,7 @@
 --   KEYS[17] cfg (read)
 --   KEYS[21] chord_fails (write)
 --   KEYS[22] history (read, write)
+--   KEYS[26] progress (write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job it sends to the dead set
 --   (published to).
 -- ARGV: [1] result channel prefix, [2] n (<= 1000), [3] lease ms, [4] worker id,

@@ -13,6 +13,7 @@
 --   KEYS[13] stats (write)
 --   KEYS[14] cancel (read, write)
 --   KEYS[22] history (write)
+--   KEYS[26] progress (write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job that ends cancelled
 --   (published to).
 -- ARGV: [1] result channel prefix, [2] n, then n pairs {id, token}.
