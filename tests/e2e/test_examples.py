@@ -23,6 +23,7 @@ EXAMPLES = (
     "priorities",
     "middleware",
     "scheduling",
+    "progress",
 )
 TIMEOUT_S = 30.0
 
