@@ -31,6 +31,7 @@ from errands.errors import (
 )
 from errands.limits import Limiter
 from errands.middleware import Execution, Middleware, Outgoing, WorkerInfo
+from errands.progress import Progress
 from errands.result import AsyncResult
 from errands.states import JobState
 from errands.task import Signature, Task
@@ -73,6 +74,7 @@ __all__ = [
     "Limiter",
     "Middleware",
     "Outgoing",
+    "Progress",
     "RateLimited",
     "ResultTimeoutError",
     "Retry",

@@ -21,6 +21,7 @@ from rich.table import Column, Table
 from errands.app import App
 from errands.broker.views import DeadFilter, JobDetail, QueueSummary
 from errands.loading import load_app
+from errands.progress import Progress
 
 __all__ = ["dead", "queues", "status"]
 
@@ -132,6 +133,18 @@ def queues(app_spec: str | None, broker_url: str | None, namespace: str) -> None
     console.print(table)
 
 
+def _print_progress(progress: Progress, now: float) -> None:
+    """``progress: 40% step 2 of 5 (reported 3s ago)``, then its data, if any."""
+    parts = [] if progress.fraction is None else [f"{progress.fraction:.0%}"]
+    if progress.message:
+        parts.append(progress.message)
+    reported = _age(max(now - progress.updated_at.timestamp(), 0.0))
+    console.print(f"progress: {' '.join(parts)} (reported {reported} ago)", markup=False)
+    if progress.data:
+        console.print("progress data:")
+        console.print_json(data=progress.data)
+
+
 def _print_job(job: JobDetail) -> None:
     now = time.time()
     console.print(f"job [bold]{job.id}[/] in queue [bold]{job.queue}[/]: [bold]{job.state}[/]")
@@ -143,6 +156,8 @@ def _print_job(job: JobDetail) -> None:
     console.print(f"attempts: {job.attempts}{of}{stalls}")
     if job.worker is not None:
         console.print(f"worker: {job.worker}", markup=False)
+    if job.progress is not None:
+        _print_progress(job.progress, now)
     for label, moment in (
         ("enqueued", job.enqueued_at),
         ("due", job.due_at),
@@ -181,7 +196,7 @@ def status(
     broker_url: str | None,
     namespace: str,
 ) -> None:
-    """Show a job: state, task and arguments, attempts and their errors, worker, timings."""
+    """Show a job: state, task and arguments, attempts and errors, worker, progress, timings."""
     app = target_app(app_spec, broker_url, namespace)
     names = [queue] if queue else [q.name for q in _all_queues(app)] or [app.default_queue]
     for name in names:

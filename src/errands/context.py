@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from errands.errors import Retry
+from errands.progress import ProgressSink, encode_progress
 
 __all__ = ["TaskContext", "current_task"]
 
@@ -67,6 +69,7 @@ class TaskContext:
     scheduled_for: datetime | None = None
     _cancelled: Callable[[], bool] = field(default=_never_cancelled, repr=False)
     _log: logging.LoggerAdapter[logging.Logger] | None = field(default=None, repr=False)
+    _progress: ProgressSink | None = field(default=None, repr=False)
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
@@ -100,6 +103,33 @@ class TaskContext:
     def is_cancelled(self) -> bool:
         """True once someone asked this job to stop (`AsyncResult.cancel()`): wind down."""
         return self._cancelled()
+
+    def set_progress(self, fraction: float | None = None, message: str = "", **data: Any) -> None:
+        """Report how far this job got: ``ctx.set_progress(0.4, "step 2 of 5", rows=1200)``.
+
+        Read back with `AsyncResult.progress` (or ``aprogress()``) and shown by ``errands
+        status``. Call it as often as you like: the worker writes at most one report per job
+        every `errands.progress.INTERVAL_S` seconds (0.5), the latest winning, and the last one
+        of a burst still goes once that time is up, unless the job has finished by then. The
+        job's progress stays while it lives (across retries, and while it is dead) and goes when
+        it succeeds. Best effort: a report lost on its way (Redis down or full) is dropped, and
+        never fails or slows the job. Outside a worker (``errands.testing.run_jobs``, a context
+        made by hand) it is checked and dropped.
+
+        Args:
+            fraction: how much is done, from 0 to 1 (0.4 is 40 %), or None when the task cannot
+                tell.
+            message: what it is doing; cut to `errands.progress.MAX_MESSAGE` (500) characters.
+            **data: JSON values to show with it (counts, the name of a step).
+
+        Raises:
+            ArgumentError: a fraction that is not a number from 0 to 1, a message that is not a
+                str, data that are not JSON values (naming the bad one), or a report over
+                `errands.progress.MAX_BYTES` (4 KiB) encoded.
+        """
+        record = encode_progress(fraction, message, data, time.time())
+        if self._progress is not None:
+            self._progress.offer(self.id, record)
 
     def activate(self) -> Any:
         """Make this the current task; returns the token for `deactivate`."""

@@ -21,6 +21,7 @@ from errands.errors import (
     ResultTimeoutError,
     WaitInsideTaskError,
 )
+from errands.progress import Progress
 from errands.states import JobState
 
 if TYPE_CHECKING:
@@ -121,6 +122,21 @@ class AsyncResult(Generic[R]):
     async def astate(self) -> JobState:
         """Async twin of `state`."""
         return (await self.app.broker.ajob_state(self.queue, self.id)).state
+
+    @property
+    def progress(self) -> Progress | None:
+        """What the running job last reported with ``ctx.set_progress``, or None.
+
+        A `Progress` (fraction, message, data, updated_at), read from the broker each time. It
+        is kept while the job lives (across retries, and in the dead set: where it got before it
+        died) and goes when the job succeeds or is cancelled: None then, and for a job that never
+        reported. Reports reach the broker at most every `errands.progress.INTERVAL_S` seconds.
+        """
+        return self.app.broker.job_progress(self.queue, self.id)
+
+    async def aprogress(self) -> Progress | None:
+        """Async twin of `progress`."""
+        return await self.app.broker.ajob_progress(self.queue, self.id)
 
     def ready(self) -> bool:
         """True once the job has finished (succeeded, failed or cancelled)."""

@@ -24,6 +24,7 @@ EXAMPLES = (
     "middleware",
     "scheduling",
     "limits",
+    "progress",
 )
 TIMEOUT_S = 30.0
 

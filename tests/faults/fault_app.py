@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -56,6 +57,7 @@ class FaultTasks(Tasks):
         self.count = count
         self.brief = brief
         self._register_misbehaving(app)
+        self._register_reporting(app)
         if new_tasks:
 
             @app.task(name="new_task", soft_time_limit=5, time_limit=10)
@@ -121,6 +123,23 @@ class FaultTasks(Tasks):
         self.overrun = overrun
         self.lost = lost
         self.flaky = flaky
+
+    def _register_reporting(self, app: App) -> None:
+        """A task that keeps reporting its progress until a file appears (Redis may be down)."""
+
+        @app.task(name="reporting", bind=True, soft_time_limit=40, time_limit=50, max_retries=0)
+        def reporting(ctx: TaskContext, until_file: str) -> dict[str, float]:
+            reports, slowest = 0, 0.0
+            deadline = time.monotonic() + 30
+            while not Path(until_file).exists() and time.monotonic() < deadline:
+                started = time.monotonic()
+                ctx.set_progress(min(reports / 1000, 1.0), "working", reports=reports)
+                slowest = max(slowest, time.monotonic() - started)
+                reports += 1
+                time.sleep(0.01)
+            return {"reports": reports, "slowest_s": slowest}
+
+        self.reporting = reporting
 
 
 def build(

@@ -10,7 +10,6 @@ for that time: the time passing is the fault.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from pathlib import Path
@@ -19,20 +18,13 @@ import pytest
 from tests.faults.fault_app import FaultTasks, build, runs_key
 from tests.faults.servers import RedisServer
 from tests.integration.worker_app import gate_key
-from tests.integration.workers import Events, WorkerProcess, Workers, wait_until
+from tests.integration.workers import Events, Workers, stop_cleanly, wait_until
 
 from errands import BrokerFull, BrokerUnavailable
 
 LEASE = ("--lease", "2")
 LEASE_ENV = {"ERRANDS_TEST_LEASE": "2"}
 OUTAGE_S = 3.0  # longer than a lease: a worker that stopped renewing would lose its job
-
-
-def stop_cleanly(worker: WorkerProcess) -> None:
-    """SIGTERM: the worker must exit 0, and nothing it logged may be a traceback."""
-    worker.signal(signal.SIGTERM)
-    assert worker.wait(20) == 0, worker.log()
-    assert "Traceback" not in worker.log()
 
 
 @pytest.mark.timeout(60)

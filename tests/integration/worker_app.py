@@ -63,6 +63,7 @@ class Tasks:
         self._register_limits(app)
         self._register_retries(app)
         self._register_plain(app)
+        self._register_progress(app)
 
     def _register_runs(self, app: App) -> None:
         """Jobs that take time, wait for a gate, die, or report where they ran."""
@@ -78,11 +79,7 @@ class Tasks:
         @app.task(name="gate", bind=True, soft_time_limit=20, time_limit=25, max_retries=1)
         def gate(ctx: TaskContext, name: str) -> str:
             record("started", ctx, gate=name)
-            key = gate_key(app.namespace, name)
-            client = _client(app.broker_url)
-            deadline = time.monotonic() + _MAX_WAIT_S
-            while not client.exists(key) and time.monotonic() < deadline:
-                time.sleep(_STEP_S)
+            self.wait_for_gate(name)
             record("finished", ctx, gate=name)
             return name
 
@@ -263,6 +260,38 @@ class Tasks:
         self.echo = echo
         self.add = add
         self.aadd = aadd
+
+    def _register_progress(self, app: App) -> None:
+        """Jobs that report their progress: at a step, behind a gate, or in a tight loop."""
+        record = self.record
+
+        @app.task(name="steps", bind=True, soft_time_limit=20, time_limit=25, max_retries=0)
+        def steps(ctx: TaskContext, name: str, fail: bool = False) -> str:
+            ctx.set_progress(0.2, "step 1 of 5")
+            ctx.set_progress(0.4, "step 2 of 5", rows=1200, stage="copy")
+            record("reported", ctx, gate=name)
+            self.wait_for_gate(name)
+            if fail:
+                raise ValueError(f"{name} died at step 2 of 5")
+            return name
+
+        @app.task(name="flood", bind=True, soft_time_limit=20, time_limit=25, max_retries=0)
+        def flood(ctx: TaskContext, times: int) -> dict[str, float]:
+            started = time.monotonic()
+            for done in range(1, times + 1):
+                ctx.set_progress(done / times, "flooding", done=done)
+            return {"seconds": time.monotonic() - started}
+
+        self.steps = steps
+        self.flood = flood
+
+    def wait_for_gate(self, name: str) -> None:
+        """Return once the test opened the gate `name` (set its key), or after `_MAX_WAIT_S`."""
+        key = gate_key(self.app.namespace, name)
+        client = _client(self.app.broker_url)
+        deadline = time.monotonic() + _MAX_WAIT_S
+        while not client.exists(key) and time.monotonic() < deadline:
+            time.sleep(_STEP_S)
 
     def record(self, event: str, ctx: TaskContext, **fields: Any) -> None:
         """Push one event about the running job: its id, attempt, queue, priority, processes."""

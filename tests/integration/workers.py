@@ -25,7 +25,16 @@ import redis
 
 from tests.integration.worker_app import events_key
 
-__all__ = ["ROOT", "Events", "WorkerProcess", "Workers", "free_port", "process_gone", "wait_until"]
+__all__ = [
+    "ROOT",
+    "Events",
+    "WorkerProcess",
+    "Workers",
+    "free_port",
+    "process_gone",
+    "stop_cleanly",
+    "wait_until",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SPEC = "tests.integration.worker_app:app"
@@ -65,6 +74,13 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
         time.sleep(0.02)
+
+
+def stop_cleanly(worker: WorkerProcess) -> None:
+    """SIGTERM: the worker must exit 0, and nothing it logged may be a traceback."""
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(20) == 0, worker.log()
+    assert "Traceback" not in worker.log()
 
 
 class WorkerProcess:

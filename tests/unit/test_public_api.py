@@ -10,6 +10,7 @@ PUBLIC = {
     "App",
     "AsyncResult",
     "JobState",
+    "Progress",
     "Signature",
     "Task",
     "TaskContext",

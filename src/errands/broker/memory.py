@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TypeVar
 
+from errands.broker import memory_progress
 from errands.broker.memory_schedules import MemorySchedules
 from errands.broker.memory_state import QueueState
 from errands.broker.memory_views import MemoryInspector
@@ -32,9 +33,11 @@ from errands.broker.types import (
     MaintenanceReport,
     NewJob,
     Outcome,
+    ProgressReport,
     read_outcome,
 )
 from errands.errors import BrokerError
+from errands.progress import Progress
 
 __all__ = ["MemoryBroker"]
 
@@ -204,6 +207,14 @@ class MemoryBroker:
     async def ajob_states(self, jobs: Sequence[tuple[str, str]]) -> list[JobSnapshot]:
         """`ajob_state` of many jobs, in order."""
         return [self.job_state(queue, job_id) for queue, job_id in jobs]
+
+    def job_progress(self, queue: str, job_id: str) -> Progress | None:
+        """What the job last reported of its progress; see `ResultStore.job_progress`."""
+        return self.read(queue, lambda q, _: memory_progress.progress_of(q, job_id))
+
+    async def ajob_progress(self, queue: str, job_id: str) -> Progress | None:
+        """Async twin of `job_progress`."""
+        return self.job_progress(queue, job_id)
 
     def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Block until the job finishes or `timeout_s` (real seconds) passes."""
@@ -402,6 +413,10 @@ class MemoryBroker:
     async def release(self, queue: str, leases: Sequence[Lease]) -> int:
         """Give jobs back without spending an attempt."""
         return self._run(queue, lambda q, now: q.release(now, leases))
+
+    async def report_progress(self, queue: str, reports: Sequence[ProgressReport]) -> int:
+        """Store running jobs' progress; see `Transport.report_progress`."""
+        return self._run(queue, lambda q, _: memory_progress.report(q, reports))
 
     async def maintain(self, queue: str, owner: str, lock_ms: int) -> MaintenanceReport | None:
         """Bounded housekeeping under the queue's maintenance lock (held for `lock_ms`).

@@ -132,6 +132,7 @@ class QueueState:
         self.seq = 0
         self.stats: dict[str, int] = {}
         self.history: dict[str, bytes] = {}
+        self.progress: dict[str, bytes] = {}  # memory_progress.py
         self.cancel_requests: set[str] = set()
         self.workers: dict[str, bytes] = {}
         self.maint_until: int | None = None
@@ -181,6 +182,7 @@ class QueueState:
         self._store_result(job_id, m, outcome, now)
         self._release_idem(job_id, m)
         self.jobs.pop(job_id, None)
+        self.progress.pop(job_id, None)
         self.meta.pop(job_id, None)
         self.cancel_requests.discard(job_id)
         self.history.pop(job_id, None)
@@ -221,6 +223,7 @@ class QueueState:
             self.jobs.pop(job_id, None)
             self.meta.pop(job_id, None)
             self.history.pop(job_id, None)
+            self.progress.pop(job_id, None)
 
     def _note_attempt(
         self, job_id: str, m: JobMeta, error: dict[str, Any] | None, now: int

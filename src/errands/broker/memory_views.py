@@ -96,6 +96,7 @@ def _job_detail(q: QueueState, now: int, job_id: str) -> JobDetail | None:
         due_ms=q.delayed.score(job_id),
         lease_ms=q.active.score(job_id),
         died_ms=q.dead.score(job_id),
+        progress=q.progress.get(job_id),
     )
     return job_detail(q.name, job_id, facts)
 

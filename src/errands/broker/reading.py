@@ -14,6 +14,7 @@ import msgspec
 
 from errands.broker.views import MAX_PAGE, Attempt, JobDetail, WorkerSummary
 from errands.errors import ArgumentError
+from errands.progress import read_progress
 from errands.result import ErrorInfo
 from errands.states import JobState
 
@@ -44,6 +45,7 @@ class JobFacts(msgspec.Struct, frozen=True):
         due_ms: when it is due, while scheduled.
         lease_ms: when its lease expires, while active.
         died_ms: when it died, while dead.
+        progress: its progress record (JSON, `errands.progress`), while it has one.
     """
 
     state: str
@@ -55,6 +57,7 @@ class JobFacts(msgspec.Struct, frozen=True):
     due_ms: float | None = None
     lease_ms: float | None = None
     died_ms: float | None = None
+    progress: bytes | None = None
 
 
 class _Record(msgspec.Struct, forbid_unknown_fields=False):
@@ -136,6 +139,7 @@ def job_detail(queue: str, job_id: str, facts: JobFacts) -> JobDetail | None:
         history=[Attempt(s.a, s.t / 1000, s.w, s.e) for s in steps],
         idempotency_key=meta.get("ik"),
         chord=chord if isinstance(chord, str) else None,
+        progress=read_progress(facts.progress),
     )
 
 

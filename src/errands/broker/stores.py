@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from errands.broker.types import JobSnapshot, NewJob
+from errands.progress import Progress
 
 __all__ = ["ResultStore", "WorkflowStore"]
 
@@ -23,6 +24,18 @@ class ResultStore(Protocol):
 
     async def ajob_states(self, jobs: Sequence[tuple[str, str]]) -> list[JobSnapshot]:
         """`ajob_state` of many (queue, job id) pairs, in order, in one round trip where it can."""
+        ...
+
+    def job_progress(self, queue: str, job_id: str) -> Progress | None:
+        """What the job last reported of its progress (`Transport.report_progress`).
+
+        None when it reported nothing, or its progress went with it (it succeeded, was
+        cancelled or purged).
+        """
+        ...
+
+    async def ajob_progress(self, queue: str, job_id: str) -> Progress | None:
+        """Async twin of `job_progress`."""
         ...
 
     def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:

@@ -22,6 +22,7 @@ from errands.broker.types import (
     MaintenanceReport,
     NewJob,
     Outcome,
+    ProgressReport,
 )
 from errands.errors import BrokerError
 
@@ -124,6 +125,18 @@ class Transport(Protocol):
 
     async def release(self, queue: str, leases: Sequence[Lease]) -> int:
         """Give jobs back to ready without spending an attempt."""
+        ...
+
+    async def report_progress(self, queue: str, reports: Sequence[ProgressReport]) -> int:
+        """Store what running jobs of `queue` reported of their progress; returns how many.
+
+        Each report replaces its job's progress, but only while the job is active under the
+        report's lease token: a worker that lost the lease never overwrites the progress of a
+        newer delivery, nor brings back that of a job that finished. A record over
+        `errands.progress.MAX_BYTES` is skipped. Many reports go in one round trip. The broker
+        keeps a job's progress while the job lives (retries, the dead set) and deletes it with
+        the job (success, cancel, purge, the dead set's cap and age).
+        """
         ...
 
     async def maintain(self, queue: str, owner: str, lock_ms: int) -> MaintenanceReport | None:

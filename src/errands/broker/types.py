@@ -22,6 +22,7 @@ __all__ = [
     "MaintenanceReport",
     "NewJob",
     "Outcome",
+    "ProgressReport",
     "read_outcome",
 ]
 
@@ -125,6 +126,14 @@ class Lease(msgspec.Struct, frozen=True):
 
     id: str
     token: str
+
+
+class ProgressReport(msgspec.Struct, frozen=True):
+    """A running job's latest progress record (JSON, `errands.progress`), under its lease."""
+
+    id: str
+    token: str
+    record: bytes
 
 
 class HeartbeatReply(msgspec.Struct, frozen=True):

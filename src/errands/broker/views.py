@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from errands.progress import Progress
 from errands.result import ErrorInfo
 from errands.states import JobState
 
@@ -126,6 +127,8 @@ class JobDetail(msgspec.Struct, frozen=True):
             `HISTORY` of them, each traceback cut to its last `HISTORY_TRACEBACK` characters).
         idempotency_key: its idempotency key, if any.
         chord: the chord it is a member of, if any.
+        progress: what its task last reported of its progress (``ctx.set_progress``), kept
+            while the job lives, dead included; None when it reported none.
     """
 
     id: str
@@ -150,6 +153,7 @@ class JobDetail(msgspec.Struct, frozen=True):
     history: list[Attempt] = []
     idempotency_key: str | None = None
     chord: str | None = None
+    progress: Progress | None = None
 
 
 class WorkerSummary(msgspec.Struct, frozen=True):

@@ -23,6 +23,7 @@ from errands.conformance import (
     inspector,
     leases,
     limits,
+    progress,
     reads,
     schedules,
 )
@@ -39,10 +40,21 @@ def check_name(check: Check) -> str:
 CHECKS: Mapping[str, Check] = MappingProxyType(
     {
         check_name(check): check
-        for module in (enqueue, acks, dead, reads, inspector, leases, limits, chords, schedules)
+        for module in (
+            enqueue,
+            acks,
+            dead,
+            reads,
+            inspector,
+            leases,
+            limits,
+            progress,
+            chords,
+            schedules,
+        )
         for check in module.CHECKS
     }
 )
 """Every check, by name, in the order they run: enqueue and fetch, acks and cancels, the dead
-set and maintenance, reads and waits, the inspector, leases, limiters, chords, the schedule
-store."""
+set and maintenance, reads and waits, the inspector, leases, limiters, progress, chords, the
+schedule store."""

@@ -10,7 +10,9 @@ Outcomes go back in batches: the main thread sends them when it has two jobs or 
 queued (so the supervisor tops it up before it runs dry), every 64 outcomes, or when the oldest
 waited 3 ms; a flusher thread sends any that waited 5 ms behind a long job. No thread wakes per
 job, which is what a quick job would otherwise pay for most, and an idle child sleeps: the
-flusher is woken only when a job starts with outcomes still unsent.
+flusher is woken only when a job starts with outcomes still unsent. What a job reports of its
+progress goes to the supervisor throttled (`errands.worker.progress`), from the thread that
+reported it or a timer thread the first throttled report starts.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from errands.errors import BrokerError, SoftTimeLimitExceeded
 from errands.loading import load_app
 from errands.observe.logging import configure_logging
 from errands.worker.execution import Executor, Prepared
+from errands.worker.progress import ProgressOutbox, Reports
 from errands.worker.protocol import (
     Cancel,
     Died,
@@ -43,6 +46,7 @@ from errands.worker.protocol import (
     Finished,
     FrameReader,
     Job,
+    Progressed,
     Ready,
     Run,
     Stop,
@@ -120,7 +124,9 @@ class Child:
         self._line_for: Wait | None = None
         self._waiting = False
         self._own: dict[str, str] = {}  # job id -> lease token, for the jobs it took itself
-        self._executor = Executor(self.app, self._cancelled.__contains__)
+        # Progress reports go to the supervisor throttled; a job that reports none pays nothing.
+        self._progress = ProgressOutbox(self._send_progress)
+        self._executor = Executor(self.app, self._cancelled.__contains__, self._progress)
         self._outbox: list[Finished] = []
         self._oldest = 0.0  # monotonic time of the oldest unsent outcome
         self._out_lock = threading.Lock()
@@ -174,7 +180,10 @@ class Child:
         if batch:
             self._send(Done(batch))
 
-    def _send(self, message: Done | Died | Dropped | Ready | Took | WaitEnded) -> None:
+    def _send_progress(self, reports: Reports) -> None:
+        self._send(Progressed([job_id for job_id, _ in reports], [r for _, r in reports]))
+
+    def _send(self, message: Done | Died | Dropped | Ready | Took | WaitEnded | Progressed) -> None:
         data = memoryview(encode(message))
         with self._send_lock:
             while data:

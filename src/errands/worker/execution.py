@@ -33,6 +33,7 @@ from errands.errors import (
 )
 from errands.message import JobRecord, check_json, decode_record
 from errands.middleware import Execution, ExecutionState
+from errands.progress import ProgressSink
 from errands.result import ErrorInfo, OutcomeRecord
 from errands.task import CallOptions, Task, TaskOptions, build_job
 from errands.worker.protocol import Finished, FollowUp, Job
@@ -89,11 +90,18 @@ class Executor:
     Args:
         app: the app whose tasks run here.
         is_cancelled: tells whether a job id was asked to stop.
+        progress: where ``ctx.set_progress`` reports go (None: checked, then dropped).
     """
 
-    def __init__(self, app: App, is_cancelled: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        app: App,
+        is_cancelled: Callable[[str], bool],
+        progress: ProgressSink | None = None,
+    ) -> None:
         self.app = app
         self._is_cancelled = is_cancelled
+        self._progress = progress
         self._signatures: dict[str, inspect.Signature] = {}
         self._observed = app.middleware.executing  # run the execute hooks (a cost only then)
 
@@ -232,6 +240,7 @@ class Executor:
                 else None
             ),
             _cancelled=lambda: self._is_cancelled(job.id),
+            _progress=self._progress,
         )
         return Prepared(job, record, task, context, soft, hard)
 

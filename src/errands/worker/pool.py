@@ -35,6 +35,8 @@ class PoolEvents:
         wait_ended: an executor stopped waiting for work on its own.
         died: a call an executor made to Redis sent jobs to the dead set (queue, id and
             outcome of each): a fetch of its own that reaped stalled jobs.
+        progressed: running jobs reported their progress (job id and record of each, already
+            throttled); best effort.
     """
 
     finished: Callable[[Sequence[Finished]], None]
@@ -42,6 +44,7 @@ class PoolEvents:
     took: Callable[[str, Sequence[Job], Sequence[str], bool], list[Assigned]]
     wait_ended: Callable[[], None]
     died: Callable[[str, Sequence[tuple[str, bytes]]], None]
+    progressed: Callable[[Sequence[tuple[str, bytes]]], None] = lambda _reports: None
 
 
 class Pool(Protocol):

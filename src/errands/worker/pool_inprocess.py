@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from errands.errors import SoftTimeLimitExceeded
 from errands.worker.execution import Executor, Prepared
 from errands.worker.pool import Assigned, PoolEvents
+from errands.worker.progress import ProgressOutbox, Reports
 from errands.worker.protocol import Finished, Wait
 
 if TYPE_CHECKING:
@@ -70,7 +71,9 @@ class InProcessPool:
         self.events = events
         self.concurrency = concurrency
         self._cancelled: set[str] = set()
-        self._executor = Executor(app, self._cancelled.__contains__)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the supervisor's, set by start
+        progress = ProgressOutbox(self._send_progress)
+        self._executor = Executor(app, self._cancelled.__contains__, progress)
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="errands-job"
         )
@@ -82,9 +85,15 @@ class InProcessPool:
 
     async def start(self) -> None:
         """Start the event loop thread that async tasks run on."""
+        self._loop = asyncio.get_running_loop()
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, name="errands-tasks", daemon=True).start()
         self._task_loop = loop
+
+    def _send_progress(self, reports: Reports) -> None:
+        # From a job's thread or the tasks' loop: the supervisor's loop takes it from here.
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.events.progressed, reports)
 
     def free_slots(self) -> int:
         """Free places, with no prefetch: a job waits in Redis, not in this process."""

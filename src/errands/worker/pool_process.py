@@ -31,6 +31,7 @@ from errands.worker.protocol import (
     Died,
     Done,
     Dropped,
+    Progressed,
     Ready,
     Run,
     Stop,
@@ -232,7 +233,7 @@ class ProcessPool:
         child.exited.set()
 
     def _on_message(
-        self, child: _Child, message: Ready | Done | Dropped | Took | Died | WaitEnded
+        self, child: _Child, message: Ready | Done | Dropped | Took | Died | WaitEnded | Progressed
     ) -> None:
         if isinstance(message, Ready):
             child.ready.set()
@@ -251,6 +252,8 @@ class ProcessPool:
             for result in message.results:
                 self._forget(child, result.id, now)
             self.events.finished(message.results)
+        elif isinstance(message, Progressed):  # after Done: outcomes pay no test for it
+            self.events.progressed(list(zip(message.ids, message.records, strict=True)))
         else:
             for job_id in message.ids:
                 self._forget(child, job_id, time.monotonic())

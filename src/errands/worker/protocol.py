@@ -4,8 +4,9 @@ The supervisor sends `Run` (several jobs per message when there is a backlog), `
 and `Wait` (wait for work on the broker yourself: `DirectWaits`); a child answers
 `Ready` once, `Done` with outcomes, `Dropped` with the jobs it had not started when it was told
 to stop, `Took` with the jobs it leased itself while waiting, `Died` with the jobs its own
-fetch sent to the dead set, and `WaitEnded` when it stopped waiting on its own. Payloads stay
-raw bytes: the child decodes the arguments.
+fetch sent to the dead set, `WaitEnded` when it stopped waiting on its own, and `Progressed`
+with what its jobs reported of their progress (throttled: `errands.worker.progress`). Payloads
+stay raw bytes: the child decodes the arguments.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "FollowUp",
     "FrameReader",
     "Job",
+    "Progressed",
     "Ready",
     "Run",
     "Stop",
@@ -144,8 +146,15 @@ class WaitEnded(msgspec.Struct, tag="wait_ended", array_like=True):
     reason: str
 
 
+class Progressed(msgspec.Struct, tag="progressed", array_like=True):
+    """The latest progress records (JSON, `errands.progress`) of running jobs, by job id."""
+
+    ids: list[str]
+    records: list[bytes]
+
+
 ToChild = Run | Cancel | Stop | Wait
-FromChild = Ready | Done | Dropped | Took | Died | WaitEnded
+FromChild = Ready | Done | Dropped | Took | Died | WaitEnded | Progressed
 
 _encoder = msgspec.msgpack.Encoder()
 _to_child: msgspec.msgpack.Decoder[ToChild] = msgspec.msgpack.Decoder(ToChild)

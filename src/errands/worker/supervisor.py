@@ -3,7 +3,8 @@
 One loop exchanges with Redis: it acknowledges finished jobs and fetches as many new ones as the
 pool has room for, in one round trip per queue (ack pipelined with fetch); when there is nothing
 to do it blocks on the queues' wake tokens. Beside it: a heartbeat that renews every lease it
-holds every lease/3, a maintenance pass, and a watch on hard time limits (`Upkeep`).
+holds every lease/3, a maintenance pass, a watch on hard time limits (`Upkeep`), and the writer
+of the progress that jobs report (`errands.worker.progress`).
 
 One task group owns every loop, so none can die silently: a failure that passes (Redis
 unreachable, OOM, READONLY during a failover...) is retried with capped backoff and logged once
@@ -35,6 +36,7 @@ from errands.worker.follow_ups import apply_follow_ups
 from errands.worker.ledger import Ledger
 from errands.worker.outage import Backoff, Outage, keep_trying
 from errands.worker.pool import Assigned, Pool, PoolEvents
+from errands.worker.progress import ProgressWriter
 from errands.worker.protocol import Finished, Job, Wait
 from errands.worker.upkeep import Upkeep
 
@@ -81,8 +83,14 @@ class Supervisor:
         self._wake_fetches = False  # the pending wait fetches as it wakes (one queue)
         self.outage = Outage(redact(getattr(self.broker, "url", repr(self.broker))))
         self._chords_due = asyncio.Event()  # an ack sent a job to the dead set
+        self.progress = ProgressWriter(self.broker, self.ledger)
         events = PoolEvents(
-            self._on_finished, self._on_give_back, self._on_took, self._on_wait_ended, self._on_died
+            self._on_finished,
+            self._on_give_back,
+            self._on_took,
+            self._on_wait_ended,
+            self._on_died,
+            self.progress.add,
         )
         self.pool: Pool
         if config.pool == "process":
@@ -223,6 +231,7 @@ class Supervisor:
                     group.create_task(upkeep.maintenance_loop(), name="errands-maintenance"),
                     group.create_task(upkeep.chord_failures_loop(), name="errands-chords"),
                     group.create_task(self._limits_loop(), name="errands-limits"),
+                    group.create_task(self.progress.loop(), name="errands-progress"),
                 ]
                 exchange = group.create_task(self._exchange_loop(), name="errands-exchange")
                 exchange.add_done_callback(lambda _: [task.cancel() for task in background])

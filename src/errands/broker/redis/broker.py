@@ -19,7 +19,7 @@ import redis
 import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
-from errands.broker.redis import calls
+from errands.broker.redis import calls, progress_calls
 from errands.broker.redis.chord_notes import deliver_chord_failures
 from errands.broker.redis.direct import Command, LoopConnections, ThreadConnections
 from errands.broker.redis.direct_line import RedisDirectLine, open_line
@@ -42,9 +42,11 @@ from errands.broker.types import (
     MaintenanceReport,
     NewJob,
     Outcome,
+    ProgressReport,
 )
 from errands.broker.urls import redact
 from errands.errors import BrokerError
+from errands.progress import Progress
 
 __all__ = ["ENQUEUE_CHUNK", "RedisBroker", "redact"]
 
@@ -360,6 +362,14 @@ class RedisBroker:
         reads = [calls.result(self.keys(queue), job_id) for queue, job_id in jobs]
         return await self._arun_all(reads) if reads else []
 
+    def job_progress(self, queue: str, job_id: str) -> Progress | None:
+        """What the job last reported of its progress; see `ResultStore.job_progress`."""
+        return self.run(progress_calls.progress_of(self.keys(queue), job_id))
+
+    async def ajob_progress(self, queue: str, job_id: str) -> Progress | None:
+        """Async twin of `job_progress`."""
+        return await self.arun(progress_calls.progress_of(self.keys(queue), job_id))
+
     def wait_result(self, queue: str, job_id: str, timeout_s: float) -> JobSnapshot:
         """Block until the job finishes or `timeout_s` passes (see `ResultWaits`)."""
         with self._faults("wait for a result"):
@@ -514,6 +524,14 @@ class RedisBroker:
     async def release(self, queue: str, leases: Sequence[Lease]) -> int:
         """Give jobs back without spending an attempt."""
         return await self.arun(calls.release(self.keys(queue), leases))
+
+    async def report_progress(self, queue: str, reports: Sequence[ProgressReport]) -> int:
+        """Store running jobs' progress (`Transport.report_progress`), in one round trip."""
+        keys, step = self.keys(queue), progress_calls.REPORTS_PER_CALL
+        writes = [
+            progress_calls.report(keys, reports[i : i + step]) for i in range(0, len(reports), step)
+        ]
+        return sum(await self._arun_all(writes)) if writes else 0
 
     async def maintain(self, queue: str, owner: str, lock_ms: int) -> MaintenanceReport | None:
         """Bounded housekeeping under the queue's maintenance lock."""

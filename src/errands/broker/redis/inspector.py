@@ -90,7 +90,7 @@ class RedisInspector:
 
     def _job_view(self, keys: QueueKeys, job_id: str) -> Call[JobDetail | None]:
         def parse(reply: list[Any]) -> JobDetail | None:
-            state, outcome, attempts, meta, payload, history, due, lease, died = reply
+            state, outcome, attempts, meta, payload, history, due, lease, died, progress = reply
             try:
                 fields = msgspec.msgpack.decode(meta) if meta else None
             except msgspec.DecodeError:
@@ -105,6 +105,7 @@ class RedisInspector:
                 due_ms=_number(due),
                 lease_ms=_number(lease),
                 died_ms=_number(died),
+                progress=progress or None,
             )
             return job_detail(keys.queue, job_id, facts)
 

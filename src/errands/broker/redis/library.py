@@ -31,6 +31,7 @@ LUA_FILES: tuple[str, ...] = (
     "inspect.lua",
     "limits.lua",
     "chord.lua",
+    "progress.lua",
     "schedule.lua",
 )
 

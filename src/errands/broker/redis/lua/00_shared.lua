@@ -250,6 +250,7 @@ local function finish(K, id, m, outcome, now, channel_prefix)
   local stored = store_result(K, id, m, outcome, now, channel_prefix)
   release_idem(K, id, m)
   redis.call('HDEL', K.jobs, id)
+  redis.call('HDEL', K.progress, id)
   redis.call('HDEL', K.meta, id)
   redis.call('SREM', K.cancel, id)
   forget_history(K, id, m)
@@ -267,6 +268,7 @@ local function trim_dead(K, cap)
     redis.call('HDEL', K.jobs, gone[i])
     redis.call('HDEL', K.meta, gone[i])
     redis.call('HDEL', K.history, gone[i])
+    redis.call('HDEL', K.progress, gone[i])
   end
   return #gone / 2
 end

@@ -18,6 +18,7 @@
 --   KEYS[23] limits (read, write)
 --   KEYS[24] limits_x (write)
 --   KEYS[25] limit_wait (read, write)
+--   KEYS[26] progress (write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job that succeeds, is cancelled or
 --   dies here (published to).
 -- ARGV: [1] result channel prefix, [2] dead-set cap, [3] n (<= 1000), then n records of 5
@@ -126,6 +127,7 @@ local function ack(KEYS, ARGV)
   if #finished > 0 then
     redis.call('HDEL', K.jobs, unpack(finished))
     redis.call('HDEL', K.meta, unpack(finished))
+    redis.call('HDEL', K.progress, unpack(finished))
     if any_cancel then redis.call('SREM', K.cancel, unpack(finished)) end
   end
   if #histories > 0 then redis.call('HDEL', K.history, unpack(histories)) end

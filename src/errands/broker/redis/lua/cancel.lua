@@ -13,6 +13,7 @@
 --   KEYS[14] cancel (write)
 --   KEYS[22] history (write)
 --   KEYS[25] limit_wait (write)
+--   KEYS[26] progress (write)
 -- Outside KEYS: ARGV[1] .. id, the job's result channel, when it ends cancelled here
 --   (published to).
 -- ARGV: [1] result channel prefix, [2] job id.

@@ -20,6 +20,7 @@
 --   KEYS[23] limits (read, write)
 --   KEYS[24] limits_x (read, write)
 --   KEYS[25] limit_wait (read, write)
+--   KEYS[26] progress (write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job it sends to the dead set
 --   (published to).
 -- ARGV: [1] result channel prefix, [2] n (<= 1000), [3] lease ms, [4] worker id,

@@ -30,10 +30,11 @@
 --   KEYS[8] results_x (read)
 --   KEYS[18] chords (read)
 --   KEYS[22] history (read)
+--   KEYS[26] progress (read)
 -- ARGV: [1] job id.
 -- Returns: {state, outcome or false, attempts (as errands_v1_result), meta (msgpack) or false,
 --   payload or false, history JSON or false, delayed due ms or false, lease deadline ms or
---   false, time of death ms or false}.
+--   false, time of death ms or false, progress JSON or false}.
 --
 -- errands_v1_dead_page: a page of dead jobs.
 -- KEYS it touches (of the queue's standard key list):
@@ -113,6 +114,7 @@ local function job_view(KEYS, ARGV)
     redis.call('ZSCORE', K.delayed, id) or false,
     redis.call('ZSCORE', K.active, id) or false,
     redis.call('ZSCORE', K.dead, id) or false,
+    redis.call('HGET', K.progress, id) or false,
   }
 end
 

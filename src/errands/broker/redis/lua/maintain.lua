@@ -23,6 +23,7 @@
 --   KEYS[22] history (read, write)
 --   KEYS[23] limits (read, write)
 --   KEYS[25] limit_wait (read, write)
+--   KEYS[26] progress (write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job it sends to the dead set or
 --   ends cancelled, and of each expired chord's callback (published to).
 -- ARGV: [1] result channel prefix, [2] lock owner, [3] lock ms, [4] limit per step,
@@ -78,6 +79,7 @@ local function maintain(KEYS, ARGV)
     redis.call('HDEL', K.jobs, id)
     redis.call('HDEL', K.meta, id)
     redis.call('HDEL', K.history, id)
+    redis.call('HDEL', K.progress, id)
   end
   if #aged > 0 then redis.call('ZREM', K.dead, unpack(aged)) end
   local dropped = 0

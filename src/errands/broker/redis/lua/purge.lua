@@ -4,6 +4,7 @@
 --   KEYS[5] jobs (write)
 --   KEYS[6] meta (write)
 --   KEYS[22] history (write)
+--   KEYS[26] progress (write)
 -- ARGV: [1] limit, then job ids; with no ids, the oldest `limit` dead jobs.
 -- Returns: how many were deleted. Their result records stay until they expire, and so do the
 --   notes of chord members (chord_fails), so that their chords still fail.
@@ -24,6 +25,7 @@ local function purge(KEYS, ARGV)
       redis.call('HDEL', K.jobs, id)
       redis.call('HDEL', K.meta, id)
       redis.call('HDEL', K.history, id)
+      redis.call('HDEL', K.progress, id)
       deleted = deleted + 1
     end
   end

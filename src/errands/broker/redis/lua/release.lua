@@ -16,6 +16,7 @@
 --   KEYS[22] history (write)
 --   KEYS[23] limits (read, write)
 --   KEYS[25] limit_wait (read, write)
+--   KEYS[26] progress (write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job that ends cancelled
 --   (published to).
 -- ARGV: [1] result channel prefix, [2] n, then n pairs {id, token}.
