@@ -52,19 +52,22 @@ local function limit_session(cfg, now)
   return {cfg = cfg, now = now, records = {}, dirty = {}, taken = {}}
 end
 
-local function limit_record(K, L, rid)
-  local s = L.records[rid]
-  if s then return s end
-  local raw = redis.call('HGET', K.limits, rid)
-  if raw then
-    local ok, decoded = pcall(cmsgpack.unpack, raw)
-    -- A record that does not decode is started afresh: a limiter never stops the queue.
-    if ok and type(decoded) == 'table' then s = decoded end
-  end
-  if not s then s = {} end
+-- A stored limiter record, decoded and checked (t, bo numbers, h a table). One that is
+-- missing or does not decode is started afresh: a limiter never stops the queue.
+local function read_limit(raw)
+  local ok, s = false, nil
+  if raw then ok, s = pcall(cmsgpack.unpack, raw) end
+  if not ok or type(s) ~= 'table' then s = {} end
   if type(s.t) ~= 'number' then s.t = 0 end
   if type(s.bo) ~= 'number' then s.bo = 0 end
   if type(s.h) ~= 'table' then s.h = {} end
+  return s
+end
+
+local function limit_record(K, L, rid)
+  local s = L.records[rid]
+  if s then return s end
+  s = read_limit(redis.call('HGET', K.limits, rid))
   L.records[rid] = s
   return s
 end
@@ -215,17 +218,13 @@ end
 local function free_noted(K, freed, now)
   local any_waiting = nil
   for rid, f in pairs(freed) do
-    local raw = redis.call('HGET', K.limits, rid)
-    local ok, s = false, nil
-    if raw then ok, s = pcall(cmsgpack.unpack, raw) end
-    if ok and type(s) == 'table' and type(s.h) == 'table' then
-      local kept = {}
-      for _, hid in ipairs(s.h) do
-        if not f.ids[hid] then kept[#kept + 1] = hid end
-      end
-      s.h = kept
-      redis.call('HSET', K.limits, rid, cmsgpack.pack(s))
+    local s = read_limit(redis.call('HGET', K.limits, rid))
+    local kept = {}
+    for _, hid in ipairs(s.h) do
+      if not f.ids[hid] then kept[#kept + 1] = hid end
     end
+    s.h = kept
+    redis.call('HSET', K.limits, rid, cmsgpack.pack(s))
     if any_waiting == nil then any_waiting = redis.call('ZCARD', K.limit_wait) > 0 end
     if any_waiting then
       for _ = 1, f.n do wake_waiter(K, rid, now) end
@@ -247,12 +246,8 @@ local function back_off(K, m, due, now)
   if type(m.lm) ~= 'table' then return end
   for _, rid in ipairs(m.lm) do
     if type(rid) == 'string' then
-      local raw = redis.call('HGET', K.limits, rid)
-      local ok, s = false, nil
-      if raw then ok, s = pcall(cmsgpack.unpack, raw) end
-      if not ok or type(s) ~= 'table' then s = {h = {}} end
-      if type(s.t) ~= 'number' then s.t = 0 end
-      if type(s.bo) ~= 'number' or s.bo < due then s.bo = due end
+      local s = read_limit(redis.call('HGET', K.limits, rid))
+      if s.bo < due then s.bo = due end
       redis.call('HSET', K.limits, rid, cmsgpack.pack(s))
       redis.call('ZADD', K.limits_x, math.max(s.t, s.bo, now) + LIMIT_RECORD_MS, rid)
     end

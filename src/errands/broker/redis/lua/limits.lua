@@ -12,19 +12,15 @@
 --   afresh).
 -- Flags: no-writes (FCALL_RO: a replica may serve it).
 local function limit_row(K, rid, raw)
-  local ok, s = false, nil
-  if raw then ok, s = pcall(cmsgpack.unpack, raw) end
-  if not ok or type(s) ~= 'table' then s = {} end
+  local s = read_limit(raw)
   local running = 0
-  if type(s.h) == 'table' then
-    for _, hid in ipairs(s.h) do
-      if type(hid) == 'string' and redis.call('ZSCORE', K.active, hid) then
-        running = running + 1
-      end
+  for _, hid in ipairs(s.h) do
+    if type(hid) == 'string' and redis.call('ZSCORE', K.active, hid) then
+      running = running + 1
     end
   end
   local parked = redis.call('ZLEXCOUNT', K.limit_wait, '[' .. rid .. '|', '(' .. rid .. '|\255')
-  return {rid, string.format('%d', tonumber(s.t) or 0), string.format('%d', tonumber(s.bo) or 0),
+  return {rid, string.format('%d', s.t), string.format('%d', s.bo),
     running, parked}
 end
 
