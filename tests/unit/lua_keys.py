@@ -46,8 +46,21 @@ _READS = (
     "ZCARD",
     "ZRANGE",
     "ZLEXCOUNT",
+    "PTTL",
 )
-_WRITES = ("SET", "DEL", "HSET", "HSETNX", "HDEL", "HINCRBY", "INCR", "INCRBY", "SADD", "SREM")
+_WRITES = (
+    "SET",
+    "DEL",
+    "HSET",
+    "HSETNX",
+    "HDEL",
+    "HINCRBY",
+    "INCR",
+    "INCRBY",
+    "SADD",
+    "SREM",
+    "PEXPIRE",
+)
 COMMANDS: dict[str, frozenset[str]] = {
     **dict.fromkeys((*_READS, "ZSCORE"), READ),
     **dict.fromkeys((*_WRITES, "ZADD", "ZREM", "ZPOPMIN"), WRITE),

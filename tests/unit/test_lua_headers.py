@@ -132,7 +132,7 @@ def test_a_key_that_only_a_shared_helper_touches_counts() -> None:
 
 
 def test_a_header_that_marks_a_write_as_a_read_fails() -> None:
-    source = _source("heartbeat.lua").replace("KEYS[15] workers (write)", "KEYS[15] workers (read)")
+    source = _source("heartbeat.lua").replace("KEYS[3] active (write)", "KEYS[3] active (read)")
     assert len(_mismatches("heartbeat.lua", source)) == 1
 
 

@@ -5,7 +5,7 @@
 | `Transport` | enqueue, fetch, ack, heartbeat, release, wait for work | `broker/transport.py` |
 | `ResultStore` | a job's state and outcome, and waiting for it | `broker/stores.py` |
 | `WorkflowStore` | chords | `broker/stores.py` |
-| `Admin` | redrive, purge, pause | `broker/operator.py` |
+| `Admin` | redrive, purge, purge ready, pause | `broker/operator.py` |
 | `Inspector` | the operator's read model (``broker.inspector``) | `broker/operator.py` |
 | `ScheduleStore` | schedules and the scheduler's lease (``broker.schedules``) | `broker/beat.py` |
 

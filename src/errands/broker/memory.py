@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import TypeVar
 
-from errands.broker import memory_progress
+from errands.broker import memory_admin, memory_progress
 from errands.broker.memory_schedules import MemorySchedules
 from errands.broker.memory_state import QueueState
 from errands.broker.memory_views import MemoryInspector
 from errands.broker.names import check_queue_name
+from errands.broker.reading import check_limit
 from errands.broker.settings import BrokerSettings
 from errands.broker.types import (
     AckCode,
@@ -325,18 +326,27 @@ class MemoryBroker:
         """Fail a chord; see `Broker.chord_abort`."""
         return self._run(queue, lambda q, now: q.chords.abort(now, chord_id, outcome))
 
-    def set_paused(self, queue: str, paused: bool) -> None:
-        """Pause or resume a queue: a paused queue hands out no job."""
+    def purge_ready(self, queue: str, *, delayed: bool = False, limit: int = 1000) -> int:
+        """Delete a batch of the queue's waiting jobs; see `Admin.purge_ready`."""
+        check_limit(limit)
+        return self._run(queue, lambda q, _: memory_admin.purge_waiting(q, delayed, limit))
 
-        def change(q: QueueState, _: int) -> None:
-            q.paused = paused
+    async def apurge_ready(self, queue: str, *, delayed: bool = False, limit: int = 1000) -> int:
+        """Async twin of `purge_ready`."""
+        return self.purge_ready(queue, delayed=delayed, limit=limit)
+
+    def set_paused(self, queue: str, paused: bool) -> bool:
+        """Pause or resume a queue (a paused one hands out no job); False: it already was so."""
+
+        def change(q: QueueState, _: int) -> bool:
             self._known.add(q.name)
+            return memory_admin.set_paused(q, paused)
 
-        self._run(queue, change)
+        return self._run(queue, change)
 
-    async def aset_paused(self, queue: str, paused: bool) -> None:
+    async def aset_paused(self, queue: str, paused: bool) -> bool:
         """Async twin of `set_paused`."""
-        self.set_paused(queue, paused)
+        return self.set_paused(queue, paused)
 
     @property
     def schedules(self) -> MemorySchedules:
@@ -409,6 +419,10 @@ class MemoryBroker:
             queue,
             lambda q, now: q.heartbeat(now, worker_id, worker_info, leases, lease_ms, started),
         )
+
+    async def leave(self, queue: str, worker_id: str) -> bool:
+        """Take a stopping worker off `queue`'s worker list; see `Transport.leave`."""
+        return self._run(queue, lambda q, _: memory_admin.leave(q, worker_id))
 
     async def release(self, queue: str, leases: Sequence[Lease]) -> int:
         """Give jobs back without spending an attempt."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from errands.broker.memory_records import seen_ms
+from errands.broker.memory_records import worker_live
 from errands.broker.settings import BrokerSettings
 from errands.broker.types import MaintenanceReport
 
@@ -46,7 +46,7 @@ def maintain(
     silent = [
         worker_id
         for worker_id, info in list(q.workers.items())[:limit]
-        if seen_ms(info) < now - settings.worker_silence_ms
+        if not worker_live(info, now, settings.worker_silence_ms)
     ]
     for worker_id in silent:
         del q.workers[worker_id]

@@ -14,7 +14,7 @@ import msgspec
 
 from errands.broker.views import HISTORY, HISTORY_TRACEBACK
 
-__all__ = ["DEAD_MESSAGE", "note_attempt", "outcome_error", "seen_ms", "stamped"]
+__all__ = ["DEAD_MESSAGE", "note_attempt", "outcome_error", "seen_ms", "stamped", "worker_live"]
 
 #: Characters of a dead job's error message kept for dead pages (DEAD_MESSAGE in Lua).
 DEAD_MESSAGE = 300
@@ -33,6 +33,28 @@ def seen_ms(worker_info: bytes) -> float:
         return float(seen)
     except ValueError:
         return 0.0
+
+
+def _number(info: Any, field: str) -> float | None:
+    value = info.get(field) if isinstance(info, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def worker_live(worker_info: bytes, now: int, silence_ms: int) -> bool:
+    """worker_live in 00_shared.lua: heard from within its lease (else within `silence_ms`)."""
+    try:
+        info = msgspec.json.decode(worker_info)
+    except msgspec.DecodeError:
+        return False
+    if not isinstance(info, dict):
+        return False
+    window = _number(info, "lease")
+    return (_number(info, "seen") or 0.0) >= now - (silence_ms if window is None else window)
 
 
 def stamped(worker_info: bytes, now: int, holding: Sequence[str]) -> bytes:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from errands.broker.fleet import merge_fleet
 from errands.broker.memory_limits import LimitRecord
-from errands.broker.memory_records import seen_ms
+from errands.broker.memory_records import worker_live
 from errands.broker.memory_state import PRIORITY_SPAN, JobMeta, QueueState
 from errands.broker.reading import (
     JobFacts,
@@ -54,7 +55,7 @@ def _oldest_ready(q: QueueState) -> float | None:
 
 
 def _live_workers(q: QueueState, now: int, silence_ms: int) -> list[tuple[str, bytes]]:
-    return sorted((w, info) for w, info in q.workers.items() if seen_ms(info) >= now - silence_ms)
+    return sorted((w, info) for w, info in q.workers.items() if worker_live(info, now, silence_ms))
 
 
 def _queue_summary(q: QueueState, now: int, silence_ms: int) -> QueueSummary:
@@ -230,6 +231,16 @@ class MemoryInspector:
     ) -> Page[WorkerSummary]:
         """Async twin of `workers`."""
         return self.workers(queue, after=after, limit=limit)
+
+    def fleet(self, *, after: str | None = None, limit: int = 100) -> Page[WorkerSummary]:
+        """Every live worker, whatever its queues; see `Inspector.fleet`."""
+        check_limit(limit)
+        names = self._broker.queue_names()
+        return merge_fleet((self.workers(n, after=after, limit=limit) for n in names), limit)
+
+    async def afleet(self, *, after: str | None = None, limit: int = 100) -> Page[WorkerSummary]:
+        """Async twin of `fleet`."""
+        return self.fleet(after=after, limit=limit)
 
     def dead(
         self,

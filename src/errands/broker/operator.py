@@ -58,13 +58,28 @@ class Inspector(Protocol):
     def workers(
         self, queue: str, *, after: str | None = None, limit: int = 100
     ) -> Page[WorkerSummary]:
-        """The workers heard from lately that serve `queue`, by id; the page after `after`."""
+        """The live workers that serve `queue`, by id; the page after `after`.
+
+        Live: heard from within its lease (a worker that stops cleanly leaves at once).
+        """
         ...
 
     async def aworkers(
         self, queue: str, *, after: str | None = None, limit: int = 100
     ) -> Page[WorkerSummary]:
         """Async twin of `workers`."""
+        ...
+
+    def fleet(self, *, after: str | None = None, limit: int = 100) -> Page[WorkerSummary]:
+        """Every live worker of the namespace, whatever its queues, by id; the page after `after`.
+
+        A page costs one bounded read per queue: each queue's page of `limit` workers after
+        `after`, merged (`errands.broker.fleet`).
+        """
+        ...
+
+    async def afleet(self, *, after: str | None = None, limit: int = 100) -> Page[WorkerSummary]:
+        """Async twin of `fleet`."""
         ...
 
     def dead(
@@ -113,7 +128,7 @@ class Inspector(Protocol):
 
 
 class Admin(Protocol):
-    """The changes an operator makes to a queue: redrive, purge, pause."""
+    """The changes an operator makes to a queue: redrive, purge, purge ready jobs, pause."""
 
     def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
         """Move dead jobs (the given ones, else the oldest `limit`) back to ready.
@@ -137,10 +152,23 @@ class Admin(Protocol):
         """Async twin of `purge`."""
         ...
 
-    def set_paused(self, queue: str, paused: bool) -> None:
-        """Pause (workers fetch nothing) or resume a queue."""
+    def purge_ready(self, queue: str, *, delayed: bool = False, limit: int = 1000) -> int:
+        """Delete up to `limit` (at most 1,000) of the queue's ready jobs for good.
+
+        With `delayed`, its delayed jobs go too, after the ready ones. Their records go with
+        them (no result is stored: a waiter sees a job that never was); active jobs are never
+        touched. Returns how many were deleted: call again until it returns 0.
+        """
         ...
 
-    async def aset_paused(self, queue: str, paused: bool) -> None:
+    async def apurge_ready(self, queue: str, *, delayed: bool = False, limit: int = 1000) -> int:
+        """Async twin of `purge_ready`."""
+        ...
+
+    def set_paused(self, queue: str, paused: bool) -> bool:
+        """Pause (workers fetch nothing) or resume a queue; False when it already was so."""
+        ...
+
+    async def aset_paused(self, queue: str, paused: bool) -> bool:
         """Async twin of `set_paused`."""
         ...

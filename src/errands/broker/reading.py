@@ -168,7 +168,15 @@ def worker_summary(worker_id: str, info: bytes) -> WorkerSummary:
         processed=int(data.get("processed", 0)),
         holding=[str(i) for i in holding] if isinstance(holding, list) else [],
         seen_at=float(data.get("seen", 0)) / 1000,
+        held=int(data.get("held", 0)),
+        started_at=_record_seconds(data.get("started")),
+        lease_s=_record_seconds(data.get("lease")),
     )
+
+
+def _record_seconds(ms: Any) -> float | None:
+    """A time or duration in ms, as stored in a worker's record, in seconds (None: absent)."""
+    return None if isinstance(ms, bool) or not isinstance(ms, (int, float)) else ms / 1000
 
 
 def error_matches(kind: str, wanted: str | None) -> bool:

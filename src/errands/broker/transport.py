@@ -123,6 +123,10 @@ class Transport(Protocol):
         """
         ...
 
+    async def leave(self, queue: str, worker_id: str) -> bool:
+        """Take a worker that stops off `queue`'s worker list; False when it was not listed."""
+        ...
+
     async def release(self, queue: str, leases: Sequence[Lease]) -> int:
         """Give jobs back to ready without spending an attempt."""
         ...

@@ -157,7 +157,10 @@ class JobDetail(msgspec.Struct, frozen=True):
 
 
 class WorkerSummary(msgspec.Struct, frozen=True):
-    """A worker serving a queue, as it last reported itself.
+    """A live worker, as it last reported itself.
+
+    A worker is live while it beats within its lease: one that stops cleanly leaves the list
+    at once, one that dies once its lease has passed without a beat.
 
     Attributes:
         id: the worker id (``host:pid:hex``).
@@ -167,8 +170,13 @@ class WorkerSummary(msgspec.Struct, frozen=True):
         pool: its pool (process, solo, async).
         concurrency: how many jobs it runs at once.
         processed: jobs it finished since it started.
-        holding: the ids of the jobs of this queue it holds (running or prefetched).
+        holding: the ids of the jobs it holds (running or prefetched) in the queue read, or in
+            every queue for the whole fleet (`Inspector.fleet`).
         seen_at: when it was last heard from (Unix seconds, the broker's clock).
+        held: how many jobs it holds in all its queues, as it last counted them.
+        started_at: when it started (Unix seconds, its own clock; None when it did not say).
+        lease_s: its lease: it leaves the list when not heard from for this long (None: it did
+            not say, and the broker's worker silence applies).
     """
 
     id: str
@@ -180,6 +188,9 @@ class WorkerSummary(msgspec.Struct, frozen=True):
     processed: int
     holding: list[str]
     seen_at: float
+    held: int = 0
+    started_at: float | None = None
+    lease_s: float | None = None
 
 
 class DeadFilter(msgspec.Struct, frozen=True):

@@ -23,6 +23,7 @@ from errands.conformance import (
     inspector,
     leases,
     limits,
+    operations,
     progress,
     reads,
     schedules,
@@ -46,6 +47,7 @@ CHECKS: Mapping[str, Check] = MappingProxyType(
             dead,
             reads,
             inspector,
+            operations,
             leases,
             limits,
             progress,
@@ -56,5 +58,5 @@ CHECKS: Mapping[str, Check] = MappingProxyType(
     }
 )
 """Every check, by name, in the order they run: enqueue and fetch, acks and cancels, the dead
-set and maintenance, reads and waits, the inspector, leases, limiters, progress, chords, the
-schedule store."""
+set and maintenance, reads and waits, the inspector, operators' changes, leases, limiters,
+progress, chords, the schedule store."""

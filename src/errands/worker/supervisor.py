@@ -247,6 +247,7 @@ class Supervisor:
             await self.pool.kill()
         await self.pool.close()
         await self._flush_final()
+        await upkeep.leave()
         if failure is not None:
             raise failure
 

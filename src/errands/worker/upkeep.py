@@ -40,6 +40,7 @@ _CALL_TIMEOUT_S = 20.0  # the watchdog: no Redis call may hang longer than this
 # which runs one call at a time, still serves everyone else between two calls.
 _SATURATED_PAUSE_S = 0.01
 _SATURATED_PASSES = 100
+_LEAVE_TIMEOUT_S = 5.0  # a worker that stops does not wait longer to say so
 
 
 class Upkeep:
@@ -75,6 +76,7 @@ class Upkeep:
         self.outage = outage
         self.chords_due = chords_due
         self.died = died
+        self.started_ms = int(time.time() * 1000)
 
     @property
     def lease_ms(self) -> int:
@@ -123,6 +125,9 @@ class Upkeep:
                 "concurrency": self.config.concurrency,
                 "held": len(self.ledger.held),
                 "processed": self.ledger.processed,
+                "started": self.started_ms,
+                # Readers list the worker while it beats within this (it beats every lease/3).
+                "lease": self.lease_ms,
             }
         )
 
@@ -130,6 +135,26 @@ class Upkeep:
         """Record the worker in each queue (loading the library, where it is missing)."""
         for queue in self.config.queues.names:
             await self.broker.heartbeat(queue, self.worker_id, self.info(), [], self.lease_ms)
+
+    async def leave(self) -> None:
+        """Take the worker off its queues' worker lists: it stopped, and says so at once.
+
+        A Redis that does not answer only delays it: the record goes once its lease passes.
+        """
+        for queue in self.config.queues.names:
+            try:
+                async with asyncio.timeout(_LEAVE_TIMEOUT_S):
+                    await self.broker.leave(queue, self.worker_id)
+            except (BrokerUnavailable, TimeoutError) as error:
+                log.warning(
+                    "worker %s could not leave the worker list of %s (%s): it leaves it "
+                    "when its lease of %gs passes",
+                    self.worker_id,
+                    queue,
+                    error,
+                    self.config.lease_s,
+                )
+                return
 
     async def heartbeat_loop(self) -> None:
         """Renew the leases every lease/3, until cancelled."""

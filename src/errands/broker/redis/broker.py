@@ -19,6 +19,7 @@ import redis
 import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
+from errands.broker.reading import check_limit
 from errands.broker.redis import calls, progress_calls
 from errands.broker.redis.chord_notes import deliver_chord_failures
 from errands.broker.redis.direct import Command, LoopConnections, ThreadConnections
@@ -408,17 +409,25 @@ class RedisBroker:
         """Async twin of `purge`."""
         return await self.arun(calls.purge(self.keys(queue), job_ids, limit))
 
-    def set_paused(self, queue: str, paused: bool) -> None:
-        """Pause or resume a queue: a paused queue hands out no job."""
-        with self._faults("pause the queue"):
-            self.client.hset(self.keys(queue).cfg, "paused", "1" if paused else "0")
-        self._register(queue)
+    def purge_ready(self, queue: str, *, delayed: bool = False, limit: int = 1000) -> int:
+        """Delete a batch of the queue's waiting jobs; see `Admin.purge_ready`."""
+        return self.run(calls.purge_ready(self.keys(queue), delayed, check_limit(limit)))
 
-    async def aset_paused(self, queue: str, paused: bool) -> None:
+    async def apurge_ready(self, queue: str, *, delayed: bool = False, limit: int = 1000) -> int:
+        """Async twin of `purge_ready`."""
+        return await self.arun(calls.purge_ready(self.keys(queue), delayed, check_limit(limit)))
+
+    def set_paused(self, queue: str, paused: bool) -> bool:
+        """Pause or resume a queue (a paused one hands out no job); False: it already was so."""
+        changed = self.run(calls.set_paused(self.keys(queue), paused))
+        self._register(queue)
+        return changed
+
+    async def aset_paused(self, queue: str, paused: bool) -> bool:
         """Async twin of `set_paused`."""
-        with self._faults("pause the queue"):
-            await self.aclient.hset(self.keys(queue).cfg, "paused", "1" if paused else "0")
+        changed = await self.arun(calls.set_paused(self.keys(queue), paused))
         await self._aregister(queue)
+        return changed
 
     def close(self) -> None:
         """Close the blocking connections."""
@@ -520,6 +529,10 @@ class RedisBroker:
         return await self.arun(
             calls.heartbeat(self.keys(queue), worker_id, worker_info, leases, lease_ms, started)
         )
+
+    async def leave(self, queue: str, worker_id: str) -> bool:
+        """Take a stopping worker off `queue`'s worker list; see `Transport.leave`."""
+        return await self.arun(calls.worker_leave(self.keys(queue), worker_id))
 
     async def release(self, queue: str, leases: Sequence[Lease]) -> int:
         """Give jobs back without spending an attempt."""

@@ -279,6 +279,21 @@ def purge(keys: QueueKeys, job_ids: Sequence[str], limit: int) -> Call[int]:
     return Call(function_name("purge"), keys.all, (limit, *job_ids), int)
 
 
+def purge_ready(keys: QueueKeys, delayed: bool, limit: int) -> Call[int]:
+    """Build the call deleting a batch of ready (and, with `delayed`, delayed) jobs."""
+    return Call(function_name("purge_ready"), keys.all, (limit, 1 if delayed else 0), int)
+
+
+def set_paused(keys: QueueKeys, paused: bool) -> Call[bool]:
+    """Build the call pausing or resuming a queue (True: that changed it)."""
+    return Call(function_name("set_paused"), keys.all, (1 if paused else 0,), bool)
+
+
+def worker_leave(keys: QueueKeys, worker_id: str) -> Call[bool]:
+    """Build the call taking a stopping worker off the queue's worker list."""
+    return Call(function_name("worker_leave"), keys.all, (worker_id,), bool)
+
+
 def maintain(
     keys: QueueKeys, settings: BrokerSettings, owner: str, lock_ms: int
 ) -> Call[MaintenanceReport | None]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from errands.broker.fleet import merge_fleet
 from errands.broker.reading import (
     JobFacts,
     check_limit,
@@ -213,6 +214,14 @@ class RedisInspector:
         summaries = (yield [self._queue_view(self._broker.keys(n)) for n in page]) if page else []
         return Page(summaries, page[-1] if len(later) > limit else None)
 
+    def _fleet(self, after: str | None, limit: int) -> Plan[Page[WorkerSummary]]:
+        check_limit(limit)
+        [names] = yield [self._queue_names()]
+        if not names:
+            return Page([])
+        pages = yield [self._workers_view(self._broker.keys(n), after, limit) for n in names]
+        return merge_fleet(pages, limit)
+
     def _one(self, read: Call[T]) -> Plan[T]:
         [value] = yield [read]
         return value  # type: ignore[no-any-return]
@@ -269,6 +278,14 @@ class RedisInspector:
         """Async twin of `workers`."""
         read = self._workers_view(self._broker.keys(queue), after, check_limit(limit))
         return await self._broker.arun_plan(self._one(read))
+
+    def fleet(self, *, after: str | None = None, limit: int = 100) -> Page[WorkerSummary]:
+        """Every live worker, whatever its queues; see `Inspector.fleet`."""
+        return self._broker.run_plan(self._fleet(after, limit))
+
+    async def afleet(self, *, after: str | None = None, limit: int = 100) -> Page[WorkerSummary]:
+        """Async twin of `fleet`."""
+        return await self._broker.arun_plan(self._fleet(after, limit))
 
     def dead(
         self,

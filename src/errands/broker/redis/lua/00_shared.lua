@@ -116,6 +116,15 @@ local function decode_meta(raw)
   return m
 end
 
+-- Whether a worker's record (its decoded info) is live at `now`: heard from within its own
+-- lease (it beats every lease/3, so a lease without a beat means it is gone), or within
+-- `silence` ms for a record that names no lease.
+local function worker_live(info, now, silence)
+  if type(info) ~= 'table' then return false end
+  local window = tonumber(info.lease) or silence
+  return (tonumber(info.seen) or 0) >= now - window
+end
+
 local function get_meta(K, id)
   return decode_meta(redis.call('HGET', K.meta, id))
 end

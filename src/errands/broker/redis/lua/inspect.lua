@@ -59,13 +59,13 @@
 -- Returns: {flat id/info JSON pairs of live workers in id order, more (0|1), now ms}. The
 --   worker list holds one entry per worker serving the queue: it is as long as the fleet.
 
--- Workers heard from within `silence` ms: {id, info JSON} pairs, sorted by id.
+-- Live workers (worker_live): {id, info JSON} pairs, sorted by id.
 local function live_workers(K, silence, now)
   local all = redis.call('HGETALL', K.workers)
   local live = {}
   for i = 1, #all, 2 do
     local ok, info = pcall(cjson.decode, all[i + 1])
-    if ok and type(info) == 'table' and (tonumber(info.seen) or 0) >= now - silence then
+    if ok and worker_live(info, now, silence) then
       live[#live + 1] = {all[i], all[i + 1]}
     end
   end

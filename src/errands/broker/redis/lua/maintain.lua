@@ -27,8 +27,8 @@
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job it sends to the dead set or
 --   ends cancelled, and of each expired chord's callback (published to).
 -- ARGV: [1] result channel prefix, [2] lock owner, [3] lock ms, [4] limit per step,
---   [5] dead-set cap, [6] dead max age ms, [7] worker silence ms (a worker not seen for this
---   long is dropped from the list).
+--   [5] dead-set cap, [6] dead max age ms, [7] worker silence ms (a worker not seen within
+--   its lease, or for this long when its record names none, is dropped from the list).
 -- Returns: {-1} when another worker holds the lock, else {promoted, reaped, results expired,
 --   idempotency records expired, dead trimmed, workers dropped, chords failed, saturated, died}:
 --   saturated is 1 when a step had more to do than its limit let it (the owner calls again at
@@ -87,7 +87,7 @@ local function maintain(KEYS, ARGV)
   local workers = redis.call('HGETALL', K.workers)
   for i = 1, math.min(#workers, limit * 2), 2 do
     local ok, info = pcall(cjson.decode, workers[i + 1])
-    if not ok or type(info) ~= 'table' or (tonumber(info.seen) or 0) < now - silence then
+    if not ok or not worker_live(info, now, silence) then
       redis.call('HDEL', K.workers, workers[i])
       dropped = dropped + 1
     end
