@@ -15,6 +15,7 @@ from rich.console import Console
 from errands.check.cli import check_command
 from errands.cli_inspect import dead, queues, status
 from errands.cli_limits import limits
+from errands.cli_ops import cancel, pause, purge, resume, workers
 from errands.cli_schedules import beat, schedules
 from errands.errors import ErrandsError
 from errands.loading import load_app
@@ -116,6 +117,8 @@ main.add_command(beat)
 main.add_command(schedules)
 main.add_command(limits)
 main.add_command(check_command)
+for _command in (workers, purge, pause, resume, cancel):
+    main.add_command(_command)
 
 
 @main.command()
@@ -131,11 +134,15 @@ def demo() -> None:
 @click.option("-Q", "--queues", default=None, help="Queues to serve (default: the app's).")
 @click.option("-c", "--concurrency", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--log-level", default="info", show_default=True)
-def dev(app_spec: str, queues: str | None, concurrency: int, log_level: str) -> None:
+@click.option(
+    "--reload", is_flag=True, help="Restart the worker when a .py file here changes (watchfiles)."
+)
+def dev(app_spec: str, queues: str | None, concurrency: int, log_level: str, reload: bool) -> None:
     """Run APP's worker with a local server: an embedded Valkey when nothing answers.
 
     The server listens where the app's broker URL points (localhost:6379 by default), so
-    producers configured the same way reach it with no change. Ctrl-C stops both.
+    producers configured the same way reach it with no change. Ctrl-C stops both. With
+    --reload the worker runs in a child process, restarted when a .py file changes.
     """
     from errands.embedded import serve_locally  # noqa: PLC0415
     from errands.worker import Supervisor, WorkerConfig, parse_queues  # noqa: PLC0415
@@ -146,6 +153,11 @@ def dev(app_spec: str, queues: str | None, concurrency: int, log_level: str) -> 
     if server is not None:
         click.echo(f"embedded Valkey at {app.broker_url} (log: {server.log_path})", err=True)
     try:
+        if reload:
+            from errands.cli_dev import run_with_reload  # noqa: PLC0415
+
+            run_with_reload(app_spec, queues, concurrency, log_level)
+            return
         config = WorkerConfig(
             queues=parse_queues(queues or app.default_queue),
             concurrency=concurrency,
