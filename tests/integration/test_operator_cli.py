@@ -49,7 +49,8 @@ def test_a_worker_is_listed_while_it_runs_and_leaves_at_once_when_it_stops(
     assert listed["queues"] == ["default"]
     assert (listed["pool"], listed["concurrency"], listed["held"]) == ("process", 2, 0)
     assert listed["lease_s"] == LEASE_S
-    assert isinstance(listed["seen_at"], str) and listed["seen_at"].endswith("+00:00")
+    assert isinstance(listed["seen_at"], str)
+    assert listed["seen_at"].endswith("+00:00")
     assert isinstance(listed["started_at"], str)
     code, table = _cli(redis_url, namespace, "workers")
     assert code == 0

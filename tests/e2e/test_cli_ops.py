@@ -1,0 +1,114 @@
+"""The operator's commands of the `errands` CLI on real Redis: purge, pause, resume, cancel.
+
+Each changes something, or exits non-zero and says why it changed nothing; a destructive one
+asks, or needs --yes, and refuses where no one can answer.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from errands import App
+from errands.cli import main
+
+
+def _invoke(app: App, *args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        main, [*args, "--broker-url", app.broker_url, "--namespace", app.namespace], input=stdin
+    )
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def sent(app: App) -> list[str]:
+    """Three ready jobs and one delayed one in queue `mail`."""
+
+    @app.task(queue="mail", name="send")
+    def send(n: int) -> int:
+        return n
+
+    ready = [send.delay(n).id for n in range(3)]
+    delayed = send.apply_async((9,), countdown=600).id
+    return [*ready, delayed]
+
+
+def test_purge_deletes_the_ready_jobs_with_yes_and_leaves_the_delayed_ones(
+    app: App, sent: list[str]
+) -> None:
+    code, out = _invoke(app, "purge", "mail", "--yes")
+    assert code == 0, out
+    assert "3 ready job(s) deleted from queue mail" in out
+    summary = app.inspector.queue("mail")
+    assert (summary.ready, summary.delayed) == (0, 1)
+    assert app.inspector.job("mail", sent[0]) is None, "the job's record went with it"
+
+    code, out = _invoke(app, "purge", "mail", "--yes")
+    assert code == 1
+    assert "nothing to purge" in out
+    assert "add --delayed" in out
+    code, out = _invoke(app, "purge", "mail", "--yes", "--delayed")
+    assert code == 0, out
+    assert "1 ready or delayed job(s) deleted" in out
+    assert app.inspector.queue("mail").delayed == 0
+
+
+def test_purge_without_yes_and_no_terminal_refuses_and_deletes_nothing(
+    app: App, sent: list[str]
+) -> None:
+    code, out = _invoke(app, "purge", "mail", stdin="y\n")
+    assert code == 2
+    assert "needs --yes" in out
+    assert "3 ready" in out
+    assert app.inspector.queue("mail").ready == 3
+
+
+def test_purge_of_an_unknown_queue_names_the_known_ones(app: App, sent: list[str]) -> None:
+    code, out = _invoke(app, "purge", "mial", "--yes")
+    assert code == 1
+    assert "no queue 'mial'" in out
+    assert "known queues: mail" in out
+
+
+def test_pause_and_resume_say_when_they_change_nothing_and_queues_shows_paused(
+    app: App, sent: list[str]
+) -> None:
+    code, out = _invoke(app, "pause", "mail")
+    assert (code, "queue mail paused" in out) == (0, True), out
+    code, out = _invoke(app, "pause", "mail")
+    assert code == 1
+    assert "already paused" in out
+    code, out = _invoke(app, "queues")
+    row = next(line for line in out.splitlines() if "mail" in line)
+    assert [cell.strip() for cell in row.split("│")][6] == "yes"
+    code, out = _invoke(app, "resume", "mail")
+    assert (code, "queue mail resumed" in out) == (0, True), out
+    code, out = _invoke(app, "resume", "mail")
+    assert code == 1
+    assert "is not paused" in out
+
+
+def test_cancel_a_queued_job_then_again_and_an_unknown_one(app: App, sent: list[str]) -> None:
+    code, out = _invoke(app, "cancel", sent[0])
+    assert code == 0, out
+    assert "cancelled: it will never run" in out
+    assert app.inspector.job("mail", sent[0]).state == "cancelled"  # type: ignore[union-attr]
+    code, out = _invoke(app, "cancel", sent[0], "-q", "mail")
+    assert code == 1
+    assert "already finished (cancelled)" in out
+    code, out = _invoke(app, "cancel", "no-such-job")
+    assert code == 1
+    assert "no job no-such-job in queue(s) mail" in out
+
+
+def test_workers_with_none_running_says_what_it_read_and_json_is_an_empty_list(
+    app: App, sent: list[str]
+) -> None:
+    code, out = _invoke(app, "workers")
+    assert code == 0
+    assert f"no live worker in namespace '{app.namespace}'" in out
+    code, out = _invoke(app, "workers", "--json", "-q", "mail")
+    assert code == 0
+    assert json.loads(out) == []
