@@ -144,19 +144,20 @@ def dev(app_spec: str, queues: str | None, concurrency: int, log_level: str, rel
     producers configured the same way reach it with no change. Ctrl-C stops both. With
     --reload the worker runs in a child process, restarted when a .py file changes.
     """
+    from errands.cli_dev import reloader  # noqa: PLC0415
     from errands.embedded import serve_locally  # noqa: PLC0415
     from errands.worker import Supervisor, WorkerConfig, parse_queues  # noqa: PLC0415
 
     configure_logging(log_level)
     app = load_app(app_spec)
+    # Checked before anything starts: --reload without watchfiles says so and starts nothing.
+    restarts = reloader(app_spec, queues, concurrency, log_level) if reload else None
     server = serve_locally(app.broker_url)
     if server is not None:
         click.echo(f"embedded Valkey at {app.broker_url} (log: {server.log_path})", err=True)
     try:
-        if reload:
-            from errands.cli_dev import run_with_reload  # noqa: PLC0415
-
-            run_with_reload(app_spec, queues, concurrency, log_level)
+        if restarts is not None:
+            restarts()
             return
         config = WorkerConfig(
             queues=parse_queues(queues or app.default_queue),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,7 @@ from errands.errors import ConfigurationError
 if TYPE_CHECKING:
     from watchfiles.main import FileChange
 
-__all__ = ["GRACE_S", "run_with_reload"]
+__all__ = ["GRACE_S", "STOP_WAIT_S", "reloader"]
 
 #: Seconds a restarted worker has to finish its jobs (its --grace-period), before they go back.
 GRACE_S = 3
@@ -31,10 +32,16 @@ GRACE_S = 3
 STOP_WAIT_S = GRACE_S + 5
 
 
-def run_with_reload(app_spec: str, queues: str | None, concurrency: int, log_level: str) -> int:
-    """Run ``errands worker APP`` and restart it on every change of a .py file; returns reloads.
+def reloader(
+    app_spec: str, queues: str | None, concurrency: int, log_level: str
+) -> Callable[[], int]:
+    """What runs ``errands worker APP`` and restarts it on every change of a .py file here.
 
-    Returns when the reloader is stopped (Ctrl-C or SIGTERM), after stopping the worker.
+    The callable returns (the number of restarts) when the reloader is stopped by Ctrl-C or
+    SIGTERM, after stopping the worker.
+
+    Raises:
+        ConfigurationError: watchfiles is not installed (the ``errands[reload]`` extra).
     """
     try:
         import watchfiles  # noqa: PLC0415 - the reload extra, only with --reload
@@ -52,13 +59,16 @@ def run_with_reload(app_spec: str, queues: str | None, concurrency: int, log_lev
         paths = sorted({os.path.relpath(path, here) for _, path in changes})
         click.echo(f"reloading: {', '.join(paths)} changed", err=True)
 
-    click.echo(f"watching {here} for changes of .py files", err=True)
-    return watchfiles.run_process(
-        here,
-        target=shlex.join(command),
-        target_type="command",
-        callback=changed,
-        watch_filter=watchfiles.PythonFilter(),
-        sigint_timeout=STOP_WAIT_S,
-        sigkill_timeout=2,
-    )
+    def run() -> int:
+        click.echo(f"watching {here} for changes of .py files", err=True)
+        return watchfiles.run_process(
+            here,
+            target=shlex.join(command),
+            target_type="command",
+            callback=changed,
+            watch_filter=watchfiles.PythonFilter(),
+            sigint_timeout=STOP_WAIT_S,
+            sigkill_timeout=2,
+        )
+
+    return run

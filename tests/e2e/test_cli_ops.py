@@ -6,7 +6,14 @@ asks, or needs --yes, and refuses where no one can answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -112,3 +119,50 @@ def test_workers_with_none_running_says_what_it_read_and_json_is_an_empty_list(
     code, out = _invoke(app, "workers", "--json", "-q", "mail")
     assert code == 0
     assert json.loads(out) == []
+
+
+def _purge_on_a_terminal(app: App, answer: bytes) -> tuple[int, str]:
+    """`errands purge mail` with a terminal for stdin and stdout, answering its question."""
+    primary, secondary = pty.openpty()
+    args = ["purge", "mail", "--broker-url", app.broker_url, "--namespace", app.namespace]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "errands", *args],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        start_new_session=True,
+    )
+    os.close(secondary)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"[y/N]" not in seen:
+            assert time.monotonic() < deadline, f"no question within 30s: {seen!r}"
+            ready, _, _ = select.select([primary], [], [], 1.0)
+            if ready:
+                seen += os.read(primary, 4096)
+        os.write(primary, answer + b"\n")
+        code = proc.wait(timeout=30)
+        with contextlib.suppress(OSError):  # the terminal closes with the process
+            while chunk := os.read(primary, 4096):
+                seen += chunk
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        os.close(primary)
+    return code, seen.decode(errors="replace")
+
+
+def test_purge_on_a_terminal_asks_showing_how_many_and_does_nothing_unless_told_yes(
+    app: App, sent: list[str]
+) -> None:
+    code, out = _purge_on_a_terminal(app, b"n")
+    assert code == 1, out
+    assert "Delete 3 ready job(s) of queue 'mail'" in out
+    assert "Aborted" in out
+    assert app.inspector.queue("mail").ready == 3
+    code, out = _purge_on_a_terminal(app, b"y")
+    assert code == 0, out
+    assert "3 ready job(s) deleted from queue mail" in out
+    assert app.inspector.queue("mail").ready == 0

@@ -11,6 +11,7 @@ import json
 import time
 
 import pytest
+import redis
 from click.testing import CliRunner
 
 from errands.cli import main
@@ -56,6 +57,8 @@ def test_a_worker_is_listed_while_it_runs_and_leaves_at_once_when_it_stops(
     assert code == 0
     assert str(listed["id"]) in table, "the table never cuts a worker id"
     assert _consumers(redis_url, namespace) == "1"
+    time.sleep(LEASE_S * 1.5)  # the time passing is the point: an idle worker beats on
+    assert [w["pid"] for w in _listed(redis_url, namespace)] == [worker.pid]
 
     stop_cleanly(worker)
     assert _listed(redis_url, namespace) == [], "a worker that stopped is gone at once"
@@ -74,10 +77,19 @@ def test_a_killed_worker_leaves_the_list_once_its_lease_has_passed(
         "within its lease a worker that died cannot be told from one between two beats"
     )
     wait_until(lambda: _listed(redis_url, namespace) == [], LEASE_S + 3, "the dead worker to go")
-    # It beat at most lease/3 before `seen`: gone no sooner than a lease after its last beat.
-    assert time.time() - seen >= LEASE_S * 2 / 3 - 0.1
+    # It beats every lease/3 (from its first, as soon as it serves): the last beat was
+    # shortly before `seen`, and it is listed for a lease after it.
+    assert time.time() - seen >= LEASE_S / 2
     assert _consumers(redis_url, namespace) == "0"
     assert listed["pid"] == worker.pid
+    # Its record goes too, with nobody left to run maintenance: the list expires 3 leases
+    # after the last beat.
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ttl_ms = client.pttl(f"{namespace}:{{default}}:workers")
+    finally:
+        client.close()
+    assert 0 < ttl_ms <= 3 * LEASE_S * 1000 or ttl_ms == -2, ttl_ms
 
 
 @pytest.mark.timeout(60)

@@ -157,11 +157,15 @@ class Upkeep:
                 return
 
     async def heartbeat_loop(self) -> None:
-        """Renew the leases every lease/3, until cancelled."""
+        """Renew the leases every lease/3, until cancelled; the first beat at once.
+
+        At once: starting the pool may take longer than a lease after the first contact, and
+        the worker must not look dead to operators meanwhile.
+        """
         period = self.config.lease_s / 3
         while True:
-            await asyncio.sleep(period)
             await keep_trying(self.heartbeat, "heartbeat", self.outage, _CALL_TIMEOUT_S)
+            await asyncio.sleep(period)
 
     async def heartbeat(self) -> None:
         """Renew every lease held, queue by queue; stop tracking the lost ones."""
