@@ -246,8 +246,8 @@ class Supervisor:
             self._stopping = True
             await self.pool.kill()
         await self.pool.close()
-        await self._flush_final()
-        await upkeep.leave()
+        if await self._flush_final():
+            await upkeep.leave()  # Redis did not answer: the record goes when its lease passes
         if failure is not None:
             raise failure
 
@@ -554,8 +554,11 @@ class Supervisor:
         if assigned:
             self.pool.submit(assigned)
 
-    async def _flush_final(self) -> None:
-        """Ack and release what is left, so a restarted worker finds every job where it belongs."""
+    async def _flush_final(self) -> bool:
+        """Ack and release what is left, so a restarted worker finds every job where it belongs.
+
+        Returns whether everything was settled (False: Redis did not answer, or refused).
+        """
         self._stopping = True
         self.ledger.release_everything()
         tries = 0
@@ -585,6 +588,7 @@ class Supervisor:
                 owed,
                 why,
             )
+        return settled
 
     async def _exchange_all(self) -> None:
         # One exchange settles everything when nothing more comes in; a few more for a

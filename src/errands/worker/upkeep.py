@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from errands.broker.base import Broker
-from errands.errors import BrokerUnavailable
+from errands.errors import BrokerError, BrokerUnavailable
 from errands.middleware import WorkerInfo
 from errands.worker.bell import Bell
 from errands.worker.config import WorkerConfig
@@ -145,7 +145,7 @@ class Upkeep:
             try:
                 async with asyncio.timeout(_LEAVE_TIMEOUT_S):
                     await self.broker.leave(queue, self.worker_id)
-            except (BrokerUnavailable, TimeoutError) as error:
+            except (BrokerError, TimeoutError) as error:
                 log.warning(
                     "worker %s could not leave the worker list of %s (%s): it leaves it "
                     "when its lease of %gs passes",
