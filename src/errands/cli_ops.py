@@ -29,8 +29,8 @@ __all__ = ["cancel", "pause", "purge", "resume", "workers"]
 # As the inspection commands: a terminal's width, else whole lines for pipes and files.
 console = Console() if Console().is_terminal else Console(width=240)
 
-#: Jobs one purge call deletes: the command calls again until the queue has none left.
-PURGE_BATCH = 1000
+#: Jobs one purge call deletes (a few ms of Redis): the command calls again until none are left.
+PURGE_BATCH = 250
 _FINISHED = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 

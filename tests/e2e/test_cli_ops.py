@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from errands import App
 from errands.cli import main
+from errands.cli_ops import PURGE_BATCH
 
 
 def _invoke(app: App, *args: str, stdin: str | None = None) -> tuple[int, str]:
@@ -166,3 +167,17 @@ def test_purge_on_a_terminal_asks_showing_how_many_and_does_nothing_unless_told_
     assert code == 0, out
     assert "3 ready job(s) deleted from queue mail" in out
     assert app.inspector.queue("mail").ready == 0
+
+
+def test_purge_goes_on_batch_after_batch_until_every_counted_job_is_gone(app: App) -> None:
+    @app.task(queue="bulk", name="bulk")
+    def bulk(n: int) -> int:
+        return n
+
+    count = PURGE_BATCH * 2 + 10
+    for n in range(count):
+        bulk.delay(n)
+    code, out = _invoke(app, "purge", "bulk", "--yes")
+    assert code == 0, out
+    assert f"{count} ready job(s) deleted from queue bulk" in out
+    assert app.inspector.queue("bulk").ready == 0
