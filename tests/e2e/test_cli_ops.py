@@ -21,6 +21,7 @@ from click.testing import CliRunner
 from errands import App
 from errands.cli import main
 from errands.cli_ops import PURGE_BATCH
+from errands.testing import run_jobs
 
 
 def _invoke(app: App, *args: str, stdin: str | None = None) -> tuple[int, str]:
@@ -181,3 +182,17 @@ def test_purge_goes_on_batch_after_batch_until_every_counted_job_is_gone(app: Ap
     assert code == 0, out
     assert f"{count} ready job(s) deleted from queue bulk" in out
     assert app.inspector.queue("bulk").ready == 0
+
+
+def test_cancel_of_a_dead_job_says_how_to_delete_it_and_leaves_it(app: App) -> None:
+    @app.task(max_retries=0, name="broken", queue="mail")
+    def broken() -> None:
+        raise ValueError("no customer on invoice 7")
+
+    job = broken.delay()
+    run_jobs(app, ["mail"])
+    code, out = _invoke(app, "cancel", job.id)
+    assert code == 1
+    assert "is dead" in out
+    assert f"errands dead purge -q mail {job.id}" in out
+    assert app.inspector.queue("mail").dead == 1
