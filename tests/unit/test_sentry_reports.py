@@ -16,6 +16,7 @@ import sentry_sdk
 
 from errands import App, ConfigurationError, Retry, TaskContext
 from errands.observe.sentry import SentryReports
+from errands.result import ErrorInfo
 from errands.testing import MemoryBroker, run_jobs
 from tests.sentry_receiver import BlackHole, SentryReceiver
 
@@ -140,3 +141,22 @@ def test_without_sentry_sdk_the_reports_say_what_to_install(
     monkeypatch.setitem(sys.modules, "sentry_sdk", None)  # as if not installed
     with pytest.raises(ConfigurationError, match=r"pip install 'errands\[sentry\]'"):
         SentryReports(dsn="http://public@127.0.0.1:9/1")
+
+
+def test_the_supervisor_reports_only_the_deaths_no_run_saw(receiver: SentryReceiver) -> None:
+    reports = SentryReports(dsn=receiver.dsn, include_arguments=True)
+    app = _app(reports)
+    sent = app.tasks["charge"].delay(SECRET, amount=5)
+    # What the supervisor's hooks hear: a run's own failure (reported by that run), then a kill
+    # at the hard time limit, which no run saw.
+    reports.on_dead("payments", sent.id, ErrorInfo("ValueError", "reported by its run"))
+    reports.on_dead("payments", sent.id, ErrorInfo("errands.errors.WorkerLost", "it died"))
+
+    event = receiver.wait_for_event()
+    assert event["tags"]["errands.task"] == "charge"
+    assert event["tags"]["errands.job_id"] == sent.id
+    assert event["fingerprint"] == ["errands", "charge", "errands.errors.WorkerLost"]
+    assert event["contexts"]["errands"]["args"] == [SECRET]
+    assert event["contexts"]["errands"]["kwargs"] == {"amount": 5}
+    sentry_sdk.flush(timeout=5)
+    assert receiver.received() == []

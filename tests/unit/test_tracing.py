@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from errands import App, ConfigurationError, Retry, TaskContext, chain, chord
 from errands.observe.tracing import Tracing
+from errands.result import ErrorInfo
 from errands.schedule.scheduler import Scheduler
 from errands.testing import ManualClock, MemoryBroker, run_jobs
 
@@ -296,3 +297,32 @@ def test_a_tracer_provider_that_fails_never_fails_a_job(spans: Spans) -> None:
     assert sent.get(timeout=0) == 5
     provider.shutdown()
     assert trace.get_current_span().get_span_context().is_valid is False
+
+
+def test_a_death_no_run_saw_settles_as_dead_in_the_jobs_trace(app: App, spans: Spans) -> None:
+    @app.task(name="slow")
+    def slow() -> None:
+        pass
+
+    sent = slow.delay()
+    [tracing] = app.middleware.all
+    assert isinstance(tracing, Tracing)
+    # What the supervisor's hooks hear: a run's own failure (settled by that run already), then
+    # a kill at the hard time limit, which no run saw.
+    tracing.on_dead("default", sent.id, ErrorInfo("ValueError", "settled by its run"))
+    assert spans.named("settle") == []
+    tracing.on_dead("default", sent.id, ErrorInfo("errands.errors.TimeLimitExceeded", "killed"))
+
+    send = spans.one("send", sent.id)
+    dead = spans.one("settle", sent.id)
+    assert _parent_id(dead) == _id(send)
+    assert _linked(dead) == {_id(send)}
+    assert dead.status.status_code is StatusCode.ERROR
+    assert (
+        dict(dead.attributes or {}).items()
+        >= {
+            "messaging.operation.name": "dead",
+            "errands.task": "slow",
+            "error.type": "errands.errors.TimeLimitExceeded",
+        }.items()
+    )

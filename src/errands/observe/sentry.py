@@ -21,14 +21,13 @@ process (a child of the pool is a process of its own); without one, the app's mo
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from errands.errors import ConfigurationError
 from errands.middleware import Execution, Middleware
 from errands.observe.deaths import read_dead_job, unseen_by_a_run
+from errands.observe.extras import require
 from errands.result import ErrorInfo
 
 if TYPE_CHECKING:
@@ -42,15 +41,6 @@ log = logging.getLogger("errands.observe")
 # Errands' own lines about failed jobs must not make Sentry events of their own: SentryReports
 # makes the one event per job.
 _OWN_LOGGERS = ("errands.worker", "errands.middleware", "errands.observe", "errands.job")
-
-
-def _require_sentry() -> None:
-    try:
-        importlib.import_module("sentry_sdk")
-    except ImportError as missing:
-        raise ConfigurationError(
-            f"SentryReports needs sentry-sdk ({missing}): pip install 'errands[sentry]'"
-        ) from None
 
 
 class SentryReports(Middleware):
@@ -79,7 +69,7 @@ class SentryReports(Middleware):
         include_arguments: bool = False,
         **init_options: Any,
     ) -> None:
-        _require_sentry()
+        require("sentry_sdk", "SentryReports", "sentry")
         from sentry_sdk.integrations.logging import ignore_logger  # noqa: PLC0415
 
         for name in _OWN_LOGGERS:

@@ -24,16 +24,15 @@ Every span has ``messaging.system`` "errands", ``messaging.destination.name`` (t
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from errands import __version__
-from errands.errors import ConfigurationError
 from errands.middleware import Execution, Middleware, Outgoing
 from errands.observe.deaths import read_dead_job, unseen_by_a_run
+from errands.observe.extras import require
 from errands.result import ErrorInfo
 
 if TYPE_CHECKING:
@@ -50,16 +49,6 @@ SYSTEM = "errands"
 _SETTLES = {"succeeded": "ack", "retrying": "retry", "failed": "fail", "cancelled": "cancel"}
 
 
-def _require_otel() -> None:
-    try:
-        importlib.import_module("opentelemetry.trace")
-        importlib.import_module("opentelemetry.propagate")
-    except ImportError as missing:
-        raise ConfigurationError(
-            f"Tracing needs OpenTelemetry ({missing}): pip install 'errands[otel]'"
-        ) from None
-
-
 class Tracing(Middleware):
     """Spans for sending, running and settling jobs, linked across retries and workflows.
 
@@ -72,7 +61,7 @@ class Tracing(Middleware):
     """
 
     def __init__(self, tracer_provider: TracerProvider | None = None) -> None:
-        _require_otel()
+        require("opentelemetry.trace", "Tracing", "otel")
         from opentelemetry import trace  # noqa: PLC0415 - an optional extra
 
         self._tracer: Tracer = trace.get_tracer("errands", __version__, tracer_provider)
