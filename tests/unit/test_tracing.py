@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -326,3 +328,56 @@ def test_a_death_no_run_saw_settles_as_dead_in_the_jobs_trace(app: App, spans: S
             "error.type": "errands.errors.TimeLimitExceeded",
         }.items()
     )
+
+
+def test_an_async_task_runs_inside_its_process_span(app: App, spans: Spans) -> None:
+    tracer = spans.provider.get_tracer("test")
+
+    @app.task(name="fetch")
+    async def fetch() -> str:
+        await asyncio.sleep(0)
+        with tracer.start_as_current_span("inside"):
+            await asyncio.sleep(0)
+        return "ok"
+
+    sent = fetch.delay()
+    assert run_jobs(app) == 1
+    [inside] = [s for s in spans.all() if s.name == "inside"]
+    assert _parent_id(inside) == _id(spans.one("process", sent.id))
+    assert (spans.one("settle", sent.id).attributes or {})["messaging.operation.name"] == "ack"
+
+
+def test_an_exporter_that_hangs_never_slows_a_job() -> None:
+    stuck = threading.Event()
+
+    class Hanging(InMemorySpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> Any:
+            stuck.wait(30)  # a collector that takes the connection and never answers
+            return super().export(spans)
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(Hanging(), schedule_delay_millis=1))
+    plain = App(broker=MemoryBroker())
+    traced = App(broker=MemoryBroker(), middleware=[Tracing(provider)])
+    for app in (plain, traced):
+
+        @app.task(name="add")
+        def add(x: int, y: int) -> int:
+            return x + y
+
+    def per_job_s(app: App, count: int = 300) -> float:
+        started = time.perf_counter()
+        for n in range(count):
+            app.tasks["add"].delay(n, 1)
+        assert run_jobs(app) == count
+        return (time.perf_counter() - started) / count
+
+    try:
+        per_job_s(traced, 10)  # the exporter's thread is stuck in its first export from here
+        untraced, with_stuck_exporter = per_job_s(plain), per_job_s(traced)
+    finally:
+        stuck.set()
+        provider.shutdown()
+    # Spans queue up (and are dropped past the queue's bound) behind the stuck export: a job
+    # pays for making its spans, never for waiting on the collector (that would be 30 s).
+    assert with_stuck_exporter < untraced + 0.02
