@@ -7,12 +7,14 @@ receiver on a loopback port (`tests.sentry_receiver`), whose events the tests re
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Iterator
 
 import pytest
 import sentry_sdk
+from sentry_sdk.integrations.logging import LoggingIntegration
 
 from errands import App, ConfigurationError, Retry, TaskContext
 from errands.observe.sentry import SentryReports
@@ -158,5 +160,27 @@ def test_the_supervisor_reports_only_the_deaths_no_run_saw(receiver: SentryRecei
     assert event["fingerprint"] == ["errands", "charge", "errands.errors.WorkerLost"]
     assert event["contexts"]["errands"]["args"] == [SECRET]
     assert event["contexts"]["errands"]["kwargs"] == {"amount": 5}
+    sentry_sdk.flush(timeout=5)
+    assert receiver.received() == []
+
+
+def test_a_sentry_the_app_set_up_itself_gets_the_reports_and_no_second_event_from_the_log(
+    receiver: SentryReceiver,
+) -> None:
+    sentry_sdk.init(
+        receiver.dsn,
+        default_integrations=False,
+        integrations=[LoggingIntegration(event_level=logging.ERROR)],
+    )
+    app = _app(SentryReports())
+    sent = app.tasks["charge"].delay(SECRET, amount=5)
+    run_jobs(app)
+    # What a worker logs when a job dies: the logging integration must leave it to the reports.
+    logging.getLogger("errands.worker").error("job %s failed for good", sent.id)
+    logging.getLogger("elsewhere").error("an error of the app's own")
+
+    first, second = receiver.wait_for_event(), receiver.wait_for_event()
+    assert first["tags"]["errands.job_id"] == sent.id
+    assert second["logentry"]["message"] == "an error of the app's own"
     sentry_sdk.flush(timeout=5)
     assert receiver.received() == []

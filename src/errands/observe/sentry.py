@@ -38,9 +38,9 @@ __all__ = ["SentryReports"]
 
 log = logging.getLogger("errands.observe")
 
-# Errands' own lines about failed jobs must not make Sentry events of their own: SentryReports
-# makes the one event per job.
-_OWN_LOGGERS = ("errands.worker", "errands.middleware", "errands.observe", "errands.job")
+# The worker's lines about failed jobs must not make Sentry events of their own (Sentry's logging
+# integration would, at ERROR): SentryReports makes the one event per job. Patterns (fnmatch).
+_OWN_LOGGERS = ("errands.worker", "errands.worker.*", "errands.observe")
 
 
 class SentryReports(Middleware):
@@ -117,7 +117,9 @@ class SentryReports(Middleware):
         detail = read_dead_job(self._app, queue, job_id)
         task = (detail.task if detail else None) or "unknown"
         attempt = detail.attempts if detail else 0
-        why = error or ErrorInfo("errands.errors.CorruptJob", "the job went dead, saying why not")
+        why = error or ErrorInfo(
+            "UnknownError", "the job went to the dead set; its outcome says no more"
+        )
         context: dict[str, Any] = {
             "task": task,
             "queue": queue,
