@@ -41,6 +41,7 @@ def test_a_worker_reports_each_job_that_died_once_tagged_and_without_its_argumen
         worker = farm.start(
             "-c", "1", "-Q", "payments", env={"ERRANDS_TEST_SENTRY_DSN": receiver.dsn}
         )
+        [child] = worker.children()
         declined = app.tasks["charge"].delay(SECRET, amount=987654321)
         with pytest.raises(JobFailed, match="declined"):
             declined.get(timeout=20)
@@ -68,6 +69,7 @@ def test_a_worker_reports_each_job_that_died_once_tagged_and_without_its_argumen
     assert exception["type"] == "ValueError"
     assert exception["stacktrace"]["frames"][-1]["function"] == "charge"
     assert failed["contexts"]["errands"]["state"] == "failed"
+    assert failed["contexts"]["errands"]["pid"] == child  # Sentry was set up in the child
 
     assert dead["tags"] == {
         "errands.task": "hangs",
@@ -79,6 +81,7 @@ def test_a_worker_reports_each_job_that_died_once_tagged_and_without_its_argumen
     [exception] = dead["exception"]["values"]
     assert (exception["module"], exception["type"]) == ("errands.errors", "TimeLimitExceeded")
     assert dead["contexts"]["errands"]["state"] == "dead"
+    assert dead["contexts"]["errands"]["pid"] == worker.pid  # and in the supervisor
 
     for event in (failed, dead):
         assert SECRET not in json.dumps(event)

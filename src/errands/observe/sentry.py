@@ -193,7 +193,10 @@ class SentryReports(Middleware):
         event["tags"] = {**event.get("tags", {}), **tags}
         event["fingerprint"] = ["errands", task, error.type]
         event["transaction"] = task
-        event["contexts"] = {**event.get("contexts", {}), "errands": context}
+        event["contexts"] = {
+            **event.get("contexts", {}),
+            "errands": {**context, "pid": os.getpid()},
+        }
         sentry_sdk.capture_event(event, hint=hint)
 
 
