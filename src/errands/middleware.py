@@ -97,7 +97,8 @@ class Execution(msgspec.Struct, frozen=True):
         error: what it failed with (None when it succeeded).
         exception: the exception itself, with its traceback, for hooks that want its frames
             (an error reporter); None when it succeeded, or when no exception of the task's
-            is at hand (a result that is not JSON).
+            is at hand (a result that is not JSON). A live object, never a JSON value: a hook
+            that encodes how a run ended encodes the other fields.
     """
 
     state: ExecutionState
