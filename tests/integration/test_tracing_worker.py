@@ -2,8 +2,9 @@
 
 The test's spans go to an in-memory exporter; the worker's processes append theirs to a file
 (`tests.integration.tracing_app`). The trace context travels in the job record only: the child's
-process span must be a child of the test's send span, and the next step of a chain, which the
-supervisor sends, a child of the process span of the step before it in the child.
+process span must be a child of the test's send span, the next step of a chain, which the
+supervisor sends, a child of the process span of the step before it in the child, and a job
+killed at its hard time limit settled as dead by the supervisor in the job's trace.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from errands import chain
+from errands import JobFailed, chain
 from tests.integration.tracing_app import build, read_spans
 from tests.integration.workers import Workers, wait_until
 
@@ -50,8 +51,11 @@ def test_the_worker_continues_the_trace_the_producer_began(
         with provider.get_tracer("test").start_as_current_span("request"):
             single = app.tasks["add"].delay(1, 2)
             chained = chain(app.tasks["add"].s(1, 2), app.tasks["add"].partial(10)).delay()
+            killed = app.tasks["hangs"].delay()
         assert single.get(timeout=20) == 3
         assert chained.get(timeout=20) == 13
+        with pytest.raises(JobFailed, match="TimeLimitExceeded"):
+            killed.get(timeout=20)
         first, second = chained.steps
 
         def settled(job_id: str) -> bool:
@@ -62,7 +66,9 @@ def test_the_worker_continues_the_trace_the_producer_began(
             ]
             return "settle" in ops
 
-        wait_until(lambda: all(map(settled, [single.id, second.id])), 20, "the worker's spans")
+        wait_until(
+            lambda: all(map(settled, [single.id, second.id, killed.id])), 20, "the worker's spans"
+        )
         worker.signal(signal.SIGTERM)
         assert worker.wait(20) == 0, worker.log()
     finally:
@@ -95,3 +101,15 @@ def test_the_worker_continues_the_trace_the_producer_began(
     first_sent = ours[first.id].context
     assert first_sent is not None
     assert {first_run["trace_id"], step_send["trace_id"]} == {first_sent.trace_id}
+
+    # The run the hard limit cut short is lost with its child; the supervisor settles the job
+    # as dead in the job's trace, reading its context from the dead job's record.
+    killed_sent = ours[killed.id].context
+    assert killed_sent is not None
+    dead = _find(theirs, "settle", killed.id)
+    assert dead["pid"] == worker.pid
+    assert dead["attributes"]["messaging.operation.name"] == "dead"
+    assert dead["attributes"]["error.type"] == "errands.errors.TimeLimitExceeded"
+    assert dead["attributes"]["errands.task"] == "hangs"
+    assert dead["parent_id"] == killed_sent.span_id
+    assert dead["links"] == [killed_sent.span_id]

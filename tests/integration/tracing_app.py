@@ -9,8 +9,10 @@ its own to send the jobs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from errands import App
+from errands import App, SoftTimeLimitExceeded
 from errands.observe.tracing import Tracing
 from tests.integration.lazy_app import lazy_app
 
@@ -68,6 +70,13 @@ def build(broker_url: str, namespace: str, provider: TracerProvider) -> App:
     @app.task(name="add", soft_time_limit=5, time_limit=10)
     def add(x: int, y: int) -> int:
         return x + y
+
+    @app.task(name="hangs", max_retries=0, soft_time_limit=0.5, time_limit=1)
+    def hangs() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # past its soft limit, on to the hard one
+            with contextlib.suppress(SoftTimeLimitExceeded):
+                time.sleep(0.05)
 
     return app
 
