@@ -7,12 +7,11 @@ receiver); a test builds the same app with `build` to send the jobs.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
 
-from errands import App, SoftTimeLimitExceeded
+from errands import App
 from errands.observe.sentry import SentryReports
+from tests.integration.hanging import hang_past_the_soft_limit
 from tests.integration.lazy_app import lazy_app
 
 __all__ = ["build"]
@@ -33,10 +32,7 @@ def build(broker_url: str, namespace: str, dsn: str) -> App:
 
     @app.task(name="hangs", queue="payments", max_retries=0, soft_time_limit=0.5, time_limit=1)
     def hangs(card: str) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # past its soft limit, on to the hard one
-            with contextlib.suppress(SoftTimeLimitExceeded):
-                time.sleep(0.05)
+        hang_past_the_soft_limit()
 
     return app
 

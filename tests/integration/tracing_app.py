@@ -9,10 +9,8 @@ its own to send the jobs.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,9 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from errands import App, SoftTimeLimitExceeded
+from errands import App
 from errands.observe.tracing import Tracing
+from tests.integration.hanging import hang_past_the_soft_limit
 from tests.integration.lazy_app import lazy_app
 
 __all__ = ["FileExporter", "build", "read_spans"]
@@ -73,10 +72,7 @@ def build(broker_url: str, namespace: str, provider: TracerProvider) -> App:
 
     @app.task(name="hangs", max_retries=0, soft_time_limit=0.5, time_limit=1)
     def hangs() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # past its soft limit, on to the hard one
-            with contextlib.suppress(SoftTimeLimitExceeded):
-                time.sleep(0.05)
+        hang_past_the_soft_limit()
 
     return app
 
