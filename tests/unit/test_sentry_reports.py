@@ -16,7 +16,7 @@ import pytest
 import sentry_sdk
 from sentry_sdk.integrations.logging import LoggingIntegration
 
-from errands import App, ConfigurationError, Retry, TaskContext
+from errands import App, ConfigurationError, RateLimited, Retry, TaskContext
 from errands.observe.sentry import SentryReports
 from errands.result import ErrorInfo
 from errands.testing import MemoryBroker, run_jobs
@@ -48,6 +48,19 @@ def _app(reports: SentryReports) -> App:
     @app.task(name="charge", queue="payments", max_retries=0)
     def charge(card: str, amount: int) -> None:
         raise ValueError("the card was declined")
+
+    throttles = [RateLimited(retry_after=0)]  # the first run is told to wait, once
+
+    @app.task(name="throttled", max_retries=2)
+    def throttled() -> None:
+        if throttles:
+            raise throttles.pop()
+
+    @app.task(name="again", bind=True, max_retries=2)
+    def again(ctx: TaskContext) -> int:
+        if ctx.attempt == 1:
+            ctx.retry(countdown=0)
+        return ctx.attempt
 
     @app.task(name="flaky", bind=True, max_retries=2, retry_backoff=False)
     def flaky(ctx: TaskContext, card: str) -> int:
@@ -105,6 +118,13 @@ def test_retried_attempts_are_reported_only_with_every_attempt(
     assert {first["tags"]["errands.job_id"], second["tags"]["errands.job_id"]} == {sent.id}
     assert first["fingerprint"] == ["errands", "flaky", "ConnectionError"]
     assert first["contexts"]["errands"]["state"] == "retrying"
+
+    # Asking to run again (a rate limit, a bare ctx.retry()) is no failed attempt.
+    loud.tasks["again"].delay()
+    loud.tasks["throttled"].delay()
+    assert run_jobs(loud) == 4
+    sentry_sdk.flush(timeout=5)
+    assert receiver.received() == []
 
 
 def test_arguments_are_sent_only_when_asked_for(receiver: SentryReceiver) -> None:

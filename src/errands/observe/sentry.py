@@ -41,6 +41,8 @@ log = logging.getLogger("errands.observe")
 # The worker's lines about failed jobs must not make Sentry events of their own (Sentry's logging
 # integration would, at ERROR): SentryReports makes the one event per job. Patterns (fnmatch).
 _OWN_LOGGERS = ("errands.worker", "errands.worker.*", "errands.observe")
+# A run that asked to run again, with no error of its own: not a failed attempt.
+_NOT_FAILURES = frozenset({"errands.errors.RateLimited", "errands.errors.Retry"})
 
 
 class SentryReports(Middleware):
@@ -94,7 +96,7 @@ class SentryReports(Middleware):
         ):
             return
         error = execution.error
-        if error is None:
+        if error is None or (execution.state == "retrying" and error.type in _NOT_FAILURES):
             return
         tags = _tags(ctx.task, ctx.queue, ctx.id, ctx.attempt)
         context: dict[str, Any] = {
