@@ -7,6 +7,9 @@ Add it to the app, ``App(..., middleware=[Tracing()])``, in the producers and th
   the span active there, or, for a chain's next step that the supervisor sends, of the process
   span of the step before. Its context is the job's creation context: it travels in the job's
   headers (W3C ``traceparent``, by the global propagator) and every run of the job finds it.
+  It ends as the job is handed to the broker client: it marks the send, it does not time the
+  Redis call (a chord's callback goes out later, from Redis, and a refused send reaches no
+  hook, so no span could be left open waiting for an answer).
 - ``process <queue>`` (CONSUMER), around each run of the task, in the process that runs it: a
   child of the send span, linked to it too (the conventions ask for the link; the parent makes
   one trace of a job). Every retry's run is a child of the same send. A task that raises sets
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Tracing"]
 
-SYSTEM = "errands"
+_SYSTEM = "errands"  # messaging.system
 # How each state of a run settles the job, as `messaging.operation.name` says it.
 _SETTLES = {"succeeded": "ack", "retrying": "retry", "failed": "fail", "cancelled": "cancel"}
 
@@ -198,7 +201,7 @@ def _attributes(
     queue: str, job_id: str, task: str, operation: str, extra: Mapping[str, Any]
 ) -> dict[str, Any]:
     attributes: dict[str, Any] = {
-        "messaging.system": SYSTEM,
+        "messaging.system": _SYSTEM,
         "messaging.operation.type": operation,
         "messaging.operation.name": operation,
         "messaging.destination.name": queue,
