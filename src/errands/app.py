@@ -185,6 +185,7 @@ class App:
         )
         self._broker = broker
         self.middleware = Middlewares(middleware)
+        self.middleware.bind(self)
         self._sender = Sender(self)
         self.tasks: dict[str, Task[..., Any]] = {}
         #: The limiters of its tasks, by name (`limiter`, and each task's own rate_limit=).

@@ -12,9 +12,12 @@ is a no-op by default. Each runs in a given process:
 - `before_execute`, `after_execute`: the process that runs the task: a child of the process
   pool; the worker itself with ``--pool solo`` or ``async``; the test's process with
   `errands.testing.run_jobs`.
+- `follow_up_headers`: the process that runs the task, while it still runs: headers for the
+  chain's next step it leads to, which the supervisor sends later (through `before_enqueue`).
 - `on_dead`, `on_worker_start`, `on_worker_stop`: the worker's supervisor: when a call it made
   sent a job to the dead set (an ack, a reap of a stalled job, a record buried), when it starts
   serving, and when it has stopped.
+- `bind`: once, when the app is built with this middleware, in every process that builds it.
 
 A hook that raises is logged and skipped: it never loses a job nor runs one twice. The one
 exception is `before_enqueue` raising an `ErrandsError`: that refuses the send, and the caller
@@ -34,9 +37,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import msgspec
 
 from errands.errors import ErrandsError
+from errands.message import check_json
 from errands.result import ErrorInfo
 
 if TYPE_CHECKING:
+    from errands.app import App
     from errands.context import TaskContext
 
 __all__ = [
@@ -90,11 +95,16 @@ class Execution(msgspec.Struct, frozen=True):
             knows: Redis counts the attempts, see `Middleware.on_dead`).
         duration_s: wall-clock seconds the run took.
         error: what it failed with (None when it succeeded).
+        exception: the exception itself, with its traceback, for hooks that want its frames
+            (an error reporter); None when it succeeded, or when no exception of the task's
+            is at hand (a result that is not JSON). A live object, never a JSON value: a hook
+            that encodes how a run ended encodes the other fields.
     """
 
     state: ExecutionState
     duration_s: float
     error: ErrorInfo | None = None
+    exception: BaseException | None = None
 
 
 class WorkerInfo(msgspec.Struct, frozen=True):
@@ -129,6 +139,16 @@ class Middleware:
     def after_execute(self, ctx: TaskContext, execution: Execution) -> None:
         """The job of `ctx` ran, in this process, and ended as `execution` says."""
 
+    def follow_up_headers(self, ctx: TaskContext) -> dict[str, Any]:
+        """Headers for the chain's next step of `ctx`'s job, taken here while the job runs.
+
+        The step is built in the process that ran the job and sent by the supervisor, whose
+        `before_enqueue` sees these in `Outgoing.headers`: what only the running job knows
+        (its trace context) reaches the step this way. The dicts of all middleware are merged
+        in order.
+        """
+        return {}
+
     def on_dead(self, queue: str, job_id: str, error: ErrorInfo | None) -> None:
         """A job went to the dead set; `error` is why (None when its outcome says nothing)."""
 
@@ -138,6 +158,9 @@ class Middleware:
     def on_worker_stop(self, worker: WorkerInfo) -> None:
         """A worker stopped: every job it held is acknowledged or given back."""
 
+    def bind(self, app: App) -> None:
+        """The app was built with this middleware (for hooks that read it: its inspector)."""
+
 
 class Middlewares:
     """The app's middleware, run in order, a failing hook logged and skipped.
@@ -146,7 +169,14 @@ class Middlewares:
         middleware: the middleware instances, in the order their hooks run.
     """
 
-    __slots__ = ("_after_execute", "_before_execute", "all", "executing", "sending")
+    __slots__ = (
+        "_after_execute",
+        "_before_execute",
+        "_follow_up_headers",
+        "all",
+        "executing",
+        "sending",
+    )
 
     def __init__(self, middleware: Sequence[Middleware]) -> None:
         self.all = tuple(middleware)
@@ -158,6 +188,7 @@ class Middlewares:
         self._after_execute = _overriding(self.all, "after_execute")
         #: Some middleware looks at runs: the execute hooks are called (a cost only then).
         self.executing = bool(self._before_execute or self._after_execute)
+        self._follow_up_headers = _overriding(self.all, "follow_up_headers")
 
     def __bool__(self) -> bool:
         return bool(self.all)
@@ -196,6 +227,22 @@ class Middlewares:
                 hook(ctx, execution)
             except Exception:  # noqa: BLE001 - a hook's bug never loses or stops a job
                 _failed(middleware, "after_execute")
+
+    def follow_up_headers(self, ctx: TaskContext) -> dict[str, Any] | None:
+        """Every `follow_up_headers` merged in order; None when no middleware gives any."""
+        merged: dict[str, Any] = {}
+        for middleware, hook in self._follow_up_headers:
+            try:
+                headers = hook(ctx)
+                check_json(headers, "follow_up_headers")
+                merged.update(headers)
+            except Exception:  # noqa: BLE001 - a hook's bug never loses or stops a job
+                _failed(middleware, "follow_up_headers")
+        return merged or None
+
+    def bind(self, app: App) -> None:
+        """Run every `bind`."""
+        self._each("bind", lambda m: m.bind(app))
 
     def on_dead(self, queue: str, job_id: str, error: ErrorInfo | None) -> None:
         """Run every `on_dead`."""

@@ -291,11 +291,13 @@ def build_job(
     *,
     checked: CheckedCall | None = None,
     scheduled_for: float | None = None,
+    headers: dict[str, Any] | None = None,
 ) -> tuple[str, NewJob]:
     """Check the arguments and options of one call and build the job to enqueue.
 
     `checked`, what `check_job` found for this call, saves checking it twice; `scheduled_for`
-    is the nominal time of a schedule's fire (``ctx.scheduled_for``).
+    is the nominal time of a schedule's fire (``ctx.scheduled_for``); `headers`, the job's
+    headers from the start (a chain step's, `Middleware.follow_up_headers`).
 
     Returns:
         The queue name and the job.
@@ -314,6 +316,7 @@ def build_job(
         soft_time_limit=checked.soft_time_limit,
         time_limit=checked.time_limit,
         links=links,
+        headers=headers,
         scheduled_for=scheduled_for,
     )
     member = links[0] if links and links[0].chord else None  # a chord member: its meta says so

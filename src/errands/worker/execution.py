@@ -77,6 +77,7 @@ class Prepared:
     context: TaskContext
     soft_limit_s: float
     hard_limit_s: float
+    error: BaseException | None = None  # what the task raised, for `Execution.exception`
 
     @property
     def is_async(self) -> bool:
@@ -202,6 +203,7 @@ class Executor:
                 ),
                 self.app.max_payload_bytes,
                 links=rest or None,
+                headers=self.app.middleware.follow_up_headers(prepared.context),
             )
         except ErrandsError as error:
             return self.failed(prepared.job.id, prepared.job.attempt, None, error, retry=False)
@@ -263,6 +265,7 @@ class Executor:
     def _failed_run(self, prepared: Prepared, error: BaseException) -> Finished:
         """The outcome of a task that raised; arguments that do not fit are never retried."""
         job, options = prepared.job, prepared.task.options
+        prepared.error = error
         if isinstance(error, TypeError):
             # Checked only after a TypeError, so the hot path pays nothing for it.
             try:
@@ -364,4 +367,5 @@ def _execution(prepared: Prepared, finished: Finished, started: float) -> Execut
     error = None
     if finished.kind != "succeeded" and finished.outcome:
         error = msgspec.json.decode(finished.outcome, type=OutcomeRecord).error
-    return Execution(state, time.perf_counter() - started, error)
+    exception = prepared.error if state != "succeeded" else None
+    return Execution(state, time.perf_counter() - started, error, exception)
