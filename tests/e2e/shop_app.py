@@ -7,9 +7,8 @@ limited by ``mailer`` (5 starts a second). ``ERRANDS_APP=tests.e2e.shop_app:app`
 
 from __future__ import annotations
 
-import os
-
 from errands import App
+from tests.e2e.env_app import app_attribute
 
 __all__ = ["SPEC", "build"]
 
@@ -35,6 +34,4 @@ def build(broker_url: str, namespace: str) -> App:
 
 def __getattr__(name: str) -> App:
     """``app``: built anew from the environment each time (each test names its own namespace)."""
-    if name != "app":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return build(os.environ["ERRANDS_BROKER_URL"], os.environ["ERRANDS_TEST_NAMESPACE"])
+    return app_attribute(__name__, name, build)

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -23,9 +22,9 @@ from click.testing import CliRunner, Result
 from errands import App
 from errands.cli import main
 from errands.testing import run_jobs
+from tests.e2e.env_app import ROOT, environment, run_errands
 from tests.e2e.shop_app import SPEC, build
 
-_ROOT = Path(__file__).resolve().parents[2]
 # An id longer than an 80-column table's share of it, and a queue name that would be cut too.
 _LONG_ID = "invoice-2026-000123-reminder-7f3c9d2e4b1a4e8f9a0b1c2d3e4f5a6b-final"
 _LONG_QUEUE = "emails-transactional-eu-west-1-priority"
@@ -39,12 +38,7 @@ def shop(redis_url: str, namespace: str) -> Iterator[App]:
 
 
 def _env(app: App, **extra: str) -> dict[str, str]:
-    return {
-        "ERRANDS_APP": SPEC,
-        "ERRANDS_BROKER_URL": app.broker_url,
-        "ERRANDS_TEST_NAMESPACE": app.namespace,
-        **extra,
-    }
+    return environment(app, SPEC, **extra)
 
 
 def _cli(app: App, *args: str, **extra: str) -> Result:
@@ -52,17 +46,7 @@ def _cli(app: App, *args: str, **extra: str) -> Result:
 
 
 def _run(app: App, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    """``python -m errands ARGS`` with stdout a pipe, from the repository's root."""
-    env = {**os.environ, **_env(app, **extra)}
-    return subprocess.run(
-        [sys.executable, "-m", "errands", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=_ROOT,
-        env=env,
-    )
+    return run_errands(app, SPEC, *args, **extra)
 
 
 def _kill(app: App, count: int = 1, job_id: str | None = None) -> list[str]:
@@ -161,7 +145,7 @@ def _on_a_terminal(app: App, args: list[str], answer: bytes) -> tuple[int, str]:
         stdin=follower,
         stdout=follower,
         stderr=follower,
-        cwd=_ROOT,
+        cwd=ROOT,
         env={**os.environ, **_env(app)},
     )
     os.close(follower)

@@ -7,26 +7,22 @@ jobs in it.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from errands import App
 from errands.testing import run_jobs
+from tests.e2e.env_app import ROOT, run_errands
 from tests.e2e.shop_app import SPEC, build
 
-_ROOT = Path(__file__).resolve().parents[2]
 _READS = {"queues", "status", "dead list", "schedules list", "limits"}
 
 
 def _look_inside() -> tuple[str, list[list[str]]]:
     """The app the README exports, and its "Look inside" commands, as argument lists."""
-    readme = (_ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     block = readme.split("Look inside", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     exported, commands = "", []
     for line in block.splitlines():
@@ -59,25 +55,12 @@ def test_the_readme_look_inside_commands_read_the_app_errands_app_names(shop: Ap
     run_jobs(shop, ["emails"])
     shop.tasks["mail.digest"].delay(7)
     shop.schedules.upsert("digest", "mail.digest", cron="0 7 * * *", args=[1])
-    env = {
-        **os.environ,
-        "ERRANDS_APP": SPEC,  # what the README's export says, for this test's app
-        "ERRANDS_BROKER_URL": shop.broker_url,
-        "ERRANDS_TEST_NAMESPACE": shop.namespace,
-    }
     documents = {}
     for written in reads:
         args = [dead.id if a == "JOB_ID" else a for a in written]
         for extra in ([], ["--json"]):
-            result = subprocess.run(
-                [sys.executable, "-m", "errands", *args, *extra],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-                cwd=_ROOT,
-                env=env,
-            )
+            # ERRANDS_APP: what the README's export says, for this test's app.
+            result = run_errands(shop, SPEC, *args, *extra)
             assert result.returncode == 0, (args, result.stderr)
             assert "Traceback" not in result.stderr
         documents[_name(args)] = json.loads(result.stdout)
