@@ -27,8 +27,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_NAMESPACE = "errands"
 
 _POINT_AT_APP = (
-    f"name your app with --app package.module:app, {ENV_APP}=package.module:app, or "
-    'app = "package.module:app" under [tool.errands] in pyproject.toml'
+    f"if your app uses another, name it with --app package.module:app, "
+    f'{ENV_APP}=package.module:app, or app = "package.module:app" under [tool.errands] in '
+    "pyproject.toml"
 )
 
 
@@ -111,4 +112,4 @@ def nothing_found(chosen: Target, what: str) -> str:
     """
     if chosen.discovered:
         return f"{what} in {chosen.where()}; to read another app, use --app or {ENV_APP}"
-    return f"{what} in {chosen.where()}; to read your app's, {_POINT_AT_APP}"
+    return f"{what} in {chosen.where()}; {_POINT_AT_APP}"
