@@ -11,6 +11,7 @@ for checking a schedule before it is deployed: the days clocks change show what 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 from datetime import UTC, datetime
 
@@ -207,8 +208,11 @@ def delete(
 @click.option("--tz", default="UTC", show_default=True, help="IANA time zone of the cron.")
 @click.option("--after", help="ISO 8601 instant to start after (default: now).")
 @click.option("-n", "count", type=click.IntRange(1, 10_000), default=10, show_default=True)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON document: each fire in UTC and in ZONE."
+)
 def preview(
-    cron: str | None, every_s: float | None, tz: str, after: str | None, count: int
+    cron: str | None, every_s: float | None, tz: str, after: str | None, count: int, as_json: bool
 ) -> None:
     """Print the next N fire times of CRON (5 fields, or 6 with seconds first) in ZONE.
 
@@ -221,9 +225,18 @@ def preview(
         start = _instant(after, tz)
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from None
-    for shown, fire in enumerate(fires_after(spec, start)):
-        if shown == count:
-            break
+    fires = list(itertools.islice(fires_after(spec, start), count))
+    if as_json:
+        emit_json(
+            {
+                "cron": spec.cron,
+                "every_s": spec.every_s,
+                "tz": tz,
+                "fires": [{"at": iso_json(f), "local": f.isoformat()} for f in fires],
+            }
+        )
+        return
+    for fire in fires:
         click.echo(fire.isoformat())
 
 

@@ -40,6 +40,17 @@ def test_preview_shows_the_spring_forward_and_fall_back_days_as_iso_8601_with_of
     assert lines[0] == "2026-11-02T09:00:00-05:00"
 
 
+def test_preview_json_gives_each_fire_in_utc_and_in_its_zone() -> None:
+    code, lines = _preview("0 2 * * *", "--tz", "Europe/Prague", "--after", "2026-10-24T12:00",
+                           "-n", "2", "--json")  # fmt: skip
+    assert code == 0
+    document = json.loads("\n".join(lines))
+    assert document["fires"] == [
+        {"at": "2026-10-25T00:00:00.000Z", "local": "2026-10-25T02:00:00+02:00"},
+        {"at": "2026-10-26T01:00:00.000Z", "local": "2026-10-26T02:00:00+01:00"},
+    ]
+
+
 def test_preview_of_an_interval_and_of_wrong_input_is_clear() -> None:
     code, lines = _preview("--every", "90", "--after", "2026-01-01T00:00Z", "-n", "2")
     assert (code, lines) == (0, ["2026-01-01T00:01:30+00:00", "2026-01-01T00:03:00+00:00"])
