@@ -92,9 +92,12 @@ def resolve_target(app_spec: str | None, broker_url: str | None, namespace: str 
         return Target(app, "--broker-url/--namespace", False)
     found = find_app_spec()
     if found is not None:
-        return Target(
-            load_app(found.spec, found.root), f"app {found.spec} from {found.source}", True
-        )
+        try:
+            app = load_app(found.spec, found.root)
+        except ConfigurationError as error:
+            # Say where the name came from: the operator did not type it on this command.
+            raise ConfigurationError(f"the app {found.source} names: {error}") from None
+        return Target(app, f"app {found.spec} from {found.source}", True)
     return Target(App(namespace=DEFAULT_NAMESPACE), "no app named: the defaults", False)
 
 

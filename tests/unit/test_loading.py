@@ -94,6 +94,15 @@ def test_explicit_options_read_where_they_say_and_refuse_to_mix_with_app(
     assert load_app("shop_tasks:app").namespace == "shop"
 
 
+def test_an_app_that_does_not_import_names_where_its_name_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ERRANDS_APP", "no_such_module_here:app")
+    with pytest.raises(ConfigurationError, match=r"^the app ERRANDS_APP names: cannot import"):
+        resolve_target(None, None, None)
+
+
 def test_with_nothing_named_the_defaults_say_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
