@@ -1,21 +1,22 @@
-"""``errands limits APP``: each limiter of an app, what it allows and where it stands now.
+"""``errands limits [APP]``: each limiter of an app, what it allows and where it stands now.
 
 Limiters are declared in code (`App.limiter`, ``rate_limit=`` / ``concurrency=`` on a task), so
-the command imports the app; their state comes from the inspector (`Inspector.limiter`), per
-queue of the tasks that use them.
+the command imports the app (APP, else ``ERRANDS_APP``, else ``[tool.errands] app``); their
+state comes from the inspector (`Inspector.limiter`), per queue of the tasks that use them.
 """
 
 from __future__ import annotations
 
 import click
 import msgspec
-from rich.table import Table
 
 from errands.app import App
 from errands.broker.views import LimiterState, LimitKeyState
-from errands.cli_inspect import console
+from errands.cli_output import Listing, emit_json
+from errands.cli_target import Target, resolve_target
+from errands.errors import ConfigurationError
 from errands.limits import Limiter
-from errands.loading import load_app
+from errands.loading import ENV_APP
 
 __all__ = ["limits"]
 
@@ -50,34 +51,51 @@ def _running(key: LimitKeyState, state: LimiterState) -> str:
     return "" if state.concurrency is None else f"{key.running}/{state.concurrency}"
 
 
+def _app(app_spec: str | None) -> Target:
+    """The app whose limiters are shown: limiters live in code, so an app must be named."""
+    chosen = resolve_target(app_spec, None, None)
+    if not chosen.discovered:
+        raise ConfigurationError(
+            "limiters are declared in code: name the app, as `errands limits package.module:app`, "
+            f'or set {ENV_APP}, or app = "package.module:app" under [tool.errands] in '
+            "pyproject.toml"
+        )
+    return chosen
+
+
 @click.command()
-@click.argument("app_spec", metavar="APP")
+@click.argument("app_spec", metavar="[APP]", required=False)
 @click.option("--keys", default=20, show_default=True, help="Keys shown per keyed limiter.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per limiter and queue.")
-def limits(app_spec: str, keys: int, as_json: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def limits(app_spec: str | None, keys: int, as_json: bool) -> None:
     """Show each limiter of APP (module:app): its rate, tokens, running and waiting jobs.
 
+    APP defaults to $ERRANDS_APP, else to app under [tool.errands] in pyproject.toml.
     "waiting" counts the jobs in Redis for a rate slot booked for them and those parked for a
     concurrency slot; none of them holds a worker or has spent an attempt.
     """
-    app = load_app(app_spec)
-    if not app.limiters:
-        click.echo("this app declares no limiters (app.limiter, or rate_limit= on a task)")
-        return
-    states = _states(app, keys)
+    chosen = _app(app_spec)
+    app = chosen.app
+    states = _states(app, keys) if app.limiters else []
     if as_json:
-        for state in states:
-            click.echo(msgspec.json.encode(state))
+        emit_json({**chosen.header(), "limiters": [msgspec.to_builtins(s) for s in states]})
+    if not states:
+        click.echo(
+            f"no limiters: {chosen.source} declares none (app.limiter, or rate_limit= on a task)",
+            err=True,
+        )
         return
-    table = Table("limiter", "queue", "allows", "key", "tokens", "next start", "running",
-                  "waiting", "back-off")  # fmt: skip
+    if as_json:
+        return
+    table = Listing("limiter", "queue", "allows", "key", "tokens", "next start", "running",
+                    "waiting", "back-off", wrap=["allows"])  # fmt: skip
     for state in states:
         rows = state.keys or [
             LimitKeyState("", state.burst if state.rate else None, 0.0 if state.rate else None,
                           0, 0, 0, 0.0)
         ]  # fmt: skip
         for key in rows:
-            table.add_row(
+            table.add(
                 state.name,
                 state.queue,
                 state.allows,
@@ -89,5 +107,5 @@ def limits(app_spec: str, keys: int, as_json: bool) -> None:
                 f"{key.backoff_s:.1f}s" if key.backoff_s > 0 else "",
             )
         if state.cursor is not None:
-            table.add_row(state.name, state.queue, "", f"... (more than {keys} keys)", *[""] * 5)
-    console.print(table)
+            table.add(state.name, state.queue, "", f"(more than {keys} keys)", *[""] * 5)
+    table.print()

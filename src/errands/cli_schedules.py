@@ -11,16 +11,15 @@ for checking a schedule before it is deployed: the days clocks change show what 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 from datetime import UTC, datetime
 
 import click
-import msgspec
-from rich.console import Console
-from rich.table import Table
 
 from errands.app import App
-from errands.cli_inspect import target, target_app
+from errands.cli_output import Listing, confirm_or_refuse, emit_json, iso_json
+from errands.cli_target import nothing_found, resolve_target, target, target_app
 from errands.errors import ConfigurationError
 from errands.loading import load_app
 from errands.observe.logging import configure_logging
@@ -29,8 +28,6 @@ from errands.schedule.scheduler import Scheduler
 from errands.schedule.spec import ScheduleSpec, fires_after, zone
 
 __all__ = ["beat", "schedules"]
-
-console = Console() if Console().is_terminal else Console(width=240)
 
 
 @click.command()
@@ -63,8 +60,15 @@ def schedules() -> None:
     """Periodic work: list, pause, resume, trigger and backfill schedules; preview a cron."""
 
 
-def _row(info: ScheduleInfo) -> dict[str, object]:
+def _row(info: ScheduleInfo, *, json: bool = False) -> dict[str, object]:
+    """A schedule as list shows it: fire times in its zone (a table) or in UTC (JSON)."""
     d, st = info.definition, info.state
+
+    def when(moment: datetime | None) -> str | None:
+        if moment is None:
+            return None
+        return iso_json(moment) if json else moment.isoformat(timespec="seconds")
+
     return {
         "id": d.id,
         "task": d.task,
@@ -73,8 +77,8 @@ def _row(info: ScheduleInfo) -> dict[str, object]:
         "origin": d.origin,
         "paused": info.pause.paused,
         "note": info.pause.note,
-        "next_fire": info.next_fire.isoformat() if info.next_fire else None,
-        "last_fire": info.last_fire.isoformat() if info.last_fire else None,
+        "next_fire": when(info.next_fire),
+        "last_fire": when(info.last_fire),
         "fired": st.fired if st else 0,
         "missed": st.missed if st else 0,
         "skipped": st.skipped if st else 0,
@@ -83,30 +87,36 @@ def _row(info: ScheduleInfo) -> dict[str, object]:
 
 @schedules.command("list")
 @target
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (times in UTC).")
 def list_schedules(
-    app_spec: str | None, broker_url: str | None, namespace: str, as_json: bool
+    app_spec: str | None, broker_url: str | None, namespace: str | None, as_json: bool
 ) -> None:
-    """Show every schedule: when it fires, its next and last fire, fires missed and skipped."""
-    app = target_app(app_spec, broker_url, namespace)
-    rows = [_row(info) for info in app.schedules.list()]
+    """Show every schedule: when it fires, its next and last fire, fires missed and skipped.
+
+    The table shows fire times in each schedule's zone (ISO 8601 with the offset); ``--json``
+    in UTC.
+    """
+    chosen = resolve_target(app_spec, broker_url, namespace)
+    found = chosen.app.schedules.list()
     if as_json:
-        for row in rows:
-            click.echo(msgspec.json.encode(row))
+        emit_json({**chosen.header(), "schedules": [_row(i, json=True) for i in found]})
+    if not found:
+        click.echo(nothing_found(chosen, "no schedules"), err=True)
         return
-    if not rows:
-        click.echo(f"no schedules in namespace {app.namespace!r} at {app.broker_url}")
+    if as_json:
         return
     columns = ["id", "task", "when", "tz", "origin", "paused", "next_fire", "last_fire"]
-    table = Table(*columns, "fired", "missed", "skipped")
-    for row in rows:
-        table.add_row(
+    listing = Listing(*columns, "fired", "missed", "skipped", "note", wrap=["note"])
+    for info in found:
+        row = _row(info)
+        listing.add(
             *(str(row[c] if row[c] is not None else "") for c in columns),
             str(row["fired"]),
             str(row["missed"]),
             str(row["skipped"]),
+            str(row["note"] or ""),
         )
-    console.print(table)
+    listing.print()
 
 
 @schedules.command()
@@ -114,7 +124,7 @@ def list_schedules(
 @click.argument("schedule_id")
 @click.option("--note", default="", help="Why, for the others (shown by list).")
 def pause(
-    app_spec: str | None, broker_url: str | None, namespace: str, schedule_id: str, note: str
+    app_spec: str | None, broker_url: str | None, namespace: str | None, schedule_id: str, note: str
 ) -> None:
     """Pause SCHEDULE_ID: it fires no more until resumed."""
     target_app(app_spec, broker_url, namespace).schedules.pause(schedule_id, note)
@@ -133,7 +143,11 @@ def pause(
     help="last: catch up the fires the pause missed; now: skip them.",
 )
 def resume(
-    app_spec: str | None, broker_url: str | None, namespace: str, schedule_id: str, resume_from: str
+    app_spec: str | None,
+    broker_url: str | None,
+    namespace: str | None,
+    schedule_id: str,
+    resume_from: str,
 ) -> None:
     """Resume SCHEDULE_ID."""
     app = target_app(app_spec, broker_url, namespace)
@@ -144,7 +158,9 @@ def resume(
 @schedules.command()
 @target
 @click.argument("schedule_id")
-def trigger(app_spec: str | None, broker_url: str | None, namespace: str, schedule_id: str) -> None:
+def trigger(
+    app_spec: str | None, broker_url: str | None, namespace: str | None, schedule_id: str
+) -> None:
     """Fire SCHEDULE_ID now, once, outside its times; print the job id."""
     handle = target_app(app_spec, broker_url, namespace).schedules.trigger(schedule_id)
     click.echo(handle.id)
@@ -158,7 +174,7 @@ def trigger(app_spec: str | None, broker_url: str | None, namespace: str, schedu
 def backfill(
     app_spec: str | None,
     broker_url: str | None,
-    namespace: str,
+    namespace: str | None,
     schedule_id: str,
     start: str,
     end: str,
@@ -176,13 +192,12 @@ def backfill(
 @schedules.command()
 @target
 @click.argument("schedule_id")
-@click.option("--yes", is_flag=True, help="Do not ask.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask (needed off a terminal).")
 def delete(
-    app_spec: str | None, broker_url: str | None, namespace: str, schedule_id: str, yes: bool
+    app_spec: str | None, broker_url: str | None, namespace: str | None, schedule_id: str, yes: bool
 ) -> None:
     """Delete SCHEDULE_ID, its state and its pause."""
-    if not yes:
-        click.confirm(f"delete schedule {schedule_id}?", abort=True)
+    confirm_or_refuse(f"delete schedule {schedule_id}", yes)
     target_app(app_spec, broker_url, namespace).schedules.delete(schedule_id)
     click.echo(f"deleted {schedule_id}")
 
@@ -193,8 +208,11 @@ def delete(
 @click.option("--tz", default="UTC", show_default=True, help="IANA time zone of the cron.")
 @click.option("--after", help="ISO 8601 instant to start after (default: now).")
 @click.option("-n", "count", type=click.IntRange(1, 10_000), default=10, show_default=True)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON document: each fire in UTC and in ZONE."
+)
 def preview(
-    cron: str | None, every_s: float | None, tz: str, after: str | None, count: int
+    cron: str | None, every_s: float | None, tz: str, after: str | None, count: int, as_json: bool
 ) -> None:
     """Print the next N fire times of CRON (5 fields, or 6 with seconds first) in ZONE.
 
@@ -207,9 +225,18 @@ def preview(
         start = _instant(after, tz)
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from None
-    for shown, fire in enumerate(fires_after(spec, start)):
-        if shown == count:
-            break
+    fires = list(itertools.islice(fires_after(spec, start), count))
+    if as_json:
+        emit_json(
+            {
+                "cron": spec.cron,
+                "every_s": spec.every_s,
+                "tz": tz,
+                "fires": [{"at": iso_json(f), "local": f.isoformat()} for f in fires],
+            }
+        )
+        return
+    for fire in fires:
         click.echo(fire.isoformat())
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "ResultTimeoutError",
     "Retry",
     "SoftTimeLimitExceeded",
+    "TaskCalledDirectly",
     "TaskNotFound",
     "TimeLimitExceeded",
     "WaitInsideTaskError",
@@ -81,6 +82,10 @@ class BrokerFull(BrokerUnavailable):
 
 class BrokerTooOld(BrokerError):
     """The Redis server is older than 7.0 and has no Functions."""
+
+
+class TaskCalledDirectly(ErrandsError, TypeError):
+    """A task was called like a function: ``.delay()`` enqueues it, ``.fn()`` runs it here."""
 
 
 class TaskNotFound(ErrandsError, LookupError):

@@ -13,13 +13,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, NoReturn, ParamSpec, TypeVar
 
 import msgspec
 
 from errands.arity import arity_checker
 from errands.broker.types import NewJob
-from errands.errors import ArgumentError, ConfigurationError
+from errands.errors import ArgumentError, ConfigurationError, TaskCalledDirectly
 from errands.limits import Limiter, limit_records
 from errands.message import JobRecord, Link, check_arguments, encode_record, payload_bound
 from errands.result import AsyncResult, seconds
@@ -437,6 +437,21 @@ class Task(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.name} queue={self.options.queue!r}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> NoReturn:
+        """Refuse a call: a task is sent with `delay`, or run here through `fn`.
+
+        Raises:
+            TaskCalledDirectly: always, naming both ways with the arguments given.
+        """
+        shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        if len(shown) > 60:
+            shown = "..."
+        name = self.fn.__name__ if hasattr(self.fn, "__name__") else self.name
+        raise TaskCalledDirectly(
+            f"Task {name} is not a function: call {name}.delay({shown}) (or .apply_async) to "
+            f"enqueue it, or {name}.fn({shown}) to run it here"
+        )
 
     def check_call(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
         """Refuse arguments that do not fit the function, with Python's own message."""

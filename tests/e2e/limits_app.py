@@ -6,9 +6,8 @@ tenant (the task's first argument).
 
 from __future__ import annotations
 
-import os
-
 from errands import App
+from tests.e2e.env_app import app_attribute
 
 __all__ = ["build"]
 
@@ -31,7 +30,5 @@ def build(broker_url: str, namespace: str) -> App:
 
 
 def __getattr__(name: str) -> App:
-    """``app``: built anew from the environment each time (each test names its own Redis)."""
-    if name != "app":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return build(os.environ["ERRANDS_BROKER_URL"], os.environ["ERRANDS_TEST_NAMESPACE"])
+    """``app``: built anew from the environment each time (each test names its own namespace)."""
+    return app_attribute(__name__, name, build)

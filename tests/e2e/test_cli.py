@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -76,9 +77,9 @@ def test_dead_list_shows_the_error_and_retry_moves_it_back(app: App) -> None:
     assert app.inspector.queue("default").ready == 1
 
 
-def test_dead_purge_deletes_dead_jobs(app: App) -> None:
+def test_dead_purge_deletes_dead_jobs_with_yes(app: App) -> None:
     _kill(app)
-    code, out = _invoke(app, "dead", "purge")
+    code, out = _invoke(app, "dead", "purge", "--yes")
     assert code == 0
     assert "1 dead job(s) deleted" in out
     assert app.inspector.queue("default").dead == 0
@@ -136,17 +137,31 @@ def test_status_tells_a_dead_jobs_story_arguments_attempts_and_errors(app: App) 
     assert code == 0, out
     assert f"job {job.id} in queue default: dead" in out
     assert "task: billing.charge" in out
-    assert "arguments: [7] {}" in out
+    assert "arguments: (7)" in out
     assert "attempts: 2 of 2" in out
-    assert "error: KeyError: 'sku of invoice 7'" in out
-    assert "Traceback (most recent call last)" in out
-    assert "earlier attempts" in out
+    assert "  1. " in out, "the first attempt, with its error"
+    assert "  2. " in out, "the last attempt, with its error"
+    assert out.count("KeyError: 'sku of invoice 7'") == 3, "two attempts, and the traceback"
+    lines = out.splitlines()
+    start = lines.index("traceback of the last failed attempt:")
+    assert lines[start + 1] == "Traceback (most recent call last):", "real lines, not escaped"
+    assert lines[-1] == "KeyError: 'sku of invoice 7'"
+    assert "\\n" not in out
+    assert "enqueued: 20" in out, "times as ISO 8601"
+    assert "died: 20" in out
+    assert ", ran " in out
 
     code, out = _invoke(app, "status", job.id, "--json")
     assert code == 0
     record = json.loads(out)
-    assert (record["state"], record["attempts"]) == ("dead", 2)
+    assert (record["state"], record["attempts"], record["task"]) == ("dead", 2, "billing.charge")
     assert [a["attempt"] for a in record["history"]] == [1]
+    for moment in ("enqueued_at", "started_at", "died_at"):
+        assert record[moment].endswith("Z"), moment
+        dt.datetime.fromisoformat(record[moment])
+    assert dt.datetime.fromisoformat(record["history"][0]["ended_at"])
+    assert record["run_s"] >= 0
+    assert record["wait_s"] is None, "a retried job's start is its latest attempt's"
 
 
 def test_dead_list_filters_by_task_and_error_and_pages_with_a_cursor(app: App) -> None:

@@ -47,7 +47,9 @@ def test_limits_shows_tokens_running_and_waiting_jobs(redis_url: str, namespace:
         assert "│ 6 " in partner, "six wait for the slots booked for them"
         code, output = _limits(redis_url, namespace, "--json")
         assert code == 0, output
-        states = {s["name"]: s for s in map(json.loads, output.splitlines())}
+        document = json.loads(output)
+        assert document["namespace"] == namespace
+        states = {s["name"]: s for s in document["limiters"]}
         assert states["partner"]["keys"][0]["booked"] == 6
         tenants = {k["key"]: k for k in states["per-tenant"]["keys"]}
         assert set(tenants) == {"acme", "globex"}

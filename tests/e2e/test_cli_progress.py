@@ -53,13 +53,24 @@ def test_status_shows_a_running_jobs_progress_and_its_json_holds_it(
         assert code == 0, out
         assert f"job {handle.id} in queue default: active" in out
         assert "progress: 40% step 2 of 5 (reported " in out
+        assert "task: steps" in out
+        assert "arguments: ('shown')" in out
+        assert "worker: " in out
+        assert "started: 20" in out
+        assert ", waited " in out
+        assert "running: for " in out
         assert "progress data:" in out
         assert '"rows": 1200' in out
         assert '"stage": "copy"' in out
 
         code, out = _status(tasks, handle.id, "--json")
         assert code == 0, out
-        progress = json.loads(out)["progress"]
+        document = json.loads(out)
+        assert document["worker"]
+        assert document["started_at"].endswith("Z")
+        assert document["wait_s"] >= 0
+        assert document["run_s"] > 0, "it has run since it started"
+        progress = document["progress"]
         assert progress["fraction"] == 0.4
         assert progress["message"] == "step 2 of 5"
         assert progress["data"] == {"rows": 1200, "stage": "copy"}

@@ -40,6 +40,17 @@ def test_preview_shows_the_spring_forward_and_fall_back_days_as_iso_8601_with_of
     assert lines[0] == "2026-11-02T09:00:00-05:00"
 
 
+def test_preview_json_gives_each_fire_in_utc_and_in_its_zone() -> None:
+    code, lines = _preview("0 2 * * *", "--tz", "Europe/Prague", "--after", "2026-10-24T12:00",
+                           "-n", "2", "--json")  # fmt: skip
+    assert code == 0
+    document = json.loads("\n".join(lines))
+    assert document["fires"] == [
+        {"at": "2026-10-25T00:00:00.000Z", "local": "2026-10-25T02:00:00+02:00"},
+        {"at": "2026-10-26T01:00:00.000Z", "local": "2026-10-26T02:00:00+01:00"},
+    ]
+
+
 def test_preview_of_an_interval_and_of_wrong_input_is_clear() -> None:
     code, lines = _preview("--every", "90", "--after", "2026-01-01T00:00Z", "-n", "2")
     assert (code, lines) == (0, ["2026-01-01T00:01:30+00:00", "2026-01-01T00:03:00+00:00"])
@@ -61,14 +72,17 @@ def test_list_pause_resume_trigger_and_delete_a_schedule(app: App) -> None:
     app.schedules.upsert("nightly", "reports.nightly", cron="0 3 * * *", tz="Europe/Prague")
     code, out = _invoke(app, "schedules", "list", "--json")
     assert code == 0
-    [row] = [json.loads(line) for line in out.splitlines()]
+    [row] = json.loads(out)["schedules"]
     assert (row["id"], row["when"], row["tz"], row["origin"]) == (
         "nightly",
         "0 3 * * *",
         "Europe/Prague",
         "operator",
     )
-    assert row["next_fire"].endswith(("T03:00:00+01:00", "T03:00:00+02:00"))
+    assert row["next_fire"].endswith(("T02:00:00.000Z", "T01:00:00.000Z")), "in UTC"
+
+    code, out = _invoke(app, "schedules", "list")
+    assert "T03:00:00+0" in out, "the table shows fire times in the schedule's zone"
 
     code, out = _invoke(app, "schedules", "pause", "nightly", "--note", "partner down")
     assert (code, out.strip()) == (0, "paused nightly")
@@ -76,6 +90,7 @@ def test_list_pause_resume_trigger_and_delete_a_schedule(app: App) -> None:
     assert code == 0
     assert "nightly" in out
     assert "True" in out
+    assert "partner down" in out
     info = app.schedules.get("nightly")
     assert (info.pause.paused, info.pause.note) == (True, "partner down")
 
@@ -88,8 +103,9 @@ def test_list_pause_resume_trigger_and_delete_a_schedule(app: App) -> None:
     assert out.strip().startswith("nightly@")
     assert app.inspector.queue("default").ready == 1
 
-    code, out = _invoke(app, "schedules", "delete", "nightly", input="n\n")
-    assert code == 1  # not confirmed: nothing deleted
+    code, out = _invoke(app, "schedules", "delete", "nightly")
+    assert code == 2, "off a terminal, without --yes: refused"
+    assert "add --yes" in out
     assert app.schedules.get("nightly")
     code, out = _invoke(app, "schedules", "delete", "nightly", "--yes")
     assert (code, out.strip()) == (0, "deleted nightly")
@@ -102,4 +118,4 @@ def test_an_unknown_schedule_is_one_clear_error_and_exits_1(app: App) -> None:
     assert "Traceback" not in out
     code, out = _invoke(app, "schedules", "list")
     assert code == 0
-    assert f"no schedules in namespace {app.namespace!r}" in out
+    assert f"no schedules in namespace {app.namespace!r} at {app.broker_url}" in out

@@ -77,6 +77,7 @@ class JobMeta:
         idempotency_key: the key it holds, if any.
         idempotency_mode: how long it holds it.
         worker: the worker holding its lease.
+        fetched_ms: when its latest delivery was handed out (``f``).
         started: a heartbeat saw this delivery running.
         expired: it waits in ready because its lease expired (nobody took it since).
         lost: leases that expired before a heartbeat saw the job running.
@@ -97,6 +98,7 @@ class JobMeta:
     idempotency_key: str | None = None
     idempotency_mode: IdempotencyMode | None = None
     worker: str | None = None
+    fetched_ms: int | None = None
     started: bool = False
     expired: bool = False
     lost: int = 0
@@ -405,6 +407,7 @@ class QueueState:
                 m.attempts += 1
                 m.deliveries += 1
                 m.state, m.worker, m.started, m.expired = "active", worker_id, False, False
+                m.fetched_ms = now
                 self.active.add(job_id, now + lease_ms)
                 jobs.append(Delivery(job_id, self.jobs[job_id], m.attempts, str(m.deliveries)))
             if limited == 0 or held_back:

@@ -77,6 +77,8 @@ def _meta_fields(m: JobMeta) -> dict[str, object]:
     fields: dict[str, object] = {"m": m.max_attempts, "p": m.priority, "st": m.stalls}
     if m.worker is not None:
         fields["w"] = m.worker
+    if m.fetched_ms is not None:
+        fields["f"] = m.fetched_ms
     if m.idempotency_key is not None:
         fields["ik"] = m.idempotency_key
     if m.chord is not None:

@@ -38,8 +38,9 @@ class JobFacts(msgspec.Struct, frozen=True):
         outcome: its outcome JSON, while kept.
         attempts: attempts charged.
         meta: its meta fields by their names in the Lua library (``m`` max attempts, ``p``
-            priority, ``st`` stalls, ``w`` worker, ``ik`` idempotency key, ``ch`` chord);
-            None when it has none (finished, unknown).
+            priority, ``st`` stalls, ``w`` worker, ``ik`` idempotency key, ``ch`` chord, ``f``
+            when its latest delivery was handed out, ms); None when it has none (finished,
+            unknown).
         payload: its record (JSON), while the job lives.
         history: the JSON array of its failed attempts (``a``, ``t`` ms, ``w``, ``e``).
         due_ms: when it is due, while scheduled.
@@ -130,6 +131,7 @@ def job_detail(queue: str, job_id: str, facts: JobFacts) -> JobDetail | None:
         stalls=int(meta.get("st", 0)),
         worker=meta.get("w") if state is JobState.ACTIVE else None,
         enqueued_at=record.enqueued_at if record else None,
+        started_at=_seconds(float(meta["f"])) if "f" in meta else None,
         due_at=_seconds(facts.due_ms),
         lease_expires_at=_seconds(facts.lease_ms),
         died_at=_seconds(facts.died_ms),

@@ -117,6 +117,8 @@ class JobDetail(msgspec.Struct, frozen=True):
         stalls: leases it lost while running.
         worker: the worker that holds its lease (active jobs).
         enqueued_at: when it was sent (Unix seconds, the sender's clock).
+        started_at: when its latest attempt was handed to a worker (Unix seconds, the broker's
+            clock); None before its first, and once it finished (its record is gone).
         due_at: when a scheduled job may run (Unix seconds).
         lease_expires_at: when an active job's lease runs out unless renewed (Unix seconds).
         died_at: when it went to the dead set (Unix seconds).
@@ -144,6 +146,7 @@ class JobDetail(msgspec.Struct, frozen=True):
     stalls: int = 0
     worker: str | None = None
     enqueued_at: float | None = None
+    started_at: float | None = None
     due_at: float | None = None
     lease_expires_at: float | None = None
     died_at: float | None = None

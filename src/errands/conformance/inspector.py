@@ -113,7 +113,7 @@ async def check_queues_come_by_name_in_pages(s: Subject) -> None:
 
 
 async def check_a_job_shows_its_record_attempts_errors_worker_and_timings(s: Subject) -> None:
-    """`job` shows record, attempts, worker, lease, and a retried attempt's error (cut)."""
+    """`job` shows record, attempts, worker, start, lease, and a retried attempt's error (cut)."""
     b = s.broker
     b.enqueue(Q, [_task_job("j", priority=4, max_attempts=3, idempotency_key="charge-j")])
     queued = b.inspector.job(Q, "j")
@@ -129,10 +129,14 @@ async def check_a_job_shows_its_record_attempts_errors_worker_and_timings(s: Sub
     assert queued.enqueued_at == _ENQUEUED_AT
     assert queued.idempotency_key == "charge-j"
 
+    assert queued.started_at is None
+    fetched_s = s.now_ms() / 1000
     [d] = await take(b, worker="w-7")
     active = await b.inspector.ajob(Q, "j")
     assert active is not None
     assert (active.state, active.worker, active.attempts) == (JobState.ACTIVE, "w-7", 1)
+    assert active.started_at is not None
+    assert fetched_s - 0.01 <= active.started_at <= s.now_ms() / 1000 + 0.01
     assert active.lease_expires_at is not None
     assert active.lease_expires_at > s.now_ms() / 1000
 
@@ -158,12 +162,15 @@ async def check_a_dead_job_keeps_its_history_and_error_and_a_purged_one_is_gone(
     [d] = await take(b)
     await b.ack(Q, [_failed(d, "retrying", "TimeoutError", "slow")])
     s.elapse(1)
+    second_s = s.now_ms() / 1000
     [d] = await take(b)
     assert await b.ack(Q, [_failed(d, "failed", "KeyError", "'sku'")]) == [AckCode.DEAD]
 
     dead = b.inspector.job(Q, "j")
     assert dead is not None
     assert dead.state == JobState.DEAD
+    assert dead.started_at is not None
+    assert dead.started_at >= second_s - 0.01, "when its last attempt started"
     assert dead.died_at is not None
     assert dead.error is not None
     assert (dead.error.type, dead.error.message) == ("KeyError", "'sku'")

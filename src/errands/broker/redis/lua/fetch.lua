@@ -102,6 +102,7 @@ local function fetch(KEYS, ARGV)
           m.d = m.d + 1
           m.s = 'active'
           m.w = worker
+          m.f = now
           m.r = nil
           m.ex = nil
           active_args[#active_args + 1] = deadline
