@@ -7,27 +7,22 @@ nothing exits 1 and says why; `errands purge` asks first, or needs ``--yes``.
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import click
 import msgspec
-from rich.console import Console
-from rich.table import Column, Table
 
 from errands.app import App
 from errands.broker.types import CancelCode
 from errands.broker.urls import redact
 from errands.broker.views import JobDetail, WorkerSummary
-from errands.cli_inspect import target, target_app
+from errands.cli_output import Listing, confirm_or_refuse, emit_json, iso, iso_json
+from errands.cli_target import nothing_found, resolve_target, target, target_app
 from errands.states import JobState
 
 __all__ = ["cancel", "pause", "purge", "resume", "workers"]
-
-# As the inspection commands: a terminal's width, else whole lines for pipes and files.
-console = Console() if Console().is_terminal else Console(width=240)
 
 #: Jobs one purge call deletes (a few ms of Redis): the command calls again until none are left.
 PURGE_BATCH = 250
@@ -41,13 +36,6 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 def _where(app: App) -> str:
     return f"namespace {app.namespace!r} at {redact(app.broker_url)}"
-
-
-def _iso(epoch: float | None) -> str | None:
-    """A time as ISO 8601 in UTC, to the second (None stays None)."""
-    if epoch is None:
-        return None
-    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds")
 
 
 def _queue_names(app: App) -> list[str]:
@@ -87,8 +75,8 @@ def _live_workers(app: App, queue: str | None) -> Iterator[WorkerSummary]:
 
 def _as_json(worker: WorkerSummary) -> dict[str, Any]:
     fields = msgspec.structs.asdict(worker)
-    fields["seen_at"] = _iso(worker.seen_at)
-    fields["started_at"] = _iso(worker.started_at)
+    fields["seen_at"] = iso_json(worker.seen_at)
+    fields["started_at"] = iso_json(worker.started_at)
     return fields
 
 
@@ -101,17 +89,18 @@ def workers(queue: str | None, as_json: bool, **target_options: Any) -> None:
 
     A worker that stops cleanly leaves the list at once; one that died, once its lease passed.
     """
-    app = target_app(**target_options)
+    chosen = resolve_target(**target_options)
+    app = chosen.app
     found = list(_live_workers(app, queue))
     if as_json:
-        click.echo(msgspec.json.encode([_as_json(w) for w in found]).decode())
+        emit_json({**chosen.header(), "workers": [_as_json(w) for w in found]})
         return
     if not found:
         serving = f" serving queue {queue!r}" if queue else ""
-        click.echo(f"no live worker{serving} in {_where(app)}", err=True)
+        click.echo(nothing_found(chosen, f"no live worker{serving}"), err=True)
         return
-    table = Table(
-        Column("worker", no_wrap=True),
+    table = Listing(
+        "worker",
         "host",
         "pid",
         "queues",
@@ -123,7 +112,7 @@ def workers(queue: str | None, as_json: bool, **target_options: Any) -> None:
         "last seen",
     )
     for w in found:
-        table.add_row(
+        table.add(
             w.id,
             w.host,
             str(w.pid),
@@ -132,10 +121,10 @@ def workers(queue: str | None, as_json: bool, **target_options: Any) -> None:
             str(w.concurrency),
             str(w.held),
             str(w.processed),
-            _iso(w.started_at) or "",
-            _iso(w.seen_at),
+            iso(w.started_at),
+            iso(w.seen_at),
         )
-    console.print(table)
+    table.print()
 
 
 # errands purge ---------------------------------------------------------------------------------
@@ -161,17 +150,7 @@ def purge(queue: str, delayed: bool, yes: bool, **target_options: Any) -> None:
         hint = f" ({summary.delayed} delayed: add --delayed)" if summary.delayed else ""
         _fail(f"nothing to purge: queue {queue!r} has no {what} job{hint}")
     counted = f"{summary.ready} ready" + (f" and {summary.delayed} delayed" if delayed else "")
-    if not yes:
-        if not sys.stdin.isatty():
-            _fail(
-                f"purging {counted} job(s) of queue {queue!r} needs --yes when no one is at "
-                "a terminal to confirm",
-                code=2,
-            )
-        click.confirm(
-            f"Delete {counted} job(s) of queue {queue!r} in {_where(app)} for good?",
-            abort=True,
-        )
+    confirm_or_refuse(f"delete {counted} job(s) of queue {queue!r} in {_where(app)} for good", yes)
     deleted = 0
     # Producers may go on sending: stop once as many as were counted are gone.
     while deleted < total:

@@ -29,7 +29,9 @@ def _cli(redis_url: str, namespace: str, *args: str) -> tuple[int, str]:
 def _listed(redis_url: str, namespace: str) -> list[dict[str, object]]:
     code, out = _cli(redis_url, namespace, "workers", "--json")
     assert code == 0, out
-    listed: list[dict[str, object]] = json.loads(out)
+    document = json.loads(out)
+    assert document["namespace"] == namespace
+    listed: list[dict[str, object]] = document["workers"]
     return listed
 
 
@@ -51,7 +53,7 @@ def test_a_worker_is_listed_while_it_runs_and_leaves_at_once_when_it_stops(
     assert (listed["pool"], listed["concurrency"], listed["held"]) == ("process", 2, 0)
     assert listed["lease_s"] == LEASE_S
     assert isinstance(listed["seen_at"], str)
-    assert listed["seen_at"].endswith("+00:00")
+    assert listed["seen_at"].endswith("Z")
     assert isinstance(listed["started_at"], str)
     code, table = _cli(redis_url, namespace, "workers")
     assert code == 0
