@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -68,4 +69,4 @@ def test_dev_reload_restarts_the_worker_when_a_python_file_changes(
             proc.wait(timeout=10)
     assert "Traceback" not in log.read_text(), log.read_text()
     for pid in _serving_pids(log):
-        wait_until(lambda pid=pid: process_gone(pid), 10, f"worker {pid} to be gone")
+        wait_until(functools.partial(process_gone, pid), 10, f"worker {pid} to be gone")
