@@ -17,7 +17,7 @@ from errands.testing import run_jobs
 from tests.e2e.env_app import ROOT, run_errands
 from tests.e2e.shop_app import SPEC, build
 
-_READS = {"queues", "status", "dead list", "schedules list", "limits"}
+_READS = {"queues", "workers", "status", "dead list", "schedules list", "limits"}
 
 
 def _look_inside() -> tuple[str, list[list[str]]]:
@@ -67,6 +67,8 @@ def test_the_readme_look_inside_commands_read_the_app_errands_app_names(shop: Ap
 
     assert [q["name"] for q in documents["queues"]["queues"]] == ["emails"]
     assert documents["queues"]["namespace"] == shop.namespace
+    assert documents["workers"]["namespace"] == shop.namespace
+    assert documents["workers"]["workers"] == [], "no worker runs in this test"
     assert documents["status"]["task"] == "mail.send"
     assert documents["status"]["kwargs"] == {"subject": "receipt"}
     assert [j["id"] for j in documents["dead list"]["jobs"]] == [dead.id]
