@@ -47,7 +47,10 @@ _READS = (
     "ZRANGE",
     "ZLEXCOUNT",
 )
-_WRITES = ("SET", "DEL", "HSET", "HSETNX", "HDEL", "HINCRBY", "INCR", "INCRBY", "SADD", "SREM")
+_WRITES = (
+    *("SET", "DEL", "HSET", "HSETNX", "HDEL", "HINCRBY", "INCR", "INCRBY", "SADD", "SREM"),
+    "XADD",
+)
 COMMANDS: dict[str, frozenset[str]] = {
     **dict.fromkeys((*_READS, "ZSCORE"), READ),
     **dict.fromkeys((*_WRITES, "ZADD", "ZREM", "ZPOPMIN"), WRITE),
