@@ -13,6 +13,8 @@ import click
 from rich.console import Console
 
 from errands.check.cli import check_command
+from errands.cli_alerts import alerts
+from errands.cli_events import events
 from errands.cli_inspect import dead, queues, status
 from errands.cli_limits import limits
 from errands.cli_schedules import beat, schedules
@@ -116,6 +118,8 @@ main.add_command(beat)
 main.add_command(schedules)
 main.add_command(limits)
 main.add_command(check_command)
+main.add_command(alerts)
+main.add_command(events)
 
 
 @main.command()
@@ -172,12 +176,15 @@ def _serve(supervisor: Supervisor, *, beat: bool = False) -> None:
 
 
 async def _with_beat(supervisor: Supervisor) -> None:
+    from errands.observe.alerts import run_alongside  # noqa: PLC0415 - only with --beat
     from errands.schedule.scheduler import Scheduler  # noqa: PLC0415 - only with --beat
 
     stopping = asyncio.Event()
     scheduler = asyncio.create_task(Scheduler(supervisor.app).run(stopping))
+    evaluator = asyncio.create_task(run_alongside(supervisor.app, stopping))
     try:
         await supervisor.run()
     finally:
         stopping.set()
         await scheduler
+        await evaluator

@@ -115,8 +115,13 @@ class Finding:
 
 @dataclass(slots=True)
 class RuleMemory:
-    """What a rule remembers between readings: per subject, what it needs (its own choice)."""
+    """What a rule remembers between readings: per subject, what it needs (its own choice).
 
+    `primed` is set once a first reading was seen: a counter met then is a baseline, while a
+    subject that appears later (a queue first used since) starts from zero.
+    """
+
+    primed: bool = False
     last: dict[str, Any] = field(default_factory=dict)
     since: dict[str, float] = field(default_factory=dict)
     samples: dict[str, deque[tuple[float, int]]] = field(default_factory=dict)
@@ -197,7 +202,7 @@ class DeadJobs(AlertRule):
         for q in reading.queues.values():
             if not self.watches(q.name):
                 continue
-            before = memory.last.get(q.name)
+            before = memory.last.get(q.name, 0 if memory.primed else None)
             memory.last[q.name] = q.died
             # The first reading is a baseline; a counter that went down was reset.
             if before is None or q.died <= before:
@@ -207,12 +212,13 @@ class DeadJobs(AlertRule):
                 Finding(
                     self.name,
                     q.name,
-                    f"{n} job{'s' * (n != 1)} went dead in queue {q.name}",
+                    f"jobs are going dead in queue {q.name}",
                     self.severity,
-                    {"queue": q.name, "died": n, "dead_total": q.died},
+                    {"queue": q.name, "died_lately": n, "dead_total": q.died},
                     count=n,
                 )
             )
+        memory.primed = True
         return found
 
 
@@ -371,7 +377,7 @@ class MissedFires(AlertRule):
             if self.schedules is not None and s.id not in self.schedules:
                 continue
             now = s.missed + (s.skipped if self.skipped else 0)
-            before = memory.last.get(s.id)
+            before = memory.last.get(s.id, 0 if memory.primed else None)
             memory.last[s.id] = now
             if before is None or now <= before:
                 continue
@@ -386,4 +392,5 @@ class MissedFires(AlertRule):
                     count=n,
                 )
             )
+        memory.primed = True
         return found

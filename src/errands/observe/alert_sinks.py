@@ -227,6 +227,8 @@ class Outbox:
         self._items: deque[_Item] = deque()
         self._queued: set[tuple[str, Action]] = set()
         self._wake = asyncio.Event()
+        #: Sends that failed and were retried (a receiver down, a 5xx).
+        self.failures = 0
 
     def __len__(self) -> int:
         return len(self._items)
@@ -264,6 +266,7 @@ class Outbox:
                     error,
                 )
             except OSError as error:
+                self.failures += 1
                 log.warning(
                     "alert sink %s failed to take the %s of %s (%s); retrying in %.0fs",
                     self.sink.name,

@@ -330,6 +330,8 @@ class AlertEvaluator:
         self._dirty: set[str] = set()
         self._renew_at = 0.0
         self._failing = False
+        #: Evaluations made while leading (a test waits for the first: its baseline).
+        self.evaluations = 0
         self.outboxes = {
             sink.name: Outbox(sink, self._on_delivered, send) for sink in self.config.sinks
         }
@@ -424,6 +426,7 @@ class AlertEvaluator:
         findings: list[Finding] = []
         for rule in self.config.rules:
             findings += rule.evaluate(reading, self._memory[rule.name])
+        self.evaluations += 1
         quiet = {rule.name: rule.quiet_s for rule in self.config.rules}
         changed = advance_incidents(
             self.incidents, findings, quiet, reading.at_s, self.app.namespace
@@ -433,7 +436,7 @@ class AlertEvaluator:
             if incident.resolved_at is None and incident.opened_at == reading.at_s:
                 log.warning("alert %s opened: %s", key, incident.summary)
             elif incident.resolved_at == reading.at_s:
-                log.info("alert %s resolved", key)
+                log.info("alert %s resolved (it counted %d)", key, incident.count)
         self._dirty |= changed
         if not await self._save():
             return
