@@ -8,18 +8,15 @@ a receiver that is down, then up, gets the trigger once.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from errands import App
 from errands.broker.redis.alerts import alert_keys
-from errands.broker.types import Outcome
-from errands.observe.alerts import AlertEvaluator, DeadJobs, Webhook
-from tests.integration.observe_app import ROUTING_KEY, build
+from errands.observe.alerts import AlertEvaluator
+from tests.integration.observe_app import ROUTING_KEY, alerting_app, build, kill_jobs, until
 from tests.integration.receiver import Receiver
 from tests.integration.workers import Workers, free_port, stop_cleanly, wait_until
 
@@ -88,49 +85,24 @@ def test_100_dead_jobs_make_one_pagerduty_trigger_and_one_resolve_from_two_evalu
         farm.close()
 
 
-async def _kill(app: App, n: int) -> None:
-    """Send `n` jobs of `doomed` and make them dead through the broker (fetch, failed ack)."""
-    doomed = app.get_task("doomed")
-    app.enqueue_many([doomed.s() for _ in range(n)])
-    fetched = await app.broker.fetch("default", n, 10_000, "test-worker")
-    failed = json.dumps({"state": "failed", "error": {"type": "LookupError", "message": "x"}})
-    outcomes = [Outcome(d.id, d.token, "failed", failed.encode()) for d in fetched.jobs]
-    await app.broker.ack("default", outcomes)
-
-
-def _alerting_app(redis_url: str, namespace: str, url: str, quiet_s: float) -> App:
-    app = build(redis_url, namespace, events_maxlen=0)
-    app.alerts(DeadJobs(quiet=quiet_s), sinks=[Webhook(url)], every=0.1)
-    return app
-
-
-async def _until(condition: object, timeout_s: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 def test_an_evaluator_that_takes_over_resolves_the_open_incident_without_a_second_trigger(
     redis_url: str, namespace: str, receiver: Receiver
 ) -> None:
     async def scenario() -> None:
-        first_app = _alerting_app(redis_url, namespace, receiver.url, 1.0)
-        second_app = _alerting_app(redis_url, namespace, receiver.url, 1.0)
+        first_app = alerting_app(redis_url, namespace, receiver.url, 1.0)
+        second_app = alerting_app(redis_url, namespace, receiver.url, 1.0)
         first = AlertEvaluator(first_app, owner="first", lease_s=1.0, renew_s=0.2)
         second = AlertEvaluator(second_app, owner="second", lease_s=1.0, renew_s=0.2)
         stop_first, stop_second = asyncio.Event(), asyncio.Event()
         running_first = asyncio.create_task(first.run(stop_first))
-        await _until(lambda: first.leading, 10, "the first evaluator to lead")
+        await until(lambda: first.leading, 10, "the first evaluator to lead")
         running_second = asyncio.create_task(second.run(stop_second))
-        await _until(lambda: first.evaluations >= 1, 5, "the first evaluator's baseline")
-        await _kill(first_app, 5)
+        await until(lambda: first.evaluations >= 1, 5, "the first evaluator's baseline")
+        await kill_jobs(first_app, 5)
         await asyncio.to_thread(receiver.wait_for, 1)
         stop_first.set()  # before the quiet period ends: the incident is open
         await running_first
-        await _until(lambda: second.leading, 10, "the second evaluator to take over")
+        await until(lambda: second.leading, 10, "the second evaluator to take over")
         posts = await asyncio.to_thread(receiver.wait_for, 2)
         stop_second.set()
         await running_second
@@ -152,22 +124,22 @@ def test_a_receiver_that_is_down_then_up_gets_the_trigger_once(
     url = f"http://127.0.0.1:{port}/hook"
 
     async def scenario() -> Receiver:
-        app = _alerting_app(redis_url, namespace, url, 60.0)
+        app = alerting_app(redis_url, namespace, url, 60.0)
         evaluator = AlertEvaluator(app, owner="only", lease_s=2.0, renew_s=0.5)
         stopping = asyncio.Event()
         running = asyncio.create_task(evaluator.run(stopping))
-        await _until(lambda: evaluator.evaluations >= 1, 10, "the evaluator's baseline")
-        await _kill(app, 3)
+        await until(lambda: evaluator.evaluations >= 1, 10, "the evaluator's baseline")
+        await kill_jobs(app, 3)
         box = evaluator.outboxes["webhook"]
-        await _until(lambda: box.failures >= 1, 10, "a refused connection")
+        await until(lambda: box.failures >= 1, 10, "a refused connection")
         assert len(box) == 1  # still waiting, while evaluation goes on
         seen = evaluator.evaluations
-        await _until(lambda: evaluator.evaluations > seen + 2, 10, "more evaluations")
+        await until(lambda: evaluator.evaluations > seen + 2, 10, "more evaluations")
         up = Receiver(port)
         up.failing = 1  # up, but a 503 first: retried too
         try:
             await asyncio.to_thread(up.wait_for, 1)
-            await _until(lambda: len(box) == 0, 10, "the outbox to empty")
+            await until(lambda: len(box) == 0, 10, "the outbox to empty")
             stopping.set()
             await running
         finally:

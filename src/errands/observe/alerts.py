@@ -332,6 +332,8 @@ class AlertEvaluator:
         self._failing = False
         #: Evaluations made while leading (a test waits for the first: its baseline).
         self.evaluations = 0
+        #: Steps that Redis failed (unreachable, read-only, full).
+        self.failed_steps = 0
         self.outboxes = {
             sink.name: Outbox(sink, self._on_delivered, send) for sink in self.config.sinks
         }
@@ -379,6 +381,7 @@ class AlertEvaluator:
             if self.fence:
                 await self._evaluate()
         except BrokerError as error:
+            self.failed_steps += 1
             if not self._failing:
                 log.warning("alert evaluation failed (%s); trying again every few seconds", error)
             self._failing = True
