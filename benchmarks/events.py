@@ -17,23 +17,19 @@ import datetime as dt
 import os
 import statistics
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import msgspec
-
 from benchmarks.harness import BENCH, WORK
+from benchmarks.limits import _drain, _function_us, _redis_us
 from benchmarks.run import errands_version, machine
 from benchmarks.server import BenchServer
 from errands import App
-from errands.broker.types import Outcome
 
 __all__ = ["main"]
 
 _NAMESPACE = "bench-events"
-_OK = msgspec.json.encode({"state": "succeeded"})
-_BATCH = 100
+_BATCH = 100  # as benchmarks.limits drains
 
 
 def _app(url: str, events_maxlen: int) -> App:
@@ -45,36 +41,15 @@ def _app(url: str, events_maxlen: int) -> App:
     return app
 
 
-def _function_us(server: BenchServer) -> float:
-    stats = server.client.info("commandstats")
-    return sum(float(v["usec"]) for k, v in stats.items() if k.startswith("cmdstat_fcall"))
-
-
-async def _drain(app: App, count: int) -> float:
-    broker = app.broker
-    done = 0
-    pending: list[Outcome] = []
-    started = time.perf_counter()
-    while done < count:
-        codes, fetched = await broker.ack_and_fetch("default", pending, _BATCH, 60_000, "bench")
-        assert not isinstance(codes, Exception)
-        done += len(pending)
-        pending = [Outcome(d.id, d.token, "succeeded", _OK) for d in fetched.jobs]
-    await broker.ack("default", pending)
-    wall = time.perf_counter() - started
-    await broker.aclose()
-    return wall
-
-
 def _round(server: BenchServer, events_maxlen: int, count: int) -> tuple[float, float, int]:
     """(jobs/s of the drain, Redis µs per job of enqueue + fetch + ack, events kept)."""
     server.reset()
     app = _app(server.url, events_maxlen)
     before = _function_us(server)
     noop = app.tasks["noop"]
-    app.enqueue_many(noop.s(n) for n in range(count))  # type: ignore[arg-type]
+    app.enqueue_many(noop.s(n) for n in range(count))
     wall = asyncio.run(_drain(app, count))
-    redis_us = _function_us(server) - before
+    redis_us = _redis_us(server, before)
     kept = int(server.client.xlen(f"{_NAMESPACE}:{{default}}:events"))
     app.close()
     return count / wall, redis_us / count, kept

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from errands import App
 from errands.broker.redis.alerts import alert_keys
 from errands.observe.alerts import AlertEvaluator
 from tests.integration.observe_app import ROUTING_KEY, alerting_app, build, kill_jobs, until
@@ -150,3 +151,26 @@ def test_a_receiver_that_is_down_then_up_gets_the_trigger_once(
     up = asyncio.run(scenario())
     assert [p["event"] for p in up.posts] == ["trigger"]
     assert up.refused == 1
+
+
+def test_errands_beat_evaluates_the_alerts_an_app_declares(
+    redis_url: str, namespace: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    farm = Workers(redis_url, namespace, tmp_path, app_spec=APP_SPEC)
+    env = {"ERRANDS_TEST_RECEIVER": receiver.url}
+    try:
+        beat = farm.spawn("--log-level", "debug", env=env, command="beat")
+        # Its first evaluation is a baseline: deaths count from the next one on.
+        wait_until(lambda: "alert evaluation 1:" in beat.log(), 30, "a first evaluation")
+        app = build(redis_url, namespace, events_maxlen=0)
+        asyncio.run(_kill_and_close(app))
+        [trigger] = receiver.wait_for(1)
+        assert trigger["event_action"] == "trigger"
+        stop_cleanly(beat)
+    finally:
+        farm.close()
+
+
+async def _kill_and_close(app: App) -> None:
+    await kill_jobs(app, 2)
+    await app.broker.aclose()

@@ -430,6 +430,12 @@ class AlertEvaluator:
         for rule in self.config.rules:
             findings += rule.evaluate(reading, self._memory[rule.name])
         self.evaluations += 1
+        log.debug(
+            "alert evaluation %d: %d queues, %d findings",
+            self.evaluations,
+            len(reading.queues),
+            len(findings),
+        )
         quiet = {rule.name: rule.quiet_s for rule in self.config.rules}
         changed = advance_incidents(
             self.incidents, findings, quiet, reading.at_s, self.app.namespace

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from errands.broker.redis.calls import Arg, Call
 from errands.broker.redis.library import function_name
 from errands.broker.redis.plans import Command, Plan
+from errands.broker.redis.schedules import _pairs
 
 if TYPE_CHECKING:
     from errands.broker.redis.broker import RedisBroker
@@ -25,17 +26,6 @@ ALERT_SUFFIXES = ("leader", "fence", "incidents")
 def alert_keys(namespace: str) -> tuple[str, ...]:
     """Every key of the alert evaluator of `namespace`, in KEYS order."""
     return tuple(f"{namespace}:{{alerts:incidents}}:{suffix}" for suffix in ALERT_SUFFIXES)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _pairs(reply: list[Any] | dict[Any, bytes]) -> dict[str, bytes]:
-    """A hash as HGETALL gives it: a map (RESP3) or a flat field/value list (RESP2)."""
-    if isinstance(reply, dict):
-        return {_text(field): value for field, value in reply.items()}
-    return {_text(reply[i]): reply[i + 1] for i in range(0, len(reply), 2)}
 
 
 class RedisAlertStore:
