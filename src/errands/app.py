@@ -54,9 +54,7 @@ from errands.task import (
 )
 
 if TYPE_CHECKING:
-    from errands.observe.alert_rules import AlertRule
-    from errands.observe.alert_sinks import Sink
-    from errands.observe.alerts import Alerts
+    from errands.observe.alerts import AlertRule, Alerts, Sink
 
 __all__ = ["DEFAULT_BROKER_URL", "App", "TaskOptionsKw"]
 
@@ -239,10 +237,9 @@ class App:
     def alerts(
         self, *rules: AlertRule, sinks: Sequence[Sink], every: float | timedelta = 5.0
     ) -> Alerts:
-        """Declare alerts: `rules` evaluated every `every` seconds, incidents sent to `sinks`.
+        """Declare alerts: `rules` checked every `every` s, incidents sent to `sinks`.
 
-        ``errands alerts APP`` evaluates them (and ``errands beat``); see
-        `errands.observe.alerts`.
+        Evaluated by ``errands alerts APP`` or ``errands beat`` (`errands.observe.alerts`).
         """
         from errands.observe.alerts import Alerts  # noqa: PLC0415 - only apps with alerts
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import logging
 import random
@@ -185,17 +186,19 @@ class _Refused(Exception):
 
 def post(request: Request, timeout_s: float) -> int:
     """Send `request` (blocking); its HTTP status. Raises OSError when it may be retried."""
-    http = urllib.request.Request(  # noqa: S310 - the URL was checked to be http(s)
+    outgoing = urllib.request.Request(  # noqa: S310 - the URL was checked to be http(s)
         request.url, data=request.body, headers=dict(request.headers), method="POST"
     )
     try:
-        with urllib.request.urlopen(http, timeout=timeout_s) as response:  # noqa: S310
+        with urllib.request.urlopen(outgoing, timeout=timeout_s) as response:  # noqa: S310
             status: int = response.status
             return status
     except urllib.error.HTTPError as error:
         if error.code == 429 or error.code >= 500:
             raise OSError(f"HTTP {error.code}") from error
         raise _Refused(f"HTTP {error.code}: {error.read(300).decode(errors='replace')}") from error
+    except http.client.HTTPException as error:  # a reply that is not HTTP: try again later
+        raise OSError(f"a broken reply ({error!r})") from error
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ __all__ = [
     "NoConsumer",
     "OldestReady",
     "PagerDuty",
+    "Sink",
     "Webhook",
     "advance_incidents",
 ]
@@ -177,9 +178,9 @@ def advance_incidents(
     for f in findings:
         key = f"{f.rule}:{f.subject}"
         open_one = incidents.get(key)
-        if open_one is None or open_one.resolved_at is not None:
-            if open_one is not None:
-                continue  # still sending the last one's resolve: a new one opens after
+        if open_one is not None and open_one.resolved_at is not None:
+            continue  # the last one's resolve is still on its way: a new one opens after it
+        if open_one is None:
             incidents[key] = Incident(
                 key=key,
                 dedup_key=f"errands:{namespace}:{key}:{round(now_s * 1000)}",
@@ -356,6 +357,9 @@ class AlertEvaluator:
         senders = [asyncio.create_task(box.run(stopping)) for box in self.outboxes.values()]
         try:
             while not stopping.is_set():
+                for sender in senders:
+                    if sender.done():  # a sender never ends before stopping: raise its error
+                        sender.result()
                 wait_s = await self.step()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), timeout=wait_s)
@@ -394,9 +398,10 @@ class AlertEvaluator:
     async def _lead(self) -> None:
         fence = await self.store.lead(self.owner, self.lease_ms)
         if fence and fence != self.fence:
-            log.info("alert evaluator %s leads (fence %d)", self.owner, fence)
-            self.fence = fence
+            # Leading only once the incidents are read: a read that fails leaves it standing by
+            # (the next step tries again), never leading with incidents it does not know.
             await self._take_over()
+            log.info("alert evaluator %s leads (fence %d)", self.owner, fence)
         elif not fence and self.fence:
             log.warning("alert evaluator %s lost the lead to another evaluator", self.owner)
             self._stand_down()
