@@ -8,6 +8,7 @@ a receiver that is down, then up, gets the trigger once.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,3 +175,39 @@ def test_errands_beat_evaluates_the_alerts_an_app_declares(
 async def _kill_and_close(app: App) -> None:
     await kill_jobs(app, 2)
     await app.broker.aclose()
+
+
+def _delivered(client: redis.Redis, namespace: str) -> dict[str, list[str]]:
+    raw = client.hget(alert_keys(namespace)[2], "dead_jobs:default")
+    found: dict[str, list[str]] = json.loads(raw)["delivered"] if raw else {}
+    return found
+
+
+def test_a_killed_leader_s_open_incident_is_resolved_by_the_next_without_a_second_trigger(
+    redis_url: str, namespace: str, tmp_path: Path, receiver: Receiver, client: redis.Redis
+) -> None:
+    farm = Workers(redis_url, namespace, tmp_path, app_spec=APP_SPEC)
+    env = {"ERRANDS_TEST_RECEIVER": receiver.url, "ERRANDS_TEST_QUIET": "3"}
+    try:
+        first = farm.spawn("--log-level", "debug", env=env, command="alerts")
+        wait_until(lambda: "alert evaluation 1:" in first.log(), 30, "a first evaluation")
+        second = farm.spawn(env=env, command="alerts")
+        second.wait_for_log("alert evaluator")
+        app = build(redis_url, namespace, events_maxlen=0)
+        asyncio.run(_kill_and_close(app))
+        [trigger] = receiver.wait_for(1)
+        wait_until(
+            lambda: _delivered(client, namespace) == {"pagerduty": ["trigger"]},
+            10,
+            "the leader to record the trigger",
+        )
+        first.kill_all()  # no resign: the lease runs out (15 s), then the second leads
+        _, resolve = receiver.wait_for(2, timeout_s=40)
+        assert resolve["event_action"] == "resolve"
+        assert resolve["dedup_key"] == trigger["dedup_key"]
+        assert " leads (fence" in second.log()
+        wait_until(lambda: _incidents(client, namespace) == 0, 10, "the incident to be dropped")
+        stop_cleanly(second)
+        assert len(receiver.posts) == 2
+    finally:
+        farm.close()
