@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 
 import pytest
 
@@ -13,14 +15,18 @@ from errands.observe.alert_sinks import Action, Outbox, Request, Webhook
 class FlakySend:
     """A sender that fails with `errors` in turn, then takes every request."""
 
-    def __init__(self, *errors: Exception) -> None:
+    def __init__(self, *errors: Exception, until: int = 0) -> None:
         self.errors = list(errors)
         self.taken: list[bytes] = []
+        self.all_taken = threading.Event()  # set once `until` requests were taken
+        self._until = until
 
     def __call__(self, request: Request, timeout_s: float) -> int:
         if self.errors:
             raise self.errors.pop(0)
         self.taken.append(request.body)
+        if len(self.taken) >= self._until:
+            self.all_taken.set()
         return 202
 
 
@@ -70,3 +76,39 @@ def test_a_request_the_receiver_refuses_for_good_is_dropped(
     assert send.taken == [b"b trigger"]
     assert failures == 0
     assert "refused the trigger of a for good (HTTP 400: bad routing key)" in caplog.text
+
+
+def test_an_app_on_the_memory_broker_alerts_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from errands import App
+    from errands.broker.types import Outcome
+    from errands.observe.alerts import AlertEvaluator, DeadJobs, MemoryAlertStore
+    from errands.testing import MemoryBroker
+
+    app = App(broker=MemoryBroker())
+
+    @app.task(name="doomed", max_retries=0)
+    def doomed() -> None: ...
+
+    app.alerts(DeadJobs(quiet=0), sinks=[Webhook("http://127.0.0.1:9/")], every=0.1)
+    send = FlakySend(until=2)
+
+    async def scenario() -> None:
+        evaluator = AlertEvaluator(app, send=send)
+        assert isinstance(evaluator.store, MemoryAlertStore)
+        await evaluator.step()  # leads; the baseline
+        doomed.delay()
+        fetched = await app.broker.fetch("default", 1, 10_000, "w")
+        [job] = fetched.jobs
+        await app.broker.ack("default", [Outcome(job.id, job.token, "failed", b"{}")])
+        await evaluator.step()  # opens the incident, and resolves it at the next (quiet 0)
+        [box] = evaluator.outboxes.values()
+        assert len(box) == 1
+        stopping = asyncio.Event()
+        sender = asyncio.create_task(box.run(stopping))
+        await evaluator.step()
+        assert await asyncio.to_thread(send.all_taken.wait, 10)
+        stopping.set()
+        await sender
+
+    asyncio.run(scenario())
+    assert [json.loads(body)["event"] for body in send.taken] == ["trigger", "resolve"]
