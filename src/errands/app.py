@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import (
+    TYPE_CHECKING,
     Any,
     Concatenate,
     Literal,
@@ -35,6 +36,7 @@ from errands.limits import (
     unique_mode,
 )
 from errands.middleware import Middleware, Middlewares, accepting
+from errands.observe.events import check_events_maxlen
 from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
 from errands.schedule.manager import Schedules, schedule_def
@@ -50,6 +52,9 @@ from errands.task import (
     check_job,
     check_limits,
 )
+
+if TYPE_CHECKING:
+    from errands.observe.alerts import AlertRule, Alerts, Sink
 
 __all__ = ["DEFAULT_BROKER_URL", "App", "TaskOptionsKw"]
 
@@ -136,6 +141,8 @@ class App:
             knows it, as in a rolling deploy; then it fails with `TaskNotFound`.
         middleware: hooks around sending and running jobs, run in this order
             (`errands.middleware`).
+        events_maxlen: keep a stream of job events per queue, of about this many events
+            (``errands events``; 0, the default: none). Redis brokers only.
     """
 
     def __init__(
@@ -157,6 +164,7 @@ class App:
         dead_max_age: float | timedelta = timedelta(days=7),
         unknown_task_window: float | timedelta = timedelta(minutes=15),
         middleware: Sequence[Middleware] = (),
+        events_maxlen: int = 0,
     ) -> None:
         if broker_url is not None and broker is not None:
             raise ConfigurationError("give broker_url or broker, not both")
@@ -181,7 +189,9 @@ class App:
                 f"{unknown_task_window}"
             )
         self.broker_settings = BrokerSettings(
-            dead_max_count=dead_max_count, dead_max_age_ms=int(seconds(dead_max_age) * 1000)
+            dead_max_count=dead_max_count,
+            dead_max_age_ms=int(seconds(dead_max_age) * 1000),
+            events_maxlen=check_events_maxlen(events_maxlen, broker),
         )
         self._broker = broker
         self.middleware = Middlewares(middleware)
@@ -192,6 +202,8 @@ class App:
         self.limiters: dict[str, Limiter] = {}
         #: The schedules declared with `periodic`, by id (stored when a scheduler starts).
         self.periodic_schedules: dict[str, ScheduleDef] = {}
+        #: The alerts declared with `alerts` (None: none).
+        self.alert_config: Alerts | None = None
         RetryPolicy(max_retries=max_retries)  # refuse max_retries=None here, not at first task
 
     def __repr__(self) -> str:
@@ -222,6 +234,18 @@ class App:
         return Schedules(self)
 
     # Registration --------------------------------------------------------------------------
+
+    def alerts(
+        self, *rules: AlertRule, sinks: Sequence[Sink], every: float | timedelta = 5.0
+    ) -> Alerts:
+        """Declare alerts: `rules` checked every `every` s, incidents sent to `sinks`.
+
+        Evaluated by ``errands alerts APP`` or ``errands beat`` (`errands.observe.alerts`).
+        """
+        from errands.observe.alerts import Alerts  # noqa: PLC0415 - only apps with alerts
+
+        self.alert_config = Alerts(rules, sinks, every)
+        return self.alert_config
 
     def limiter(
         self,

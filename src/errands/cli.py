@@ -13,6 +13,8 @@ import click
 from rich.console import Console
 
 from errands.check.cli import check_command
+from errands.cli_alerts import alerts
+from errands.cli_events import events
 from errands.cli_inspect import dead, queues, status
 from errands.cli_limits import limits
 from errands.cli_ops import cancel, pause, purge, resume, workers
@@ -117,7 +119,7 @@ main.add_command(beat)
 main.add_command(schedules)
 main.add_command(limits)
 main.add_command(check_command)
-for _command in (workers, purge, pause, resume, cancel):
+for _command in (workers, purge, pause, resume, cancel, alerts, events):
     main.add_command(_command)
 
 
@@ -185,12 +187,15 @@ def _serve(supervisor: Supervisor, *, beat: bool = False) -> None:
 
 
 async def _with_beat(supervisor: Supervisor) -> None:
+    from errands.observe.alerts import run_alongside  # noqa: PLC0415 - only with --beat
     from errands.schedule.scheduler import Scheduler  # noqa: PLC0415 - only with --beat
 
     stopping = asyncio.Event()
     scheduler = asyncio.create_task(Scheduler(supervisor.app).run(stopping))
+    evaluator = asyncio.create_task(run_alongside(supervisor.app, stopping))
     try:
         await supervisor.run()
     finally:
         stopping.set()
         await scheduler
+        await evaluator

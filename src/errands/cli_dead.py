@@ -7,41 +7,27 @@ they were asked to, exit 1 and say why.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import sys
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
 from errands.broker.views import DeadFilter, DeadJob
-from errands.cli_output import Listing, confirm_or_refuse, emit_json, iso, iso_json
+from errands.cli_output import (
+    Listing,
+    confirm_or_refuse,
+    emit_json,
+    iso,
+    iso_json,
+    time_option,
+)
 from errands.cli_target import Target, nothing_found, resolve_target, target
 from errands.states import JobState
 
 __all__ = ["dead"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _time_option(value: str | None) -> float | None:
-    """A time given as an age (``30m``, ``2h``, ``1d``: that long ago) or ISO 8601 (UTC)."""
-    if value is None:
-        return None
-    found = re.fullmatch(r"(\d+)([smhd])", value.strip())
-    if found:
-        return time.time() - int(found[1]) * _UNITS[found[2]]
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is neither an age (30m, 2h, 1d) nor a date (2026-12-01T09:30)"
-        ) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
 
 
 @click.group()
@@ -88,7 +74,7 @@ def dead_list(
     """List dead jobs with their errors, a page at a time."""
     chosen = resolve_target(**target_options)
     name = queue or chosen.app.default_queue
-    where = DeadFilter(task, error_type, _time_option(since), _time_option(until))
+    where = DeadFilter(task, error_type, time_option(since), time_option(until))
     page = chosen.app.inspector.dead(
         name, where=where, newest_first=newest, cursor=cursor, limit=limit
     )

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import reprlib
 import sys
+import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -31,6 +33,7 @@ __all__ = [
     "iso",
     "iso_json",
     "short_call",
+    "time_option",
 ]
 
 #: Where tables and reports go: standard output.
@@ -177,3 +180,22 @@ class Listing:
             highlight=False,
         )
         wide.print(table)
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def time_option(value: str | None) -> float | None:
+    """A time given as an age (``30m``, ``2h``, ``1d``: that long ago) or ISO 8601 (UTC)."""
+    if value is None:
+        return None
+    found = re.fullmatch(r"(\d+)([smhd])", value.strip())
+    if found:
+        return time.time() - int(found[1]) * _AGE_UNITS[found[2]]
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an age (30m, 2h, 1d) nor a date (2026-12-01T09:30)"
+        ) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()

@@ -22,6 +22,7 @@ from errands.cli_output import Listing, confirm_or_refuse, emit_json, iso_json
 from errands.cli_target import nothing_found, resolve_target, target, target_app
 from errands.errors import ConfigurationError
 from errands.loading import load_app
+from errands.observe.alerts import run_alongside
 from errands.observe.logging import configure_logging
 from errands.schedule.manager import ScheduleInfo
 from errands.schedule.scheduler import Scheduler
@@ -50,7 +51,7 @@ async def _beat(app: App) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     try:
-        await Scheduler(app).run(stopping)
+        await asyncio.gather(Scheduler(app).run(stopping), run_alongside(app, stopping))
     finally:
         await app.broker.aclose()
 

@@ -60,6 +60,7 @@ _WRITES = (
     "SADD",
     "SREM",
     "PEXPIRE",
+    "XADD",
 )
 COMMANDS: dict[str, frozenset[str]] = {
     **dict.fromkeys((*_READS, "ZSCORE"), READ),

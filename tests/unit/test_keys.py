@@ -45,7 +45,8 @@ def test_a_namespace_with_a_colon_keeps_the_queue_tag() -> None:
 
 
 def test_the_key_order_is_the_one_the_lua_header_documents() -> None:
-    documented = re.findall(r"^--\s+(\d+) (\w+)\s+(?:ZSET|HASH|STRING|SET)\b", shared_lua(), re.M)
+    kinds = "ZSET|HASH|STRING|SET|STREAM"
+    documented = re.findall(rf"^--\s+(\d+) (\w+)\s+(?:{kinds})\b", shared_lua(), re.M)
     assert documented, "the KEYS layout comment of 00_shared.lua was not found"
     assert [int(index) for index, _ in documented] == list(range(1, len(documented) + 1))
     assert tuple(name for _, name in documented) == KEY_SUFFIXES

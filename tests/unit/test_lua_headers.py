@@ -13,6 +13,7 @@ from importlib import resources
 
 import pytest
 
+from errands.broker.redis.alerts import ALERT_SUFFIXES
 from errands.broker.redis.keys import KEY_SUFFIXES
 from errands.broker.redis.library import LUA_FILES
 from errands.broker.redis.schedules import BEAT_SUFFIXES
@@ -28,9 +29,11 @@ from tests.unit.lua_keys import (
 
 # The helper files, loaded first (their names start with a digit); they register nothing.
 _SHARED = tuple(name for name in LUA_FILES if name[0].isdigit())
-# The scheduler's functions take the scheduler's keys, not a queue's (tested on their own below).
+# The scheduler's functions take the scheduler's keys, not a queue's (tested on their own below);
+# so do the alert evaluator's.
 _BEAT = "schedule.lua"
-_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT)]
+_ALERTS = "alerts.lua"
+_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT, _ALERTS)]
 
 
 def _source(name: str) -> str:
@@ -96,7 +99,7 @@ def test_every_lua_file_of_the_library_registers_a_function() -> None:
     assert sorted(LUA_FILES) == on_disk
     for name in _SHARED:
         assert registered(_source(name)) == {}
-    for name in [*_FILES, _BEAT]:
+    for name in [*_FILES, _BEAT, _ALERTS]:
         assert registered(_source(name)), name
 
 
@@ -110,6 +113,20 @@ def test_the_scheduler_functions_name_their_keys_in_the_order_the_client_sends_t
     assert named == [(suffix, str(i)) for i, suffix in enumerate(BEAT_SUFFIXES, 1)]
     used = set(re.findall(r"\bB\.(\w+)", source))
     assert used <= set(BEAT_SUFFIXES), used - set(BEAT_SUFFIXES)
+
+
+def test_the_alert_functions_name_their_keys_in_the_order_the_client_sends_them() -> None:
+    source = _source(_ALERTS)
+    for index, suffix in enumerate(ALERT_SUFFIXES, 1):
+        assert f"--   KEYS[{index}] {suffix} " in source, suffix
+    table = re.search(r"local function alert_keys\(KEYS\)(.*?)\nend", source, re.S)
+    assert table is not None
+    named = re.findall(r"(\w+) = KEYS\[(\d+)\]", table.group(1))
+    assert named == [(suffix, str(i)) for i, suffix in enumerate(ALERT_SUFFIXES, 1)]
+    used = set(re.findall(r"\bA\.(\w+)", source))
+    assert used <= set(ALERT_SUFFIXES), used - set(ALERT_SUFFIXES)
+    # The lease is the scheduler's, whose KEYS[1] and KEYS[2] are the same two keys.
+    assert BEAT_SUFFIXES[:2] == ALERT_SUFFIXES[:2]
 
 
 def _without_line(source: str, line: str) -> str:

@@ -43,5 +43,6 @@ def test_a_scheduled_keyed_job_s_meta_carries_its_key_and_mode() -> None:
 def test_each_job_is_one_record_of_seven_fields() -> None:
     jobs = [NewJob(f"id{i}", b"{}") for i in range(3)]
     call = enqueue(QueueKeys("ns", "default"), jobs)
-    assert len(call.args) == 2 + _FIELDS_PER_JOB * len(jobs)
+    assert len(call.args) == 2 + _FIELDS_PER_JOB * len(jobs) + 1  # then the events cap
+    assert call.args[-1] == 0
     assert [call.args[2 + i * _FIELDS_PER_JOB] for i in range(3)] == ["id0", "id1", "id2"]

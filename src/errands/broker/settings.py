@@ -22,6 +22,8 @@ class BrokerSettings(msgspec.Struct, frozen=True):
             if they have not all reported by then.
         limits: what the app's limiters allow, sent with every fetch
             (`errands.limits.pack_limiters`; b"" when it has none).
+        events_maxlen: each queue keeps a stream of about this many job events (0: none;
+            `errands.observe.events`).
     """
 
     dead_max_count: int = 10_000
@@ -32,3 +34,4 @@ class BrokerSettings(msgspec.Struct, frozen=True):
     worker_silence_ms: int = 120_000
     chord_send_ms: int = 600_000
     limits: bytes = b""
+    events_maxlen: int = 0

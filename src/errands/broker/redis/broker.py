@@ -279,7 +279,9 @@ class RedisBroker:
                 taken: each call is all or nothing. `error.enqueued` lists their answers.
         """
         if len(jobs) <= ENQUEUE_CHUNK:
-            result = self.run(calls.enqueue(self.keys(queue), jobs))
+            result = self.run(
+                calls.enqueue(self.keys(queue), jobs, events_maxlen=self.settings.events_maxlen)
+            )
             self._register(queue)
             return result
         chunks = [jobs[i : i + ENQUEUE_CHUNK] for i in range(0, len(jobs), ENQUEUE_CHUNK)]
@@ -308,7 +310,9 @@ class RedisBroker:
             for queue, jobs in batches:
                 if len(jobs) > ENQUEUE_CHUNK:
                     raise ValueError(f"a batch holds at most {ENQUEUE_CHUNK} jobs")
-                call = calls.enqueue(self.keys(queue), jobs)
+                call = calls.enqueue(
+                    self.keys(queue), jobs, events_maxlen=self.settings.events_maxlen
+                )
                 sent.append((queue, jobs, call))
                 yield call.packed()
 
@@ -341,7 +345,12 @@ class RedisBroker:
             chunk = jobs[start : start + ENQUEUE_CHUNK]
             try:
                 answers = await self.arun(
-                    calls.enqueue(self.keys(queue), chunk, continues=continues)
+                    calls.enqueue(
+                        self.keys(queue),
+                        chunk,
+                        continues=continues,
+                        events_maxlen=self.settings.events_maxlen,
+                    )
                 )
             except BrokerError as error:
                 error.enqueued = taken
@@ -383,11 +392,11 @@ class RedisBroker:
 
     def cancel(self, queue: str, job_id: str) -> CancelCode:
         """Cancel one job; see `Broker.cancel`."""
-        return self.run(calls.cancel(self.keys(queue), job_id))
+        return self.run(calls.cancel(self.keys(queue), job_id, self.settings.events_maxlen))
 
     async def acancel(self, queue: str, job_id: str) -> CancelCode:
         """Async twin of `cancel`."""
-        return await self.arun(calls.cancel(self.keys(queue), job_id))
+        return await self.arun(calls.cancel(self.keys(queue), job_id, self.settings.events_maxlen))
 
     def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
         """Move dead jobs back to ready, their chords failed first; see `Broker.redrive`."""

@@ -130,12 +130,12 @@ _shared_meta_head = lru_cache(maxsize=256)(_meta_head)
 
 
 def enqueue(
-    keys: QueueKeys, jobs: Sequence[NewJob], *, continues: bool = False
+    keys: QueueKeys, jobs: Sequence[NewJob], *, continues: bool = False, events_maxlen: int = 0
 ) -> Call[list[Enqueued]]:
     """Build the enqueue call for a batch of jobs.
 
     `continues`: the jobs are the next steps of finished jobs (enqueue.lua's `continue`, which a
-    full Redis still takes).
+    full Redis still takes). `events_maxlen`: the event stream's cap (0: no events).
     """
     args: list[Arg] = [keys.result_channel_prefix, len(jobs)]
     for job in jobs:
@@ -161,6 +161,7 @@ def enqueue(
             key or "",
             job.idempotency_ttl_ms,
         )
+    args.append(events_maxlen)
 
     def parse(reply: list[Any]) -> list[Enqueued]:
         # A new job's id is the one sent; only a duplicate's (an earlier job's) is read back.
@@ -212,6 +213,7 @@ def fetch(
         settings.dead_max_count,
         settings.limits,
         n if limited is None else limited,
+        settings.events_maxlen,
     )
     return Call(function_name("fetch"), keys.all, args, _parse_fetched, repeatable=False)
 
@@ -223,6 +225,7 @@ def ack(
     args: list[Arg] = [keys.result_channel_prefix, settings.dead_max_count, len(outcomes)]
     for o in outcomes:
         args += (o.id, o.token, o.kind, o.outcome, o.retry_delay_ms)
+    args.append(settings.events_maxlen)
 
     def parse(reply: list[Any]) -> list[AckCode]:
         return [AckCode(int(code)) for code in reply]
@@ -257,12 +260,12 @@ def release(keys: QueueKeys, leases: Sequence[Lease]) -> Call[int]:
     return Call(function_name("release"), keys.all, tuple(args), int)
 
 
-def cancel(keys: QueueKeys, job_id: str) -> Call[CancelCode]:
-    """Build the cancel call for one job."""
+def cancel(keys: QueueKeys, job_id: str, events_maxlen: int = 0) -> Call[CancelCode]:
+    """Build the cancel call for one job (`events_maxlen`: the event stream's cap, 0: none)."""
     return Call(
         function_name("cancel"),
         keys.all,
-        (keys.result_channel_prefix, job_id),
+        (keys.result_channel_prefix, job_id, events_maxlen),
         lambda reply: CancelCode(int(reply)),
     )
 

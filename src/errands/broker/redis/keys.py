@@ -39,6 +39,7 @@ KEY_SUFFIXES: tuple[str, ...] = (
     "limits_x",
     "limit_wait",
     "progress",
+    "events",
 )
 
 

@@ -36,6 +36,7 @@ LUA_FILES: tuple[str, ...] = (
     "chord.lua",
     "progress.lua",
     "schedule.lua",
+    "alerts.lua",
 )
 
 # The .lua files register their functions under this prefix; loading rewrites it.

@@ -39,6 +39,10 @@
 --                      a concurrency slot of that limiter frees (read by lex, oldest first)
 --  26 progress  HASH  job id -> JSON {p fraction, m message, d data, t ms} the task reported;
 --                      deleted with the job
+--  27 events    STREAM job events, capped (MAXLEN ~), written only by calls that say so (an
+--                      events cap in ARGV, set as K.ev): fields e event (enqueued, started,
+--                      succeeded, retried, deferred, dead, cancelled), j job id, t task ('' if
+--                      unknown), a attempt, x error type ('' if none); the entry id is the time
 --
 -- Each function's header lists the keys it touches, with the helpers below that it calls, one
 -- a line: `KEYS[n] suffix (read)`, `(write)` or `(read, write)`. A function reads a key when a
@@ -87,7 +91,7 @@ local function key_table(KEYS)
     stats = KEYS[13], cancel = KEYS[14], workers = KEYS[15], maint = KEYS[16], cfg = KEYS[17],
     chords = KEYS[18], chord_parts = KEYS[19], chords_x = KEYS[20], chord_fails = KEYS[21],
     history = KEYS[22], limits = KEYS[23], limits_x = KEYS[24], limit_wait = KEYS[25],
-    progress = KEYS[26],
+    progress = KEYS[26], events = KEYS[27],
   }
 end
 
@@ -310,6 +314,13 @@ local function chord_failure(chord, id, outcome, now)
   })
 end
 
+-- Append a job event to the queue's stream; callers check K.ev (the cap) first, so a call
+-- without events pays one branch.
+local function emit(K, event, id, task, attempt, err_type)
+  redis.call('XADD', K.events, 'MAXLEN', '~', K.ev, '*', 'e', event, 'j', id, 't', task or '',
+    'a', attempt or 0, 'x', err_type or '')
+end
+
 -- A job goes to the dead set with its outcome kept as its result, so waiters see the failure.
 -- A chord member leaves a note in chord_fails: a worker fails its chord (workers read them).
 local function to_dead(K, id, m, outcome, now, channel_prefix, cap)
@@ -325,6 +336,7 @@ local function to_dead(K, id, m, outcome, now, channel_prefix, cap)
   end
   put_meta(K, id, m)
   redis.call('ZADD', K.dead, now, id)
+  if K.ev then emit(K, 'dead', id, m.t, m.a, m.et) end
   store_result(K, id, m, outcome, now, channel_prefix)
   release_idem(K, id, m)
   redis.call('SREM', K.cancel, id)

@@ -19,11 +19,13 @@
 --   KEYS[24] limits_x (write)
 --   KEYS[25] limit_wait (read, write)
 --   KEYS[26] progress (write)
+--   KEYS[27] events (write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job that succeeds, is cancelled or
 --   dies here (published to).
 -- ARGV: [1] result channel prefix, [2] dead-set cap, [3] n (<= 1000), then n records of 5
 --   fields: id, lease token, kind ('succeeded' | 'retrying' | 'failed' | 'deferred' |
---   'limited'), outcome JSON, delay ms.
+--   'limited'), outcome JSON, delay ms; then the events cap (0: no event; else an event per
+--   job settled: succeeded, retried, deferred, dead or cancelled).
 -- Returns: an array of n codes: 1 succeeded (result stored, job deleted), 2 scheduled for retry
 --   or deferred, 3 dead (no attempts left, or not retryable), 4 cancelled (a retry of a job
 --   asked to stop), 0 refused: the token is stale (the lease expired and another worker took
@@ -53,6 +55,12 @@ local function ack(KEYS, ARGV)
   for i = 0, n - 1 do ids[i + 1] = ARGV[3 + i * FIELDS + 1] end
   -- The common case (succeeded) is batched: one read of meta, one write per key at the end.
   local metas = redis.call('HMGET', K.meta, unpack(ids))
+  local events = tonumber(ARGV[4 + n * FIELDS]) or 0
+  local payloads = nil -- the task names of events, read only when they are on
+  if events > 0 then
+    K.ev = events
+    payloads = redis.call('HMGET', K.jobs, unpack(ids))
+  end
   local any_cancel = redis.call('SCARD', K.cancel) > 0
   local seen, off_active, finished, results, expiries, histories = {}, {}, {}, {}, {}, {}
   local freed = {} -- concurrency slots given back, by limiter record (01_limits.lua)
@@ -90,11 +98,13 @@ local function ack(KEYS, ARGV)
         if m.h == 1 then histories[#histories + 1] = id end
         done = done + 1
         codes[#codes + 1] = 1
+        if K.ev then emit(K, 'succeeded', id, payload_head(payloads[i + 1]), m.a) end
       elseif kind ~= 'failed' and any_cancel and redis.call('SISMEMBER', K.cancel, id) == 1 then
         stored = stored + finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}),
           now, prefix)
         redis.call('HINCRBY', K.stats, 'cancelled', 1)
         codes[#codes + 1] = 4
+        if K.ev then emit(K, 'cancelled', id, payload_head(payloads[i + 1]), m.a) end
       elseif kind == 'deferred' or (kind == 'limited' and (m.rl or 0) < RATE_LIMITED_FREE)
           or ((kind == 'retrying' or kind == 'limited') and m.a < m.m) then
         if kind == 'deferred' or (kind == 'limited' and (m.rl or 0) < RATE_LIMITED_FREE) then
@@ -115,6 +125,11 @@ local function ack(KEYS, ARGV)
         put_meta(K, id, m)
         redis.call('ZADD', K.delayed, now + tonumber(ARGV[b + 5]), id)
         codes[#codes + 1] = 2
+        if K.ev then
+          local err = kind == 'retrying' and outcome_error(outcome) or nil
+          emit(K, kind == 'retrying' and 'retried' or 'deferred', id,
+            payload_head(payloads[i + 1]), m.a, err and tostring(err.type or '') or nil)
+        end
       else
         to_dead(K, id, m, outcome, now, prefix, cap)
         stored = stored + 1

@@ -3,7 +3,7 @@
 --   KEYS[1] ready (write)
 --   KEYS[2] delayed (write)
 --   KEYS[4] dead (write)
---   KEYS[5] jobs (write)
+--   KEYS[5] jobs (read, write)
 --   KEYS[6] meta (read, write)
 --   KEYS[7] results (write)
 --   KEYS[8] results_x (read, write)
@@ -14,9 +14,11 @@
 --   KEYS[22] history (write)
 --   KEYS[25] limit_wait (write)
 --   KEYS[26] progress (write)
+--   KEYS[27] events (write)
 -- Outside KEYS: ARGV[1] .. id, the job's result channel, when it ends cancelled here
 --   (published to).
--- ARGV: [1] result channel prefix, [2] job id.
+-- ARGV: [1] result channel prefix, [2] job id, [3] the events cap (0: no event; else a
+--   'cancelled' event when it ends the job here).
 -- Returns: 1 cancelled while queued or scheduled (it will never run), 2 running: a stop was
 --   requested (the worker sees it at its next heartbeat; the task can poll ctx.is_cancelled()),
 --   3 removed from the dead set, 0 unknown, already finished, or a record that cannot be read
@@ -41,6 +43,10 @@ local function cancel(KEYS, ARGV)
   else
     redis.call('ZREM', K.dead, id) -- a chord member's note stays: its chord still fails
     code = 3
+  end
+  if tonumber(ARGV[3] or 0) > 0 then
+    K.ev = tonumber(ARGV[3])
+    emit(K, 'cancelled', id, payload_head(redis.call('HGET', K.jobs, id)), m.a)
   end
   local stored = finish(K, id, m, cjson.encode({state = 'cancelled', attempts = m.a}), now, prefix)
   expire_some(K.results, K.results_x, now, 2 * stored)

@@ -10,10 +10,12 @@
 --   KEYS[11] wake (write)
 --   KEYS[12] seq (read, write)
 --   KEYS[13] stats (write)
+--   KEYS[27] events (write)
 -- ARGV: [1] result channel prefix (unused here, for a uniform call), [2] n (<= 1000; the
 --   client sends more in several calls), then n records of
 --   7 fields: id, payload, meta, priority (0-9), delay_ms (0 = ready now), idempotency key
---   ('' = none), idempotency ttl ms.
+--   ('' = none), idempotency ttl ms; then the events cap (0: no event; else an 'enqueued'
+--   event per new job, 00_shared.lua).
 --   meta is the new job's meta map (00_shared.lua) in msgpack, built by the client, all but the
 --   value of its last key: its header counts `sc` and its bytes end with the key "sc". The ready
 --   score needs the queue's sequence number, so this function appends only that value. The
@@ -61,6 +63,10 @@ local function enqueue_one(KEYS, ARGV)
   redis.call('HSET', meta_key, id, ARGV[5] .. cmsgpack.pack(score))
   redis.call('HINCRBY', KEYS[13], 'enqueued', 1)
   arm_wake(KEYS[11], 1)
+  if ARGV[10] ~= '0' then
+    redis.call('XADD', KEYS[27], 'MAXLEN', '~', ARGV[10], '*', 'e', 'enqueued', 'j', id,
+      't', payload_head(ARGV[4]) or '', 'a', 0, 'x', '')
+  end
   return {id, 1}
 end
 
@@ -70,6 +76,8 @@ local function enqueue(KEYS, ARGV)
   local n = tonumber(ARGV[2])
   if n == 0 then return {} end
   if n > MAX_BATCH then return too_many('jobs', n) end
+  local cap = tonumber(ARGV[3 + n * FIELDS]) or 0
+  if cap > 0 then K.ev = cap end
   -- The clock is read only when a job needs it (a delay, an idempotency key).
   local now = 0
   for i = 0, n - 1 do
@@ -138,6 +146,9 @@ local function enqueue(KEYS, ARGV)
   if #ready > 0 then redis.call('ZADD', K.ready, unpack(ready)) end
   if #delayed > 0 then redis.call('ZADD', K.delayed, unpack(delayed)) end
   redis.call('HINCRBY', K.stats, 'enqueued', #new)
+  if K.ev then
+    for _, b in ipairs(new) do emit(K, 'enqueued', ARGV[b + 1], payload_head(ARGV[b + 2]), 0) end
+  end
   -- Delayed jobs arm it too: an idle worker wakes, learns when they fall due, and sleeps.
   arm_wake(K.wake, #new)
   return out

@@ -21,13 +21,15 @@
 --   KEYS[24] limits_x (read, write)
 --   KEYS[25] limit_wait (read, write)
 --   KEYS[26] progress (write)
+--   KEYS[27] events (write)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job it sends to the dead set
 --   (published to).
 -- ARGV: [1] result channel prefix, [2] n (<= 1000), [3] lease ms, [4] worker id,
 --   [5] promote limit (due delayed jobs moved per call), [6] reap limit (expired leases per call),
 --   [7] dead-set cap, [8] the limiters of the worker's app (msgpack, 01_limits.lua; '' = none),
 --   [9] at most this many jobs that name limiters (the worker's places that start a job at
---   once: a job a limiter lets out must not wait in the worker behind others).
+--   once: a job a limiter lets out must not wait in the worker behind others), [10] the events
+--   cap (0: no event; else a 'started' event per job handed out, 'dead' per job it kills).
 -- Returns: {jobs, next_due_ms, paused, next_expiry_ms, more, died} where jobs is a flat array of
 --   4-tuples {id, payload, attempt, token}, next_due_ms is how long until the next delayed job is
 --   due (-1: none), paused is 1 when the queue is paused (no job handed out), next_expiry_ms is
@@ -52,6 +54,8 @@ local function fetch(KEYS, ARGV)
   local prefix = ARGV[1]
   local n = math.min(tonumber(ARGV[2]), MAX_BATCH)
   local lease, worker, cap = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[7])
+  local events = tonumber(ARGV[10]) or 0
+  if events > 0 then K.ev = events end
   promote_due(K, now, tonumber(ARGV[5]), prefix, cap)
   reap_expired(K, now, tonumber(ARGV[6]), prefix, cap)
   if redis.call('HGET', K.cfg, 'paused') == '1' then
@@ -111,6 +115,7 @@ local function fetch(KEYS, ARGV)
           jobs[#jobs + 1] = payloads[i]
           jobs[#jobs + 1] = m.a
           jobs[#jobs + 1] = tostring(m.d)
+          if K.ev then emit(K, 'started', id, payload_head(payloads[i]), m.a) end
         end
         meta_args[#meta_args + 1] = id
         meta_args[#meta_args + 1] = cmsgpack.pack(m)

@@ -24,6 +24,9 @@
 --   KEYS[23] limits (read, write)
 --   KEYS[25] limit_wait (read, write)
 --   KEYS[26] progress (write)
+--   KEYS[27] events (write)
+--     (through to_dead, which writes it only when a call sets K.ev: maintenance does not, so
+--     the jobs it ends dead are not in the event stream)
 -- Outside KEYS: ARGV[1] .. id, the result channel of each job it sends to the dead set or
 --   ends cancelled, and of each expired chord's callback (published to).
 -- ARGV: [1] result channel prefix, [2] lock owner, [3] lock ms, [4] limit per step,
