@@ -8,6 +8,7 @@ queue gauges of jobs the test put in known states.
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 from collections.abc import Iterator
 
@@ -16,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from errands import App, JobFailed
+from errands.broker.types import AckCode, Outcome
 from errands.observe.metrics import Metrics
 from tests.integration.worker_app import Tasks
 from tests.integration.workers import Workers, free_port, wait_until
@@ -134,3 +136,36 @@ def test_leases_renewed_and_jobs_in_flight_show_while_a_job_runs(
     wait_until(renewed, 10, "a running job and its renewed lease")
     assert result.get(timeout=10) == 2.5
     wait_until(lambda: total(scrape(port), "errands_worker_jobs_in_flight") == 0, 5, "nothing held")
+
+
+def test_the_exporter_reports_the_gauges_of_jobs_in_known_states(
+    metered: tuple[Tasks, CollectorRegistry], workers: Workers
+) -> None:
+    tasks, _ = metered
+    broker = tasks.app.broker
+    for i in range(5):
+        tasks.add.delay(i, i)  # five ready: two are leased, one of them then dies
+    tasks.add.apply_async(args=(1, 1), countdown=600)  # one delayed
+    tasks.add.apply_async(args=(1, 1), queue="other")  # another queue, one ready
+
+    async def lease_two_kill_one() -> list[AckCode]:
+        try:
+            leased = (await broker.fetch("default", 2, 60_000, "test-worker")).jobs
+            dead = Outcome(leased[0].id, leased[0].token, "failed", b'{"state":"failed"}')
+            return await broker.ack("default", [dead])
+        finally:
+            await broker.aclose()
+
+    assert asyncio.run(lease_two_kill_one()) == [AckCode.DEAD]
+    port = free_port()
+    workers.spawn("--port", str(port), command="exporter").wait_for_log("serving")
+
+    got = scrape(port)
+    assert value(got, "errands_exporter_up") == 1
+    for state, count in (("ready", 3), ("delayed", 1), ("active", 1), ("dead", 1)):
+        assert value(got, "errands_queue_jobs", queue="default", state=state) == count, state
+    assert value(got, "errands_queue_jobs", queue="other", state="ready") == 1
+    assert value(got, "errands_queue_oldest_ready_age_seconds", queue="default") > 0
+    assert value(got, "errands_queue_events_total", queue="default", event="enqueued") == 6
+    assert value(got, "errands_limiter_denials_total", queue="default") == 0
+    assert value(got, "errands_queue_paused", queue="default") == 0
