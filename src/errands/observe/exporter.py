@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from errands.errors import ConfigurationError, ErrandsError
+from errands.errors import ErrandsError
+from errands.observe.serving import serving
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -195,29 +195,16 @@ def run_exporter(
 
     `stop`, when given, ends it too (for callers that run it on a thread of their own).
     """
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(QueueExporter(app, max_queues=max_queues))
-    try:
-        server, thread = start_http_server(port, host, registry)
-    except OSError as error:
-        raise ConfigurationError(
-            f"cannot serve metrics on port {port} ({error.strerror}): choose another --port, "
-            "or stop what listens there"
-        ) from None
     stopped = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda _signum, _frame: stopped.set())
-    log.info(
-        "exporter serving the queues of namespace %r on http://%s:%d/metrics",
-        app.namespace,
-        host,
-        port,
-    )
-    try:
+    with serving([QueueExporter(app, max_queues=max_queues)], port, host, "--port"):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda _signum, _frame: stopped.set())
+        log.info(
+            "exporter serving the queues of namespace %r on http://%s:%d/metrics",
+            app.namespace,
+            host,
+            port,
+        )
         stopped.wait()
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-        log.info("exporter stopped")
+    log.info("exporter stopped")

@@ -34,14 +34,14 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from errands.broker.types import AckCode, Outcome
-from errands.errors import ConfigurationError
 from errands.middleware import Middleware, Outgoing
 from errands.observe.recorder import Recorder
+from errands.observe.serving import serving
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -130,9 +130,12 @@ class WorkerMetrics(Recorder, Collector):
 
     def started(self, queue: str, assigned: Sequence[Assigned]) -> None:
         """Count the jobs handed to the pool, and remember each one's series until it settles."""
-        by_job, of = self._by_job, self._of
+        by_job = self._by_job
+        task, series = "", None
         for one in assigned:
-            series = of(one.task, queue)
+            if series is None or one.task != task:  # a batch is mostly of one task
+                task = one.task
+                series = self._of(task, queue)
             series.started += 1
             by_job[one.job.id] = series
 
@@ -266,24 +269,12 @@ def serve_worker_metrics(
         lambda: len(supervisor.ledger.held),
         lambda: supervisor.upkeep.renewals,
     )
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(recorder)
-    registry.register(_Default())
-    try:
-        server, thread = start_http_server(port, host, registry)
-    except OSError as error:
-        raise ConfigurationError(
-            f"cannot serve metrics on port {port} ({error.strerror}): choose another "
-            "--metrics-port, or stop what listens there"
-        ) from None
-    supervisor.metrics = recorder
-    try:
-        yield
-    finally:
-        supervisor.metrics = Recorder()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving([recorder, _Default()], port, host, "--metrics-port"):
+        supervisor.metrics = recorder
+        try:
+            yield
+        finally:
+            supervisor.metrics = Recorder()
 
 
 # Producers -------------------------------------------------------------------------------------
