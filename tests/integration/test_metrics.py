@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from errands import App, JobFailed
+from errands import App, JobFailed, chain
 from errands.broker.types import AckCode, Outcome
 from errands.observe.metrics import Metrics
+from tests.integration import metrics_app
 from tests.integration.worker_app import Tasks
 from tests.integration.workers import Workers, free_port, wait_until
 
@@ -169,3 +171,33 @@ def test_the_exporter_reports_the_gauges_of_jobs_in_known_states(
     assert value(got, "errands_queue_events_total", queue="default", event="enqueued") == 6
     assert value(got, "errands_limiter_denials_total", queue="default") == 0
     assert value(got, "errands_queue_paused", queue="default") == 0
+
+
+def test_a_worker_counts_the_chain_steps_it_enqueues_when_its_app_has_the_middleware(
+    redis_url: str, namespace: str, tmp_path: Path
+) -> None:
+    registry = CollectorRegistry()
+    app = metrics_app.build(redis_url, namespace, registry)
+    farm = Workers(redis_url, namespace, tmp_path, app_spec="tests.integration.metrics_app:app")
+    try:
+        port = free_port()
+        farm.start("-c", "1", "--metrics-port", str(port))
+        step = app.tasks["step"]
+        result = chain(step.s(1), step.partial(), step.partial()).delay()
+        assert result.get(timeout=15) == 4
+        wait_until(
+            lambda: (
+                value(scrape(port), "errands_jobs_succeeded_total", task="step", queue="default")
+                == 3
+            ),
+            10,
+            "three steps run",
+        )
+        got = scrape(port)
+        # The producer sent the first step; the worker enqueued the other two.
+        assert value(got, "errands_jobs_enqueued_total", task="step", queue="default") == 2
+        produced = parse(generate_latest(registry).decode())
+        assert value(produced, "errands_jobs_enqueued_total", task="step", queue="default") == 1
+    finally:
+        farm.close()
+        app.close()

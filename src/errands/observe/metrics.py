@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
@@ -320,8 +320,3 @@ class Metrics(Middleware):
         if child is None:
             child = self._children[key] = self._counter.labels(job.task, job.queue)
         child.inc()
-
-
-def metric_names(families: Iterable[Metric]) -> set[str]:
-    """The sample names of `families` (``_total``, ``_bucket``... included), for checks."""
-    return {sample.name for family in families for sample in family.samples}
