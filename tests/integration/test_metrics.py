@@ -9,6 +9,7 @@ queue gauges of jobs the test put in known states.
 from __future__ import annotations
 
 import asyncio
+import functools
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -201,3 +202,24 @@ def test_a_worker_counts_the_chain_steps_it_enqueues_when_its_app_has_the_middle
     finally:
         farm.close()
         app.close()
+
+
+@pytest.mark.parametrize("pool", ["solo", "async"])
+def test_an_in_process_pool_is_counted_the_same_way(
+    metered: tuple[Tasks, CollectorRegistry], workers: Workers, pool: str
+) -> None:
+    tasks, _ = metered
+    port = free_port()
+    workers.start("--pool", pool, "-c", "2", "--metrics-port", str(port))
+    assert tasks.add.delay(1, 2).get(timeout=10) == 3
+    assert tasks.aadd.delay(2, 2).get(timeout=10) == 4
+
+    def counted(task: str) -> bool:
+        samples = scrape(port)
+        return value(samples, "errands_jobs_succeeded_total", task=task, queue="default") == 1
+
+    for task in ("add", "aadd"):
+        wait_until(functools.partial(counted, task), 5, f"{task} counted")
+        got = scrape(port)
+        assert value(got, "errands_job_run_seconds_count", task=task, queue="default") == 1
+        assert value(got, "errands_job_wait_seconds_count", task=task, queue="default") == 1
