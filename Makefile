@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat bench-limits check-examples clean
+.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat bench-limits bench-metrics check-examples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ bench-beat: $(VENV)/.installed-dev
 # The limiter's cost per job, its accuracy at 1,000/s, a backlog of 10,000: benchmarks/LIMITS.md.
 bench-limits: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.limits
+
+# Processing with and without the worker's --metrics-port, interleaved A/B rounds: benchmarks/METRICS.md.
+bench-metrics: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.metrics
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -17,6 +17,7 @@ from errands.cli_alerts import alerts
 from errands.cli_events import events
 from errands.cli_inspect import dead, queues, status
 from errands.cli_limits import limits
+from errands.cli_metrics import exporter, worker_metrics
 from errands.cli_ops import cancel, pause, purge, resume, workers
 from errands.cli_schedules import beat, schedules
 from errands.errors import ErrandsError
@@ -74,6 +75,7 @@ def main() -> None:
 )
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve /metrics on this port.")
 def worker(
     app_spec: str,
     queues: str | None,
@@ -85,6 +87,7 @@ def worker(
     beat: bool,
     log_level: str,
     log_format: Literal["console", "json"],
+    metrics_port: int | None,
 ) -> None:
     """Run a worker for APP (module:app) until SIGTERM or Ctrl-C.
 
@@ -104,7 +107,8 @@ def worker(
         lease_s=lease or app.lease,
     )
     supervisor = Supervisor(app, config, app_spec)
-    _serve(supervisor, beat=beat)
+    with worker_metrics(supervisor, metrics_port):
+        _serve(supervisor, beat=beat)
     if getattr(supervisor.pool, "abandoned", False):
         # A thread of the solo or async pool still runs a job that was given back: it cannot
         # be stopped, so leave now rather than wait for it (its job may run again elsewhere).
@@ -118,6 +122,7 @@ main.add_command(dead)
 main.add_command(beat)
 main.add_command(schedules)
 main.add_command(limits)
+main.add_command(exporter)
 main.add_command(check_command)
 for _command in (workers, purge, pause, resume, cancel, alerts, events):
     main.add_command(_command)

@@ -296,25 +296,29 @@ class Executor:
 
     def run_sync(self, prepared: Prepared, soft_limit: SoftLimit = _no_soft_limit) -> Finished:
         """Run a sync task here, its soft limit armed by `soft_limit`, and the execute hooks."""
+        waited = _waited(prepared)
         if not self._observed:
-            return self._run_sync(prepared, soft_limit)
+            started = time.perf_counter()
+            return _timed(self._run_sync(prepared, soft_limit), started, waited)
         middleware = self.app.middleware
         middleware.before_execute(prepared.context)
         started = time.perf_counter()
         finished = self._run_sync(prepared, soft_limit)
         middleware.after_execute(prepared.context, _execution(prepared, finished, started))
-        return finished
+        return _timed(finished, started, waited)
 
     async def run_async(self, prepared: Prepared) -> Finished:
         """Run an async task on the running loop (its soft limit cancels it), and the hooks."""
+        waited = _waited(prepared)
         if not self._observed:
-            return await self._run_async(prepared)
+            started = time.perf_counter()
+            return _timed(await self._run_async(prepared), started, waited)
         middleware = self.app.middleware
         middleware.before_execute(prepared.context)
         started = time.perf_counter()
         finished = await self._run_async(prepared)
         middleware.after_execute(prepared.context, _execution(prepared, finished, started))
-        return finished
+        return _timed(finished, started, waited)
 
     def _run_sync(self, prepared: Prepared, soft_limit: SoftLimit) -> Finished:
         prepared.context.deadline = time.time() + prepared.soft_limit_s  # it starts now
@@ -352,6 +356,19 @@ class Executor:
         finally:
             TaskContext.deactivate(token)
         return self._success(prepared, value)
+
+
+def _waited(prepared: Prepared) -> float:
+    """Seconds from the job's enqueue to now, its first run's start (-1: a retry, or unknown)."""
+    enqueued_at = prepared.record.enqueued_at
+    if prepared.job.attempt != 1 or not enqueued_at:
+        return -1.0
+    return max(time.time() - enqueued_at, 0.0)
+
+
+def _timed(finished: Finished, started: float, waited: float) -> Finished:
+    """`finished` with its run time (from `started`, a perf_counter reading) and wait time."""
+    return msgspec.structs.replace(finished, run_s=time.perf_counter() - started, wait_s=waited)
 
 
 def _execution(prepared: Prepared, finished: Finished, started: float) -> Execution:

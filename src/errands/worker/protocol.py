@@ -92,7 +92,12 @@ class FollowUp(msgspec.Struct, array_like=True, frozen=True):
 
 
 class Finished(msgspec.Struct, array_like=True, frozen=True):
-    """How one job ended: ok / retry / fail / defer, the outcome record, the delay, follow-ups."""
+    """How one job ended: ok / retry / fail / defer, the outcome record, the delay, follow-ups.
+
+    `run_s` is how long the run took and `wait_s` how long the job waited from its enqueue to
+    the start of its first run, in seconds, as the process that ran it measured (-1: not
+    measured, as for a job that never started or the retry of one).
+    """
 
     id: str
     kind: OutcomeKind
@@ -100,6 +105,8 @@ class Finished(msgspec.Struct, array_like=True, frozen=True):
     retry_delay_ms: int = 0
     follow_ups: list[FollowUp] = []
     acked: bool = False  # the child acknowledged it in Redis itself (a job it took)
+    run_s: float = -1.0
+    wait_s: float = -1.0
 
 
 class Ready(msgspec.Struct, tag="ready", array_like=True):

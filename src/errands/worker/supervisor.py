@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from errands.broker.types import AckCode, Delivery, Fetched, Lease, Outcome
 from errands.broker.urls import redact
 from errands.errors import BrokerError, BrokerUnavailable, ErrandsError
+from errands.observe.recorder import Recorder
 from errands.result import error_of
 from errands.worker.assign import Assigner
 from errands.worker.bell import Bell
@@ -84,6 +85,7 @@ class Supervisor:
         self.outage = Outage(redact(getattr(self.broker, "url", repr(self.broker))))
         self._chords_due = asyncio.Event()  # an ack sent a job to the dead set
         self.progress = ProgressWriter(self.broker, self.ledger)
+        self.metrics = Recorder()  # counts only while metrics are served (serve_worker_metrics)
         events = PoolEvents(
             self._on_finished,
             self._on_give_back,
@@ -134,6 +136,7 @@ class Supervisor:
     # Pool events ------------------------------------------------------------------------------
 
     def _on_finished(self, results: Sequence[Finished]) -> None:
+        self.metrics.finished(results)
         self.ledger.finished(results)
         self._activity.set()
 
@@ -149,12 +152,15 @@ class Supervisor:
         if more:
             self._drained = False  # a burst: fetch it in batches for every child
         self._activity.set()
-        return [self._assigner.assign(job) for job in jobs]
+        assigned = [self._assigner.assign(job) for job in jobs]
+        self.metrics.started(queue, assigned)
+        return assigned
 
     def _on_wait_ended(self) -> None:
         self._activity.set()  # the next idle turn waits on Redis for that child
 
     def _on_give_back(self, job_ids: Sequence[str]) -> None:
+        self.metrics.gave_back(job_ids)
         self.ledger.give_back(job_ids)
         self._activity.set()
 
@@ -500,6 +506,7 @@ class Supervisor:
     def _on_died(self, queue: str, died: Sequence[tuple[str, bytes]]) -> None:
         """Jobs went to the dead set by a call of this worker's: tell the middleware."""
         self._chords_due.set()  # a chord member may be one of them: fail its chord soon
+        self.metrics.died(queue, died)
         if self.app.middleware:
             for job_id, outcome in died:
                 self.app.middleware.on_dead(queue, job_id, error_of(outcome))
@@ -534,6 +541,7 @@ class Supervisor:
                     outcome.id,
                     self.config.lease_s,
                 )
+        self.metrics.acked(acks, codes)
 
     def _dispatch(self, queue: str, deliveries: Sequence[Delivery]) -> None:
         assigned: list[Assigned] = []
@@ -552,6 +560,7 @@ class Supervisor:
                 self._assigner.assign(Job(delivery.id, delivery.payload, delivery.attempt))
             )
         if assigned:
+            self.metrics.started(queue, assigned)
             self.pool.submit(assigned)
 
     async def _flush_final(self) -> bool:

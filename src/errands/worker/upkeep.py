@@ -77,6 +77,7 @@ class Upkeep:
         self.chords_due = chords_due
         self.died = died
         self.started_ms = int(time.time() * 1000)
+        self.renewals = 0  # leases renewed so far (a metric)
 
     @property
     def lease_ms(self) -> int:
@@ -178,6 +179,7 @@ class Upkeep:
             reply = await self.broker.heartbeat(
                 queue, self.worker_id, info, leases, self.lease_ms, started
             )
+            self.renewals += len(leases) - len(reply.lost)
             if reply.lost:
                 self.ledger.lose(leases, reply.lost)
             if reply.cancelled:
