@@ -19,7 +19,6 @@ import redis
 import redis.asyncio as aredis
 from redis.exceptions import RedisError, ResponseError
 
-from errands.broker.reading import check_limit
 from errands.broker.redis import calls, progress_calls
 from errands.broker.redis.chord_notes import deliver_chord_failures
 from errands.broker.redis.direct import Command, LoopConnections, ThreadConnections
@@ -28,13 +27,13 @@ from errands.broker.redis.faults import is_missing_library, translate
 from errands.broker.redis.inspector import RedisInspector
 from errands.broker.redis.keys import QueueKeys, check_queue_name, queues_registry_key
 from errands.broker.redis.library import library_source
+from errands.broker.redis.operations import RedisOperations
 from errands.broker.redis.plans import Plan, Read
 from errands.broker.redis.schedules import RedisSchedules
 from errands.broker.redis.waits import ResultWaits
 from errands.broker.settings import BrokerSettings
 from errands.broker.types import (
     AckCode,
-    CancelCode,
     Enqueued,
     Fetched,
     HeartbeatReply,
@@ -78,7 +77,7 @@ class _LoopClient:
     direct: LoopConnections
 
 
-class RedisBroker:
+class RedisBroker(RedisOperations):
     """A broker on Redis 7+ (or Valkey 7.2+), every state change one Redis Function call.
 
     Args:
@@ -390,54 +389,6 @@ class RedisBroker:
         with self._faults("wait for a result"):
             return await self._waits.await_(queue, job_id, timeout_s)
 
-    def cancel(self, queue: str, job_id: str) -> CancelCode:
-        """Cancel one job; see `Broker.cancel`."""
-        return self.run(calls.cancel(self.keys(queue), job_id, self.settings.events_maxlen))
-
-    async def acancel(self, queue: str, job_id: str) -> CancelCode:
-        """Async twin of `cancel`."""
-        return await self.arun(calls.cancel(self.keys(queue), job_id, self.settings.events_maxlen))
-
-    def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
-        """Move dead jobs back to ready, their chords failed first; see `Broker.redrive`."""
-        self.deliver_chord_failures(queue)
-        return self.run(calls.redrive(self.keys(queue), job_ids, limit))
-
-    async def aredrive(
-        self, queue: str, job_ids: Sequence[str] = (), limit: int = 100
-    ) -> list[str]:
-        """Async twin of `redrive`."""
-        await self.adeliver_chord_failures(queue)
-        return await self.arun(calls.redrive(self.keys(queue), job_ids, limit))
-
-    def purge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
-        """Delete dead jobs for good; see `Broker.purge`."""
-        return self.run(calls.purge(self.keys(queue), job_ids, limit))
-
-    async def apurge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
-        """Async twin of `purge`."""
-        return await self.arun(calls.purge(self.keys(queue), job_ids, limit))
-
-    def purge_ready(self, queue: str, *, delayed: bool = False, limit: int = 1000) -> int:
-        """Delete a batch of the queue's waiting jobs; see `Admin.purge_ready`."""
-        return self.run(calls.purge_ready(self.keys(queue), delayed, check_limit(limit)))
-
-    async def apurge_ready(self, queue: str, *, delayed: bool = False, limit: int = 1000) -> int:
-        """Async twin of `purge_ready`."""
-        return await self.arun(calls.purge_ready(self.keys(queue), delayed, check_limit(limit)))
-
-    def set_paused(self, queue: str, paused: bool) -> bool:
-        """Pause or resume a queue (a paused one hands out no job); False: it already was so."""
-        changed = self.run(calls.set_paused(self.keys(queue), paused))
-        self._register(queue)
-        return changed
-
-    async def aset_paused(self, queue: str, paused: bool) -> bool:
-        """Async twin of `set_paused`."""
-        changed = await self.arun(calls.set_paused(self.keys(queue), paused))
-        await self._aregister(queue)
-        return changed
-
     def close(self) -> None:
         """Close the blocking connections."""
         self._waits.close()
@@ -447,33 +398,6 @@ class RedisBroker:
         if self._sync is not None:
             self._sync.close()
             self._sync = None
-
-    def chord_start(
-        self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
-    ) -> bool:
-        """Record a chord in its callback's queue; False when it was already recorded."""
-        send_ms = self.settings.chord_send_ms
-        keys = self.keys(queue)
-        return self.run(calls.chord_start(keys, chord_id, size, callback, placeholder, send_ms))
-
-    async def achord_start(
-        self, queue: str, chord_id: str, size: int, callback: NewJob, placeholder: bytes
-    ) -> bool:
-        """Async twin of `chord_start`."""
-        send_ms = self.settings.chord_send_ms
-        keys = self.keys(queue)
-        call = calls.chord_start(keys, chord_id, size, callback, placeholder, send_ms)
-        return await self.arun(call)
-
-    def chord_arm(self, queue: str, chord_id: str) -> bool:
-        """Every member was sent; see `Broker.chord_arm`."""
-        age = self.settings.dead_max_age_ms
-        return self.run(calls.chord_arm(self.keys(queue), chord_id, age))
-
-    async def achord_arm(self, queue: str, chord_id: str) -> bool:
-        """Async twin of `chord_arm`."""
-        age = self.settings.dead_max_age_ms
-        return await self.arun(calls.chord_arm(self.keys(queue), chord_id, age))
 
     def deliver_chord_failures(self, queue: str) -> int:
         """Blocking twin of `adeliver_chord_failures` (used before a redrive)."""
