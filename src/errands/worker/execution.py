@@ -36,6 +36,7 @@ from errands.middleware import Execution, ExecutionState
 from errands.progress import ProgressSink
 from errands.result import ErrorInfo, OutcomeRecord
 from errands.task import CallOptions, Task, TaskOptions, build_job
+from errands.worker.outcome_log import OutcomeLog
 from errands.worker.protocol import Finished, FollowUp, Job
 from errands.workflow import next_job_id
 
@@ -91,6 +92,7 @@ class Executor:
         app: the app whose tasks run here.
         is_cancelled: tells whether a job id was asked to stop.
         progress: where ``ctx.set_progress`` reports go (None: checked, then dropped).
+        outcomes: where each job's line goes (`errands.worker.outcome_log`; None: no line).
     """
 
     def __init__(
@@ -98,10 +100,12 @@ class Executor:
         app: App,
         is_cancelled: Callable[[str], bool],
         progress: ProgressSink | None = None,
+        outcomes: OutcomeLog | None = None,
     ) -> None:
         self.app = app
         self._is_cancelled = is_cancelled
         self._progress = progress
+        self._outcomes = outcomes
         self._signatures: dict[str, inspect.Signature] = {}
         self._observed = app.middleware.executing  # run the execute hooks (a cost only then)
 
@@ -216,11 +220,17 @@ class Executor:
         try:
             record = decode_record(job.payload)
         except msgspec.DecodeError as error:
-            return self.failed(job.id, job.attempt, None, error, retry=False, tb="")
+            broken = self.failed(job.id, job.attempt, None, error, retry=False, tb="")
+            if self._outcomes is not None:
+                self._outcomes.ran("?", "?", job.attempt, broken, None)
+            return broken
         try:
             task = self.app.get_task(record.task)
         except TaskNotFound as error:
-            return self._unknown_task(job, record, error)
+            deferred = self._unknown_task(job, record, error)
+            if self._outcomes is not None:
+                self._outcomes.ran(record.task, record.queue, job.attempt, deferred, None)
+            return deferred
         options = task.options
         soft = record.soft_time_limit or options.soft_time_limit
         hard = record.time_limit or options.time_limit
@@ -292,6 +302,31 @@ class Executor:
     # Running -----------------------------------------------------------------------------------
 
     def run_sync(self, prepared: Prepared, soft_limit: SoftLimit = _no_soft_limit) -> Finished:
+        """Run a sync task here, its soft limit armed by `soft_limit`; log how it ended."""
+        if self._outcomes is None:
+            return self._hooked_sync(prepared, soft_limit)
+        started = time.perf_counter()
+        finished = self._hooked_sync(prepared, soft_limit)
+        self._ran(prepared, finished, time.perf_counter() - started)
+        return finished
+
+    async def run_async(self, prepared: Prepared) -> Finished:
+        """Run an async task on the running loop (its soft limit cancels it); log how it ended."""
+        if self._outcomes is None:
+            return await self._hooked_async(prepared)
+        started = time.perf_counter()
+        finished = await self._hooked_async(prepared)
+        self._ran(prepared, finished, time.perf_counter() - started)
+        return finished
+
+    def _ran(self, prepared: Prepared, finished: Finished, duration_s: float) -> None:
+        if self._outcomes is not None:
+            job = prepared.job
+            self._outcomes.ran(
+                prepared.task.name, prepared.record.queue, job.attempt, finished, duration_s
+            )
+
+    def _hooked_sync(self, prepared: Prepared, soft_limit: SoftLimit) -> Finished:
         """Run a sync task here, its soft limit armed by `soft_limit`, and the execute hooks."""
         if not self._observed:
             return self._run_sync(prepared, soft_limit)
@@ -302,7 +337,7 @@ class Executor:
         middleware.after_execute(prepared.context, _execution(prepared, finished, started))
         return finished
 
-    async def run_async(self, prepared: Prepared) -> Finished:
+    async def _hooked_async(self, prepared: Prepared) -> Finished:
         """Run an async task on the running loop (its soft limit cancels it), and the hooks."""
         if not self._observed:
             return await self._run_async(prepared)
