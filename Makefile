@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat bench-limits check-examples clean
+.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat bench-limits bench-logging check-examples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ bench-beat: $(VENV)/.installed-dev
 # The limiter's cost per job, its accuracy at 1,000/s, a backlog of 10,000: benchmarks/LIMITS.md.
 bench-limits: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.limits
+
+# What the per-job log line costs in processing: --log-jobs all / failures / none, interleaved
+# rounds, stderr to a file (a few minutes): benchmarks/LOGGING.md.
+bench-logging: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.logging
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import msgspec
@@ -54,10 +54,20 @@ _ATTRIBUTES = tuple((f"errands_{name}", name) for name in JOB_FIELDS)
 _encoder = msgspec.json.Encoder()
 
 
-def _utc(created: float) -> str:
-    whole = int(created)
-    millis = int((created - whole) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+class _SecondCache:
+    """A record's time as text, formatted once per second (a busy worker logs many in one)."""
+
+    def __init__(self, fmt: str, convert: Callable[[float], time.struct_time]) -> None:
+        self._fmt = fmt
+        self._convert = convert
+        self._second = -1
+        self._text = ""
+
+    def __call__(self, second: int) -> str:
+        if second != self._second:
+            self._text = time.strftime(self._fmt, self._convert(second))
+            self._second = second
+        return self._text
 
 
 class JsonFormatter(logging.Formatter):
@@ -74,11 +84,14 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, worker: str | None = None) -> None:
         super().__init__()
         self.worker = worker
+        self._utc = _SecondCache("%Y-%m-%dT%H:%M:%S", time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
         """Render `record` as a JSON line."""
+        created = record.created
+        second = int(created)
         entry: dict[str, object] = {
-            "time": _utc(record.created),
+            "time": f"{self._utc(second)}.{int((created - second) * 1000):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -117,6 +130,11 @@ class ConsoleFormatter(logging.Formatter):
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
+        self._local = _SecondCache("%H:%M:%S", time.localtime)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        """The record's local time, ``12:00:01``."""
+        return self._local(int(record.created))
 
     def format(self, record: logging.LogRecord) -> str:
         """Render `record` as a line (and its traceback below it)."""
