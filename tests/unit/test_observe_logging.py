@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -9,6 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from errands import App
+from errands.broker.memory import MemoryBroker
 from errands.context import TaskContext
 from errands.observe.logging import (
     JOBS_LOGGER,
@@ -21,7 +24,7 @@ from errands.observe.logging import (
 from errands.retry import RetryPolicy
 from errands.task import TaskOptions
 from errands.worker.execution import Executor
-from errands.worker.outcome_log import OutcomeLog, level_for, log_as_worker
+from errands.worker.outcome_log import OutcomeLog, ReapedLog, level_for, log_as_worker
 from errands.worker.protocol import Finished
 
 
@@ -226,3 +229,34 @@ def test_a_console_supervisor_with_every_job_line_passes_that_on() -> None:
     configure_child(["info", "console", "0", "-"])
     assert isinstance(logging.getLogger().handlers[0].formatter, ConsoleFormatter)
     assert logging.getLogger(JOBS_LOGGER).level == logging.NOTSET
+
+
+def test_a_job_redis_sent_to_the_dead_set_gets_its_line_with_the_task_read_back() -> None:
+    app = App(broker=MemoryBroker())
+
+    @app.task(name="reports.build")
+    def build() -> None: ...
+
+    job = build.delay()
+    stalled = b'{"state":"failed","error":{"type":"errands.errors.JobStalled","message":"stalled"}}'
+    own = b'{"state":"failed","error":{"type":"ValueError","message":"logged where it ran"}}'
+    keep = Keep()
+    logger = logging.getLogger(JOBS_LOGGER)
+    logger.addHandler(keep)
+
+    async def died() -> None:
+        reaped = ReapedLog(app)
+        reaped.note("default", [(job.id, stalled), ("other", own)])
+        await reaped.written()
+
+    try:
+        asyncio.run(died())
+    finally:
+        logger.removeHandler(keep)
+    (record,) = keep.records  # the job its child logged already gets no second line
+    entry = _json(record)
+    assert entry["level"] == "error"
+    assert entry["message"] == "reports.build is dead: errands.errors.JobStalled: stalled"
+    assert (entry["job_id"], entry["task"], entry["queue"], entry["outcome"]) == (
+        job.id, "reports.build", "default", "dead",
+    )  # fmt: skip

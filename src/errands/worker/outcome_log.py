@@ -195,6 +195,10 @@ class ReapedLog:
         self._reads.add(read)
         read.add_done_callback(self._reads.discard)
 
+    async def written(self) -> None:
+        """Return once every line being written (their task names read back) is out."""
+        await asyncio.gather(*self._reads)
+
     async def _log(self, queue: str, settled: Sequence[tuple[str, ErrorInfo]]) -> None:
         for job_id, error in settled:
             self._line(queue, job_id, await self._task_of(queue, job_id), error)
