@@ -8,7 +8,8 @@ and ``none``, its stderr redirected to a file as a service manager would. The va
 interleaved rounds (A B C D, A B C D, ...) in one run, so that a machine whose load drifts
 drifts for all of them; each round is timed from the first job done to the queue drained (the
 worker's start is not counted), and the report gives the median of the rounds and each
-variant's cost against ``none``.
+variant's cost against ``none``. Then the line alone: the CPU time this process spends writing
+``--lines`` success lines to a file, console and JSON, less sensitive to a busy machine.
 
 Writes benchmarks/LOGGING.md.
 """
@@ -16,8 +17,11 @@ Writes benchmarks/LOGGING.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import logging
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -30,6 +34,9 @@ from benchmarks.harness import BENCH, ROOT, WORK
 from benchmarks.run import errands_version, machine
 from benchmarks.server import BenchServer
 from errands import App
+from errands.observe.logging import LogFormat, configure_logging
+from errands.worker.outcome_log import OutcomeLog
+from errands.worker.protocol import Finished
 
 __all__ = ["app", "main"]
 
@@ -38,6 +45,8 @@ _QUEUE = "bench"
 _URL_ENV = "BENCH_LOGGING_URL"
 _POLL_S = 0.005
 _ROUND_CAP_S = 60.0
+_LINES = 20_000
+_STOP_S = 5.0
 
 app = App(
     os.environ.get(_URL_ENV, "redis://127.0.0.1:6379/0"), namespace=_NAMESPACE, default_queue=_QUEUE
@@ -87,15 +96,25 @@ def _round(url: str, variant: Variant, jobs: int, log_dir: Path) -> tuple[float,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log_file,
+                start_new_session=True,  # its children in its group: stopped with it
             )
             try:
                 first_t, first_left, last_t = _drain(client, jobs, worker)
             finally:
-                worker.terminate()
-                worker.wait(timeout=30)
+                _stop(worker)
         return (first_left / (last_t - first_t), log_path.stat().st_size)
     finally:
         client.close()
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to its group, SIGKILL after a bound: the measurement is over, its exit is not."""
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signum)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.wait(timeout=_STOP_S)
+            return
 
 
 def _drain(client: App, jobs: int, worker: subprocess.Popen[bytes]) -> tuple[float, int, float]:
@@ -114,8 +133,35 @@ def _drain(client: App, jobs: int, worker: subprocess.Popen[bytes]) -> tuple[flo
     return first_t, first_left, time.perf_counter()
 
 
+def _line_cost_us(fmt: LogFormat, lines: int, path: Path) -> float:
+    """CPU microseconds per success line written to `path` in format `fmt` (best of 3)."""
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    finished = Finished("3f2a9c1b2d3e4f5a6b7c8d9e0f1a2b3c", "succeeded", b"")
+    best = float("inf")
+    try:
+        with path.open("w") as stream:
+            configure_logging("info", fmt, worker="bench-host:4242:3f2a9c")
+            root.handlers[0].setStream(stream)  # type: ignore[attr-defined]
+            outcomes = OutcomeLog()
+            for _ in range(3):
+                started = time.process_time()
+                for _ in range(lines):
+                    outcomes.ran("billing.charge", "default", 1, finished, 0.000123)
+                best = min(best, (time.process_time() - started) / lines * 1e6)
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+    return best
+
+
 def _report(
-    rates: dict[str, list[float]], sizes: dict[str, int], jobs: int, rounds: int, server: str
+    rates: dict[str, list[float]],
+    sizes: dict[str, int],
+    jobs: int,
+    rounds: int,
+    server: str,
+    line_us: dict[str, float],
 ) -> str:
     base = statistics.median(rates["none"])
     lines = [
@@ -147,6 +193,11 @@ def _report(
         )
     lines += [
         "",
+        "The line alone, in one process: "
+        + ", ".join(f"{fmt} {us:.1f} µs" for fmt, us in line_us.items())
+        + " of CPU per success line written to a file (best of 3 runs of "
+        f"{_LINES:,} lines; a line is formatted and written with one `write`).",
+        "",
         "Read it with the machine in mind: it has 2 cores, and other work shared them during "
         "the run; the rounds of one variant show how far a measurement moves by itself.",
         "",
@@ -158,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the interleaved rounds and write benchmarks/LOGGING.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=BENCH / "LOGGING.md")
     args = parser.parse_args(argv)
     log_dir = WORK / "logging"
@@ -173,7 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rates[variant.name].append(rate)
                 sizes[variant.name] = size
                 print(f"round {number + 1} {variant.name}: {rate:,.0f} jobs/s", flush=True)
-        report = _report(rates, sizes, args.jobs, args.rounds, f"{server.kind} {server.version()}")
+        line_us = {
+            fmt: _line_cost_us(fmt, _LINES, log_dir / f"lines-{fmt}.log")
+            for fmt in ("console", "json")
+        }
+        where = f"{server.kind} {server.version()}"
+        report = _report(rates, sizes, args.jobs, args.rounds, where, line_us)
     finally:
         server.stop()
     args.out.write_text(report)
