@@ -162,6 +162,7 @@ def _report(
     rounds: int,
     server: str,
     line_us: dict[str, float],
+    load: tuple[float, float],
 ) -> str:
     base = statistics.median(rates["none"])
     lines = [
@@ -198,8 +199,9 @@ def _report(
         + " of CPU per success line written to a file (best of 3 runs of "
         f"{_LINES:,} lines; a line is formatted and written with one `write`).",
         "",
-        "Read it with the machine in mind: it has 2 cores, and other work shared them during "
-        "the run; the rounds of one variant show how far a measurement moves by itself.",
+        "Read it with the machine in mind: it has 2 cores, and other work may share them (load "
+        f"average {load[0]:.1f} at the start, {load[1]:.1f} at the end of this run); the rounds "
+        "of one variant show how far a measurement moves by itself.",
         "",
     ]
     return "\n".join(lines)
@@ -215,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log_dir = WORK / "logging"
     log_dir.mkdir(parents=True, exist_ok=True)
     server = BenchServer(None, _NAMESPACE, WORK).start()
+    load_at_start = os.getloadavg()[0]
     rates: dict[str, list[float]] = {v.name: [] for v in VARIANTS}
     sizes: dict[str, int] = {}
     try:
@@ -229,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             for fmt in ("console", "json")
         }
         where = f"{server.kind} {server.version()}"
-        report = _report(rates, sizes, args.jobs, args.rounds, where, line_us)
+        load = (load_at_start, os.getloadavg()[0])
+        report = _report(rates, sizes, args.jobs, args.rounds, where, line_us, load)
     finally:
         server.stop()
     args.out.write_text(report)
