@@ -260,3 +260,16 @@ def test_a_job_redis_sent_to_the_dead_set_gets_its_line_with_the_task_read_back(
     assert (entry["job_id"], entry["task"], entry["queue"], entry["outcome"]) == (
         job.id, "reports.build", "default", "dead",
     )  # fmt: skip
+
+
+def test_the_console_shows_a_record_logged_with_an_exception_with_its_traceback_below() -> None:
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        record = logging.getLogger("errands.worker").makeRecord(
+            "errands.worker", logging.ERROR, "", 0, "stopped: %s", ("boom",), sys.exc_info()
+        )
+    first, *below = ConsoleFormatter().format(record).splitlines()
+    assert first.endswith(" ERROR   errands.worker: stopped: boom")
+    assert below[0] == "Traceback (most recent call last):"
+    assert below[-1] == "KeyError: 'missing'"

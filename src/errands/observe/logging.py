@@ -138,23 +138,31 @@ class ConsoleFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Render `record` as a line (and its traceback below it)."""
-        text = super().format(record)
+        # The format above, written out: a job line is logged per job, and this is its cost.
+        record.message = message = record.getMessage()
+        first, newline, more = message.partition("\n")
+        text = f"{self._local(int(record.created))} {record.levelname:<7} {record.name}: {first}"
         fields = record.__dict__
         job = fields.get("errands_job_id")
-        if job is None:
-            return text
-        head, newline, rest = text.partition("\n")
-        tags = f"task={fields.get('errands_task')} job={job}"
-        queue = fields.get("errands_queue")
-        if queue is not None:
-            tags += f" queue={queue}"
-        attempt = fields.get("errands_attempt")
-        if attempt is not None:
-            tags += f" attempt={attempt}"
-        text = f"{head} [{tags}]{newline}{rest}"
+        if job is not None:
+            text += f" [task={fields.get('errands_task')} job={job}"
+            queue = fields.get("errands_queue")
+            if queue is not None:
+                text += f" queue={queue}"
+            attempt = fields.get("errands_attempt")
+            if attempt is not None:
+                text += f" attempt={attempt}"
+            text += "]"
+        text += newline + more
         trace = fields.get("errands_traceback")
         if trace:
-            text = f"{text}\n{trace.rstrip()}"
+            text += "\n" + trace.rstrip()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text += "\n" + record.exc_text
+        if record.stack_info:
+            text += "\n" + self.formatStack(record.stack_info)
         return text
 
 
