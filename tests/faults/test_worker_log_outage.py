@@ -14,7 +14,7 @@ import time
 import pytest
 from tests.faults.fault_app import FaultTasks
 from tests.faults.servers import RedisServer
-from tests.integration.workers import Workers, stop_cleanly
+from tests.integration.workers import Workers
 
 OUTAGE_S = 12.0
 
@@ -40,4 +40,3 @@ def test_an_outage_of_12_s_is_a_handful_of_collapsed_lines(
     assert all(counts), "\n".join(collapsed)
     assert sum(int(found[1]) for found in counts if found) >= 5, "it stands for many failed calls"
     assert tasks.add.delay(2, 3).get(timeout=15) == 5  # and it works again
-    stop_cleanly(worker)
