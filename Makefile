@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat bench-limits bench-metrics check-examples clean
+.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat bench-limits bench-metrics bench-logging check-examples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,11 @@ bench-limits: $(VENV)/.installed-dev
 # Processing with and without the worker's --metrics-port, interleaved A/B rounds: benchmarks/METRICS.md.
 bench-metrics: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.metrics
+
+# What the per-job log line costs in processing: --log-jobs all / failures / none, interleaved
+# rounds, stderr to a file (a few minutes): benchmarks/LOGGING.md.
+bench-logging: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.logging
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -76,6 +76,13 @@ def main() -> None:
 @click.option("--log-level", default="info", show_default=True)
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve /metrics on this port.")
+@click.option(
+    "--log-jobs",
+    type=click.Choice(["all", "failures", "none"]),
+    default="all",
+    show_default=True,
+    help="Job outcome lines: all, failures only (retries too; for busy fleets), or none.",
+)
 def worker(
     app_spec: str,
     queues: str | None,
@@ -88,6 +95,7 @@ def worker(
     log_level: str,
     log_format: Literal["console", "json"],
     metrics_port: int | None,
+    log_jobs: Literal["all", "failures", "none"],
 ) -> None:
     """Run a worker for APP (module:app) until SIGTERM or Ctrl-C.
 
@@ -105,6 +113,7 @@ def worker(
         prefetch=prefetch,
         grace_period_s=grace_period,
         lease_s=lease or app.lease,
+        log_jobs=log_jobs,
     )
     supervisor = Supervisor(app, config, app_spec)
     with worker_metrics(supervisor, metrics_port):

@@ -24,7 +24,7 @@ def current_task() -> TaskContext | None:
 
 
 class _JobLogAdapter(logging.LoggerAdapter[logging.Logger]):
-    """A logger whose records carry the job's id, task name and attempt."""
+    """A logger whose records carry the job's id, task name, queue and attempt."""
 
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
         extra = dict(self.extra or {})
@@ -53,8 +53,8 @@ class TaskContext:
         extras: the task's options for middleware (``@app.task(extras={...})``).
         scheduled_for: for a schedule's fire, its nominal time (an aware UTC datetime), whatever
             the jitter or delay; None for a job sent otherwise.
-        log: a logger whose records carry ``errands_job_id``, ``errands_task`` and
-            ``errands_attempt``.
+        log: a logger whose records carry ``errands_job_id``, ``errands_task``,
+            ``errands_queue`` and ``errands_attempt`` (shown by both log formats).
     """
 
     id: str
@@ -73,7 +73,7 @@ class TaskContext:
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
-        """A logger whose records carry the job's id, task name and attempt."""
+        """A logger whose records carry the job's id, task name, queue and attempt."""
         # Built on first use: most jobs never log, and this is the hot path of a worker.
         if self._log is None:
             self._log = _JobLogAdapter(
@@ -81,6 +81,7 @@ class TaskContext:
                 {
                     "errands_job_id": self.id,
                     "errands_task": self.task,
+                    "errands_queue": self.queue,
                     "errands_attempt": self.attempt,
                 },
             )

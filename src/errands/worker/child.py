@@ -1,7 +1,9 @@
 """A child process: runs the jobs its supervisor sends, on its main thread or its event loop.
 
 Started by the supervisor as ``python -m errands.worker.child APP JOBS_FD CONTROL_FD WRITE_FD
-LEVEL FORMAT`` (the supervisor's logging, so that ``ctx.log`` lines show up like its own). The
+LEVEL FORMAT JOBS_LEVEL WORKER`` (the supervisor's logging, `errands.observe.logging.
+child_arguments`, so that its job lines and ``ctx.log`` lines show up like its own, written to
+the stderr it inherited: a job's line costs no message to the supervisor). The
 main thread reads jobs itself when it is free, so a job sent to an idle child starts with no
 thread in between; a reader thread takes cancel requests at once, even during a job. Sync jobs run
 one at a time on the main thread, where SIGALRM raises `SoftTimeLimitExceeded` at the soft
@@ -35,8 +37,10 @@ from errands.broker.transport import DirectLine, DirectWaits
 from errands.broker.types import AckCode, Outcome
 from errands.errors import BrokerError, SoftTimeLimitExceeded
 from errands.loading import load_app
-from errands.observe.logging import configure_logging
+from errands.observe.logging import configure_child
+from errands.observe.throttle import ThrottleFilter
 from errands.worker.execution import Executor, Prepared
+from errands.worker.outcome_log import OutcomeLog
 from errands.worker.progress import ProgressOutbox, Reports
 from errands.worker.protocol import (
     Cancel,
@@ -126,7 +130,9 @@ class Child:
         self._own: dict[str, str] = {}  # job id -> lease token, for the jobs it took itself
         # Progress reports go to the supervisor throttled; a job that reports none pays nothing.
         self._progress = ProgressOutbox(self._send_progress)
-        self._executor = Executor(self.app, self._cancelled.__contains__, self._progress)
+        self._executor = Executor(
+            self.app, self._cancelled.__contains__, self._progress, OutcomeLog()
+        )
         self._outbox: list[Finished] = []
         self._oldest = 0.0  # monotonic time of the oldest unsent outcome
         self._out_lock = threading.Lock()
@@ -385,11 +391,11 @@ class Child:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``python -m errands.worker.child APP JOBS CONTROL WRITE [LEVEL FORMAT]``."""
+    """Entry point: ``python -m errands.worker.child APP JOBS CONTROL WRITE [LOGGING...]``."""
     args = argv if argv is not None else sys.argv[1:]
     app_spec, jobs_fd, control_fd, write_fd = args[:4]
-    if len(args) >= 6:
-        configure_logging(args[4], "json" if args[5] == "json" else "console")
+    configure_child(args[4:])
+    log.addFilter(ThrottleFilter())  # a child that loses Redis says so every few seconds
     Child(app_spec, int(jobs_fd), int(control_fd), int(write_fd)).run()
 
 

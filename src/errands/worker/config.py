@@ -8,9 +8,11 @@ from typing import Literal
 
 from errands.worker.queues import QueueSelection
 
-__all__ = ["PoolKind", "WorkerConfig"]
+__all__ = ["LogJobs", "PoolKind", "WorkerConfig"]
 
 PoolKind = Literal["process", "solo", "async"]
+#: Which job outcomes the worker logs: every one, failures only (retries too), or none.
+LogJobs = Literal["all", "failures", "none"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +28,8 @@ class WorkerConfig:
         lease_s: a job's lease; renewed every lease/3 while it runs.
         maintenance_every_s: how often to run the bounded maintenance pass.
         limits_every_s: how often hard time limits are checked.
+        log_jobs: the job lines logged: "all" (default), "failures" (retries and failures, for
+            busy fleets) or "none" (docs/operations.md, "Logs").
     """
 
     queues: QueueSelection
@@ -36,3 +40,4 @@ class WorkerConfig:
     lease_s: float = 30.0
     maintenance_every_s: float = 5.0
     limits_every_s: float = 0.05
+    log_jobs: LogJobs = "all"

@@ -36,6 +36,7 @@ from errands.middleware import Execution, ExecutionState
 from errands.progress import ProgressSink
 from errands.result import ErrorInfo, OutcomeRecord
 from errands.task import CallOptions, Task, TaskOptions, build_job
+from errands.worker.outcome_log import OutcomeLog
 from errands.worker.protocol import Finished, FollowUp, Job
 from errands.workflow import next_job_id
 
@@ -92,6 +93,7 @@ class Executor:
         app: the app whose tasks run here.
         is_cancelled: tells whether a job id was asked to stop.
         progress: where ``ctx.set_progress`` reports go (None: checked, then dropped).
+        outcomes: where each job's line goes (`errands.worker.outcome_log`; None: no line).
     """
 
     def __init__(
@@ -99,10 +101,12 @@ class Executor:
         app: App,
         is_cancelled: Callable[[str], bool],
         progress: ProgressSink | None = None,
+        outcomes: OutcomeLog | None = None,
     ) -> None:
         self.app = app
         self._is_cancelled = is_cancelled
         self._progress = progress
+        self._outcomes = outcomes
         self._signatures: dict[str, inspect.Signature] = {}
         self._observed = app.middleware.executing  # run the execute hooks (a cost only then)
 
@@ -218,11 +222,17 @@ class Executor:
         try:
             record = decode_record(job.payload)
         except msgspec.DecodeError as error:
-            return self.failed(job.id, job.attempt, None, error, retry=False, tb="")
+            broken = self.failed(job.id, job.attempt, None, error, retry=False, tb="")
+            if self._outcomes is not None:
+                self._outcomes.ran("?", "?", job.attempt, broken, None)
+            return broken
         try:
             task = self.app.get_task(record.task)
         except TaskNotFound as error:
-            return self._unknown_task(job, record, error)
+            deferred = self._unknown_task(job, record, error)
+            if self._outcomes is not None:
+                self._outcomes.ran(record.task, record.queue, job.attempt, deferred, None)
+            return deferred
         options = task.options
         soft = record.soft_time_limit or options.soft_time_limit
         hard = record.time_limit or options.time_limit
@@ -295,6 +305,27 @@ class Executor:
     # Running -----------------------------------------------------------------------------------
 
     def run_sync(self, prepared: Prepared, soft_limit: SoftLimit = _no_soft_limit) -> Finished:
+        """Run a sync task here, its soft limit armed by `soft_limit`; log how it ended."""
+        finished = self._hooked_sync(prepared, soft_limit)
+        if self._outcomes is not None:
+            self._ran(prepared, finished)
+        return finished
+
+    async def run_async(self, prepared: Prepared) -> Finished:
+        """Run an async task on the running loop (its soft limit cancels it); log how it ended."""
+        finished = await self._hooked_async(prepared)
+        if self._outcomes is not None:
+            self._ran(prepared, finished)
+        return finished
+
+    def _ran(self, prepared: Prepared, finished: Finished) -> None:
+        if self._outcomes is not None:
+            job = prepared.job
+            self._outcomes.ran(
+                prepared.task.name, prepared.record.queue, job.attempt, finished, finished.run_s
+            )
+
+    def _hooked_sync(self, prepared: Prepared, soft_limit: SoftLimit) -> Finished:
         """Run a sync task here, its soft limit armed by `soft_limit`, and the execute hooks."""
         waited = _waited(prepared)
         if not self._observed:
@@ -307,7 +338,7 @@ class Executor:
         middleware.after_execute(prepared.context, _execution(prepared, finished, started))
         return _timed(finished, started, waited)
 
-    async def run_async(self, prepared: Prepared) -> Finished:
+    async def _hooked_async(self, prepared: Prepared) -> Finished:
         """Run an async task on the running loop (its soft limit cancels it), and the hooks."""
         waited = _waited(prepared)
         if not self._observed:

@@ -2,8 +2,9 @@
 
 Every loop of the supervisor retries a call that failed with `BrokerUnavailable` (unreachable,
 a timeout, OOM, READONLY, LOADING, BUSY...) after a capped, jittered backoff. They share one
-`Outage`, so an outage is logged once when it starts, then at most every `REPEAT_S`, and once
-when Redis answers again, however many loops meet it.
+`Outage`, so an outage is logged once when it starts, then in one line every `REPEAT_S` that
+says how many failed calls it stands for (`errands.observe.throttle`), and once when Redis
+answers again, however many loops meet it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from errands.errors import BrokerUnavailable
+from errands.observe.throttle import Throttle, more_like_this
 
 __all__ = ["REPEAT_S", "Backoff", "Outage", "keep_trying"]
 
@@ -23,6 +25,7 @@ log = logging.getLogger("errands.worker")
 REPEAT_S = 5.0  # an outage that lasts is logged again this often, never more
 _FIRST_S = 0.1
 _MAX_S = 5.0  # the longest pause between two tries: a worker notices Redis is back this soon
+_STILL = "still failing"  # the throttle's kind for the lines of an outage that lasts
 
 
 class Outage:
@@ -30,13 +33,15 @@ class Outage:
 
     Args:
         where: the broker, as logs may show it (password redacted).
+        clock: monotonic seconds (injected by tests).
     """
 
-    def __init__(self, where: str) -> None:
+    def __init__(self, where: str, clock: Callable[[], float] = time.monotonic) -> None:
         self.where = where
         self.since: float | None = None  # monotonic: when the first call failed
         self.failures = 0
-        self._logged_at = 0.0
+        self._clock = clock
+        self._throttle = Throttle(REPEAT_S, clock)
 
     @property
     def ongoing(self) -> bool:
@@ -52,26 +57,29 @@ class Outage:
             first: the line logged when the outage starts (``{reason}`` stands for the error),
                 instead of the one that says running jobs go on.
         """
-        now = time.monotonic()
+        now = self._clock()
         self.failures += 1
         reason = _reason(error)
         if self.since is None:
             self.since = now
-            self._logged_at = now
+            self._throttle.reset(_STILL)
+            self._throttle.admit(_STILL)  # the first line counts: the next one waits REPEAT_S
             template = first or (
                 f"{what} failed: {{reason}}; retrying with backoff (up to {_MAX_S:g}s apart), "
                 "running jobs go on"
             )
             log.warning(template.format(reason=reason))
-        elif now - self._logged_at >= REPEAT_S:
-            self._logged_at = now
+            return
+        dropped = self._throttle.admit(_STILL)
+        if dropped is not None:
             log.warning(
-                "Redis at %s still failing after %.0fs (%d failed calls, the last one: %s): %s",
+                "Redis at %s still failing after %.0fs (%d failed calls, the last one: %s): %s%s",
                 self.where,
                 now - self.since,
                 self.failures,
                 what,
                 reason,
+                more_like_this(dropped, REPEAT_S),
             )
 
     def recovered(self) -> None:
@@ -81,7 +89,7 @@ class Outage:
         log.info(
             "Redis at %s answers again after %.1fs (%d failed calls)",
             self.where,
-            time.monotonic() - self.since,
+            self._clock() - self.since,
             self.failures,
         )
         self.since = None

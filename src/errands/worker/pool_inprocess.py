@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from errands.errors import SoftTimeLimitExceeded
 from errands.worker.execution import Executor, Prepared
+from errands.worker.outcome_log import OutcomeLog
 from errands.worker.pool import Assigned, PoolEvents
 from errands.worker.progress import ProgressOutbox, Reports
 from errands.worker.protocol import Finished, Wait
@@ -73,7 +74,7 @@ class InProcessPool:
         self._cancelled: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None  # the supervisor's, set by start
         progress = ProgressOutbox(self._send_progress)
-        self._executor = Executor(app, self._cancelled.__contains__, progress)
+        self._executor = Executor(app, self._cancelled.__contains__, progress, OutcomeLog())
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="errands-job"
         )

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from errands.errors import ConfigurationError, TimeLimitExceeded, WorkerLost
-from errands.observe.logging import JsonFormatter
+from errands.observe.logging import child_arguments
 from errands.task import TaskOptions
 from errands.worker.execution import Executor
+from errands.worker.outcome_log import OutcomeLog
 from errands.worker.pool import Assigned, PoolEvents
 from errands.worker.protocol import (
     Cancel,
@@ -202,7 +203,7 @@ class ProcessPool:
             str(to_child_r),
             str(control_r),
             str(from_child_w),
-            *_log_settings(),
+            *child_arguments(),
             pass_fds=(to_child_r, control_r, from_child_w),
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it decides
         )
@@ -307,6 +308,8 @@ class ProcessPool:
             Executor.failed(s.assigned.job.id, s.assigned.job.attempt, s.options, e, tb="")
             for s, e in charged
         ]
+        for (slot, _), outcome in zip(charged, outcomes, strict=True):
+            OutcomeLog().settled(slot.assigned, outcome, time.monotonic() - slot.since)
         child.sync_jobs.clear()
         child.async_jobs.clear()
         if outcomes:
@@ -513,15 +516,6 @@ class ProcessPool:
         """Wait until every child has exited."""
         for child in self.children:
             await child.exited.wait()
-
-
-def _log_settings() -> tuple[str, str]:
-    """The supervisor's log level and format, for its children to log the same way."""
-    root = logging.getLogger()
-    fmt = (
-        "json" if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers) else "console"
-    )
-    return logging.getLevelName(root.getEffectiveLevel()).lower(), fmt
 
 
 def _kill(child: _Child) -> None:

@@ -31,11 +31,13 @@ from errands.errors import BrokerError, BrokerUnavailable, ErrandsError
 from errands.observe.recorder import Recorder
 from errands.result import error_of
 from errands.worker.assign import Assigner
+from errands.worker.banner import log_banner
 from errands.worker.bell import Bell
 from errands.worker.config import WorkerConfig
 from errands.worker.follow_ups import apply_follow_ups
 from errands.worker.ledger import Ledger
 from errands.worker.outage import Backoff, Outage, keep_trying
+from errands.worker.outcome_log import ReapedLog, log_as_worker
 from errands.worker.pool import Assigned, Pool, PoolEvents
 from errands.worker.progress import ProgressWriter
 from errands.worker.protocol import Finished, Job, Wait
@@ -71,6 +73,7 @@ class Supervisor:
         self.config = config
         self.broker = app.broker
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        log_as_worker(self.worker_id, config.log_jobs)  # before any child starts
         self.ledger = Ledger()
         self._assigner = Assigner(app)
         self._activity = Bell()
@@ -84,6 +87,7 @@ class Supervisor:
         self._wake_fetches = False  # the pending wait fetches as it wakes (one queue)
         self.outage = Outage(redact(getattr(self.broker, "url", repr(self.broker))))
         self._chords_due = asyncio.Event()  # an ack sent a job to the dead set
+        self._reaped = ReapedLog(app)  # jobs Redis settled by our calls get their line here
         self.progress = ProgressWriter(self.broker, self.ledger)
         self.metrics = Recorder()  # counts only while metrics are served (serve_worker_metrics)
         events = PoolEvents(
@@ -200,13 +204,7 @@ class Supervisor:
         try:
             if await self.upkeep.wait_for_redis(self.stopping, self._activity):
                 await self.pool.start()
-                log.info(
-                    "worker %s serving %s with %s pool of %d",
-                    self.worker_id,
-                    ",".join(self.config.queues.names),
-                    self.config.pool,
-                    1 if self.config.pool == "solo" else self.config.concurrency,
-                )
+                log_banner(self)
                 if ready is not None:
                     ready()
                 self.app.middleware.on_worker_start(self.upkeep.worker_info())
@@ -507,6 +505,7 @@ class Supervisor:
         """Jobs went to the dead set by a call of this worker's: tell the middleware."""
         self._chords_due.set()  # a chord member may be one of them: fail its chord soon
         self.metrics.died(queue, died)
+        self._reaped.note(queue, died)
         if self.app.middleware:
             for job_id, outcome in died:
                 self.app.middleware.on_dead(queue, job_id, error_of(outcome))
