@@ -31,12 +31,13 @@ from errands.errors import BrokerError, BrokerUnavailable, ErrandsError
 from errands.observe.recorder import Recorder
 from errands.result import error_of
 from errands.worker.assign import Assigner
+from errands.worker.at_exit import settle_at_exit
 from errands.worker.banner import log_banner
 from errands.worker.bell import Bell
 from errands.worker.config import WorkerConfig
 from errands.worker.follow_ups import apply_follow_ups
 from errands.worker.ledger import Ledger
-from errands.worker.outage import Backoff, Outage, keep_trying
+from errands.worker.outage import Backoff, Outage
 from errands.worker.outcome_log import ReapedLog, log_as_worker
 from errands.worker.pool import Assigned, Pool, PoolEvents
 from errands.worker.progress import ProgressWriter
@@ -56,7 +57,6 @@ _CALL_TIMEOUT_S = 20.0  # the watchdog: no Redis call may hang longer than this
 _ACK_DELAY_S = 0.01
 _ACK_BATCH = 256
 _FIRST_TOKEN = "1"  # noqa: S105 - a lease token counts deliveries; "1" is the first one
-_EXIT_TRIES = 3  # failed calls after which a worker that is exiting stops trying to settle
 
 
 class Supervisor:
@@ -569,42 +569,7 @@ class Supervisor:
         """
         self._stopping = True
         self.ledger.release_everything()
-        tries = 0
-
-        def out_of_tries() -> bool:
-            nonlocal tries
-            tries += 1
-            return tries >= _EXIT_TRIES
-
-        why = "Redis did not answer"
-        try:
-            settled = await keep_trying(
-                self._exchange_all,
-                "settling jobs at exit",
-                self.outage,
-                _CALL_TIMEOUT_S,
-                out_of_tries,
-            )
-        except BrokerError as error:  # not passing: the worker may be stopping because of it
-            settled, why = False, str(error)
-        if not settled:
-            ledger = self.ledger
-            owed = sum(map(len, ledger.acks.values())) + sum(map(len, ledger.releases.values()))
-            log.warning(
-                "could not settle %d job(s) at exit (%s): their leases will expire and they run "
-                "again elsewhere",
-                owed,
-                why,
-            )
-        return settled
-
-    async def _exchange_all(self) -> None:
-        # One exchange settles everything when nothing more comes in; a few more for a
-        # straggler (an outcome that came in meanwhile).
-        for _ in range(_EXIT_TRIES):
-            if self.ledger.settled():
-                return
-            await self._exchange()
+        return await settle_at_exit(self.ledger, self._exchange, self.outage, _CALL_TIMEOUT_S)
 
     async def _limits_loop(self) -> None:
         while True:
