@@ -231,7 +231,11 @@ class DroppingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(("127.0.0.1", self.upstream))
+            try:
+                server = socket.create_connection(("127.0.0.1", self.upstream))
+            except OSError:  # the server is down: the client sees its connection closed
+                client.close()
+                continue
             doomed = threading.Event()  # an armed request went up on this connection
             threading.Thread(target=self._up, args=(client, server, doomed), daemon=True).start()
             threading.Thread(target=self._down, args=(server, client, doomed), daemon=True).start()
@@ -257,5 +261,11 @@ class DroppingProxy:
                 client.sendall(reply)
 
     def close(self) -> None:
-        """Stop accepting connections."""
+        """Stop accepting connections.
+
+        A thread blocked in accept() keeps a closed socket listening (and its descriptor may
+        be reused meanwhile): shutting it down first wakes that thread, which then returns.
+        """
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()

@@ -34,12 +34,22 @@ def receiver() -> Iterator[SentryReceiver]:
 
 @pytest.fixture(autouse=True)
 def no_sentry_left() -> Iterator[None]:
-    """Each test sets Sentry up afresh; none is left for the next one."""
+    """Each test sets Sentry up afresh: none from an earlier test, none left for the next."""
+    _forget_sentry()
     yield
+    _forget_sentry()
+
+
+def _forget_sentry() -> None:
     client = sentry_sdk.get_client()
     if client.is_active():
         client.close(timeout=0)
-    sentry_sdk.get_global_scope().set_client(None)
+    for scope in (
+        sentry_sdk.get_global_scope(),
+        sentry_sdk.get_isolation_scope(),
+        sentry_sdk.get_current_scope(),
+    ):
+        scope.set_client(None)
 
 
 def _app(reports: SentryReports) -> App:
