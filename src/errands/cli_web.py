@@ -1,0 +1,57 @@
+"""``errands api``: the HTTP API and the dashboard of an app, served by uvicorn."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import click
+
+from errands.errors import ConfigurationError
+from errands.loading import load_app
+from errands.observe.logging import configure_logging
+
+__all__ = ["api", "need_web_extra"]
+
+_EXTRA = "the HTTP API needs the web extra: pip install 'errands[web]'"
+
+
+def need_web_extra() -> None:
+    """Refuse with what to install when FastAPI or uvicorn is missing."""
+    try:
+        import fastapi  # noqa: F401, PLC0415
+        import uvicorn  # noqa: F401, PLC0415
+    except ImportError as missing:
+        raise ConfigurationError(f"{_EXTRA} ({missing})") from None
+
+
+@click.command()
+@click.argument("app_spec", metavar="APP")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-format", type=click.Choice(["console", "json"]), default="console")
+@click.option(
+    "--insecure-cookies",
+    is_flag=True,
+    help="Send the dashboard's session cookie over plain HTTP (a server on loopback only).",
+)
+def api(
+    app_spec: str,
+    host: str,
+    port: int,
+    log_level: str,
+    log_format: Literal["console", "json"],
+    insecure_cookies: bool,
+) -> None:
+    """Serve the HTTP API and the dashboard of APP (module:app) until SIGTERM or Ctrl-C."""
+    need_web_extra()
+    import uvicorn  # noqa: PLC0415 - web extra
+
+    from errands.web import WebSettings, create_app  # noqa: PLC0415 - web extra
+
+    configure_logging(log_level, log_format)
+    app = load_app(app_spec)
+    settings = WebSettings(secure_cookies=not insecure_cookies)
+    server = create_app(app, settings)
+    click.echo(f"errands api: serving {app_spec} on http://{host}:{port}", err=True)
+    uvicorn.run(server, host=host, port=port, log_config=None, access_log=False)

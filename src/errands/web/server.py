@@ -1,0 +1,40 @@
+"""`build`: the FastAPI app, its routes gathered from one module per resource."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+import errands
+from errands.web import dashboard, health, jobs, operations, tasks
+from errands.web.context import WebContext
+from errands.web.settings import WebSettings
+from errands.web.tokens import token_store
+
+if TYPE_CHECKING:
+    from errands.app import App
+
+__all__ = ["build"]
+
+
+def build(app: App, settings: WebSettings) -> FastAPI:
+    """The API and dashboard of `app`, behaving as `settings` say."""
+    api = FastAPI(
+        title="errands",
+        version=errands.__version__,
+        description="Enqueue tasks by name, follow jobs, operate queues (docs/web.md).",
+        openapi_url="/openapi.json",
+    )
+    api.state.errands = WebContext(app=app, settings=settings, tokens=token_store(app))
+    if settings.cors_origins:
+        api.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+    for module in (health, tasks, jobs, operations, dashboard):
+        api.include_router(module.routes(app))
+    return api
