@@ -24,6 +24,8 @@ __all__ = [
     "READ_PAYLOADS",
     "SCOPES",
     "Principal",
+    "authenticate",
+    "authenticate_token",
     "enqueue_scope",
     "require",
     "valid_scope",
@@ -73,6 +75,21 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
+async def authenticate_token(web: WebContext, token: str, client: str) -> Principal:
+    """The principal of `token`, sent from address `client`; 401 when it is not valid.
+
+    The one check behind both the bearer header and the dashboard's session cookie.
+    """
+    info = await web.tokens.verify(token)
+    if info is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "the token is unknown, revoked or expired: create one with errands token create",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return Principal(info)
+
+
 async def authenticate(request: Request, web: WebContext) -> Principal:
     """The principal of `request`'s bearer token; 401 when it has none that is valid."""
     token = _bearer(request)
@@ -82,14 +99,8 @@ async def authenticate(request: Request, web: WebContext) -> Principal:
             "no bearer token: send 'Authorization: Bearer <token>' (errands token create)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    info = await web.tokens.verify(token)
-    if info is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "the token is unknown, revoked or expired: create one with errands token create",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    return Principal(info)
+    client = request.client.host if request.client else ""
+    return await authenticate_token(web, token, client)
 
 
 def require(scope: str) -> Callable[..., Awaitable[Principal]]:
