@@ -7,6 +7,7 @@ process. The documents are those of ``errands token list --json`` (`token_docume
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from errands.errors import BrokerError, ConfigurationError
+from errands.errors import BrokerError, BrokerFull, ConfigurationError
 from errands.web.auth import (
     ADMIN,
     AUTH_RESPONSES,
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["CreatedToken", "NewToken", "TokenList", "TokenModel", "routes"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("errands.web")
 
 # The longest expiry a token may be given over HTTP: ten years, in seconds.
 _MAX_EXPIRY_S = 10 * 366 * 86400.0
@@ -84,14 +87,21 @@ def _model(info: TokenInfo) -> TokenModel:
 
 
 async def _redis(step: Awaitable[T]) -> T:
-    """`step`'s result; 503 (not 500) when Redis cannot be reached."""
+    """`step`'s result; 503 (not 500) when Redis cannot be reached or is full."""
     try:
         return await step
-    except BrokerError:
+    except BrokerFull:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            "the tokens cannot be read or changed now: the API server cannot reach its Redis; "
-            "retry later",
+            "the tokens cannot be changed now: Redis is full (maxmemory); free memory, retry",
+            headers={"Retry-After": "5"},
+        ) from None
+    except BrokerError as error:
+        log.warning("cannot read or change the tokens: %s", error)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the tokens cannot be read or changed now: the API server cannot reach its Redis "
+            "(its log says why); retry later",
             headers={"Retry-After": "5"},
         ) from None
 
