@@ -109,6 +109,9 @@ async def _redis(step: Awaitable[T]) -> T:
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No token has this id."}
 }
+_NOT_JSON: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not JSON."}
+}
 TokenId = Annotated[str, Path(max_length=64, description="The token's id.")]
 Web = Annotated[WebContext, Depends(web_context)]
 Admin = Annotated[Principal, Depends(require(ADMIN))]
@@ -129,7 +132,7 @@ def routes(app: App) -> APIRouter:
         infos = await _redis(web.tokens.list())
         return TokenList(tokens=[_model(info) for info in infos])
 
-    @router.post("/tokens", status_code=status.HTTP_201_CREATED)
+    @router.post("/tokens", status_code=status.HTTP_201_CREATED, responses=_NOT_JSON)
     async def create_token(body: NewToken, web: Web, _: Admin) -> CreatedToken:
         """Create a token; the reply holds the token itself, shown this once and never again.
 
@@ -139,7 +142,7 @@ def routes(app: App) -> APIRouter:
             scopes = check_scopes(body.scopes, app.tasks)
         except ConfigurationError as refused:
             problem = {"loc": ["body", "scopes"], "msg": str(refused), "type": "value_error"}
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [problem]) from None
+            raise HTTPException(422, [problem]) from None
         created = web.tokens.create(scopes, expires_in_s=body.expires_in_s, note=body.note)
         token, info = await _redis(created)
         return CreatedToken(token=token, **_model(info).model_dump())
