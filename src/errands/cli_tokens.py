@@ -18,6 +18,7 @@ import click
 
 from errands.cli_output import Listing, emit_json, iso
 from errands.cli_target import Target, resolve_target
+from errands.cli_web import need_web_extra
 from errands.errors import ConfigurationError
 from errands.loading import ENV_APP
 
@@ -50,6 +51,7 @@ def parse_duration(text: str) -> float:
 
 def _app(app_spec: str | None) -> Target:
     """The app whose tokens these are: its tasks are what enqueue scopes name."""
+    need_web_extra()
     chosen = resolve_target(app_spec, None, None)
     if not chosen.discovered:
         raise ConfigurationError(
@@ -61,9 +63,6 @@ def _app(app_spec: str | None) -> Target:
 
 def _run(chosen: Target, work: Callable[[TokenStore], Awaitable[T]]) -> T:
     """`work` on the app's token store, on an event loop of its own; connections closed after."""
-    from errands.cli_web import need_web_extra  # noqa: PLC0415 - the web extra is optional
-
-    need_web_extra()
     from errands.web.tokens import token_store  # noqa: PLC0415 - web extra
 
     async def run() -> T:
@@ -92,10 +91,10 @@ def create(app_spec: str | None, scopes: Sequence[str], expires: str | None, not
 
     APP defaults to $ERRANDS_APP, else to app under [tool.errands] in pyproject.toml.
     """
-    from errands.web.auth import check_scopes  # noqa: PLC0415 - web extra
-
     expires_in_s = None if expires is None else parse_duration(expires)
     chosen = _app(app_spec)
+    from errands.web.auth import check_scopes  # noqa: PLC0415 - web extra, checked by _app
+
     wanted = check_scopes(scopes, chosen.app.tasks)
     secret, info = _run(
         chosen, lambda store: store.create(wanted, expires_in_s=expires_in_s, note=note)
@@ -117,9 +116,9 @@ def list_tokens(app_spec: str | None, as_json: bool) -> None:
 
     Revoked and expired tokens stay listed for a week.
     """
-    from errands.web.tokens import token_document  # noqa: PLC0415 - web extra
-
     chosen = _app(app_spec)
+    from errands.web.tokens import token_document  # noqa: PLC0415 - web extra, checked by _app
+
     infos = _run(chosen, lambda store: store.list())
     now = time.time()
     if as_json:
