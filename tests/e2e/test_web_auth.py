@@ -170,7 +170,8 @@ def test_admins_create_list_and_revoke_tokens_over_http(app: App, tmp_path: Path
             "$ref": "#/components/schemas/CreatedToken"
         }
         assert {"401", "403", "429", "503"} <= set(create["responses"])
-        assert "/v1/whoami" in spec["paths"]
+        assert spec["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
+        assert spec["paths"]["/v1/whoami"]["get"]["security"] == [{"token": []}]
 
 
 def test_a_corrupt_token_record_gets_401_and_a_log_line(app: App, tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from errands.errors import BrokerError, ConfigurationError
@@ -124,6 +125,17 @@ class Principal:
         return scope.startswith(_ENQUEUE) and "enqueue:*" in held
 
 
+# Declares the bearer scheme in /openapi.json (the docs' Authorize button, and every protected
+# operation's `security`); the header itself is read by `_bearer`, with our own refusals.
+_SCHEME = HTTPBearer(
+    bearerFormat="erd_<id>_<secret>",
+    scheme_name="token",
+    description="A token from `errands token create` or `POST /v1/tokens`.",
+    auto_error=False,
+)
+_Documented = Annotated[HTTPAuthorizationCredentials | None, Security(_SCHEME)]
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     kind, _, value = header.partition(" ")
@@ -194,7 +206,7 @@ async def authenticate(request: Request, web: WebContext) -> Principal:
 
 
 async def authenticated(
-    request: Request, web: Annotated[WebContext, Depends(web_context)]
+    request: Request, web: Annotated[WebContext, Depends(web_context)], _: _Documented
 ) -> Principal:
     """A dependency: the request's principal, whatever its scopes (else 401)."""
     return await authenticate(request, web)
@@ -204,7 +216,7 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the request's principal, when its token grants `scope` (else 401/403)."""
 
     async def dependency(
-        request: Request, web: Annotated[WebContext, Depends(web_context)]
+        request: Request, web: Annotated[WebContext, Depends(web_context)], _: _Documented
     ) -> Principal:
         principal = await authenticate(request, web)
         if not principal.allows(scope):
