@@ -144,6 +144,7 @@ def test_admins_create_list_and_revoke_tokens_over_http(app: App, tmp_path: Path
         document = created.json()
         assert document["scopes"] == ["read", "operate"]
         assert document["token"].startswith(f"erd_{document['id']}_")
+        assert created.headers["location"] == f"/v1/tokens/{document['id']}"
         with server.client(document["token"]) as fresh:
             assert fresh.get("/v1/whoami").json()["id"] == document["id"]
         listed = http.get("/v1/tokens")
@@ -169,7 +170,7 @@ def test_admins_create_list_and_revoke_tokens_over_http(app: App, tmp_path: Path
         assert create["responses"]["201"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/CreatedToken"
         }
-        assert {"401", "403", "429", "503"} <= set(create["responses"])
+        assert {"400", "401", "403", "409", "422", "429", "503"} <= set(create["responses"])
         assert spec["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
         assert spec["paths"]["/v1/whoami"]["get"]["security"] == [{"token": []}]
 

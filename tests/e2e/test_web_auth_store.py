@@ -2,7 +2,8 @@
 
 A blocked address is let in again once its window passes; concurrent failures are all counted
 (one atomic function, no lost increments); a revoked token's record is forgotten after the
-retention; a record that does not decode is left out of the list and can still be revoked.
+retention; the number kept is bounded; a record that does not decode is left out of the list
+and can still be revoked.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 import redis
 
 from errands import App
-from errands.web.tokens import TokenRefused, TokenStore, TooManyFailures
+from errands.web.tokens import TokenLimitReached, TokenRefused, TokenStore, TooManyFailures
 
 _BAD = "erd_000000000000_" + "x" * 43
 
@@ -78,6 +79,28 @@ async def test_a_revoked_token_stays_listed_for_the_retention_then_goes(app: App
             await asyncio.sleep(0.05)
         assert kept.id in {info.id for info in await store.list()}
         assert not await store.revoke(gone.id)
+    finally:
+        await app.broker.aclose()
+
+
+async def test_no_more_tokens_are_kept_than_the_most_until_some_are_forgotten(app: App) -> None:
+    store = TokenStore(app, keep_s=0.2, max_tokens=2)
+    try:
+        _, first = await store.create(["read"])
+        await store.create(["read"])
+        with pytest.raises(TokenLimitReached, match="2 tokens are kept already"):
+            await store.create(["read"])
+        assert len(await store.list()) == 2
+        assert await store.revoke(first.id)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                await store.create(["read"])
+                break
+            except TokenLimitReached:
+                assert time.monotonic() < deadline, "the revoked token was not forgotten"
+                await asyncio.sleep(0.05)
+        assert first.id not in {info.id for info in await store.list()}
     finally:
         await app.broker.aclose()
 

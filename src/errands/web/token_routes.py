@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from errands.errors import BrokerError, BrokerFull, ConfigurationError
@@ -26,7 +26,7 @@ from errands.web.auth import (
     require,
 )
 from errands.web.context import WebContext, web_context
-from errands.web.tokens import TokenInfo, token_document
+from errands.web.tokens import TokenInfo, TokenLimitReached, token_document
 
 if TYPE_CHECKING:
     from errands.app import App
@@ -109,8 +109,9 @@ async def _redis(step: Awaitable[T]) -> T:
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "No token has this id."}
 }
-_NOT_JSON: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "The body is not JSON."}
+_CREATE: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not JSON."},
+    409: {"model": Problem, "description": "The most tokens are kept already."},
 }
 TokenId = Annotated[str, Path(max_length=64, description="The token's id.")]
 Web = Annotated[WebContext, Depends(web_context)]
@@ -132,8 +133,8 @@ def routes(app: App) -> APIRouter:
         infos = await _redis(web.tokens.list())
         return TokenList(tokens=[_model(info) for info in infos])
 
-    @router.post("/tokens", status_code=status.HTTP_201_CREATED, responses=_NOT_JSON)
-    async def create_token(body: NewToken, web: Web, _: Admin) -> CreatedToken:
+    @router.post("/tokens", status_code=status.HTTP_201_CREATED, responses=_CREATE)
+    async def create_token(body: NewToken, response: Response, web: Web, _: Admin) -> CreatedToken:
         """Create a token; the reply holds the token itself, shown this once and never again.
 
         An ``enqueue:<task>`` scope must name a task of the app.
@@ -144,7 +145,11 @@ def routes(app: App) -> APIRouter:
             problem = {"loc": ["body", "scopes"], "msg": str(refused), "type": "value_error"}
             raise HTTPException(422, [problem]) from None
         created = web.tokens.create(scopes, expires_in_s=body.expires_in_s, note=body.note)
-        token, info = await _redis(created)
+        try:
+            token, info = await _redis(created)
+        except TokenLimitReached as full:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(full)) from None
+        response.headers["Location"] = f"/v1/tokens/{info.id}"
         return CreatedToken(token=token, **_model(info).model_dump())
 
     @router.get("/tokens/{token_id}", responses=_NOT_FOUND)

@@ -35,7 +35,9 @@ __all__ = [
     "BLOCK_AFTER",
     "FAILURE_WINDOW_S",
     "KEEP_S",
+    "MAX_TOKENS",
     "TokenInfo",
+    "TokenLimitReached",
     "TokenRefused",
     "TokenStore",
     "TooManyFailures",
@@ -51,6 +53,8 @@ BLOCK_AFTER = 10
 FAILURE_WINDOW_S = 60.0
 #: How long a revoked or expired token stays listed before its record is deleted (seconds).
 KEEP_S = 7 * 86400.0
+#: The most tokens kept (revoked and expired ones too, until forgotten): a bound on memory.
+MAX_TOKENS = 10_000
 # Last use is noted at most this often per token: a write per request would cost every request.
 _TOUCH_EVERY_MS = 60_000
 
@@ -120,6 +124,16 @@ class TokenRefused(ErrandsError):
         self.counted = counted
 
 
+class TokenLimitReached(ErrandsError):
+    """The most tokens are kept already: no new one until some are revoked and forgotten."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(
+            f"{most} tokens are kept already, the most there may be: revoke those no longer "
+            "used (errands token list shows them; revoked ones are forgotten after a week)"
+        )
+
+
 class TooManyFailures(ErrandsError):
     """The client address sent too many bad tokens lately: it is refused for a while.
 
@@ -186,6 +200,7 @@ class TokenStore:
         block_after: bad tokens within `window_s` after which a client address is refused.
         window_s: the window of `block_after`, from the first failure (seconds).
         keep_s: how long a revoked or expired token stays listed (seconds).
+        max_tokens: the most tokens kept (`MAX_TOKENS`).
     """
 
     def __init__(
@@ -195,14 +210,18 @@ class TokenStore:
         block_after: int = BLOCK_AFTER,
         window_s: float = FAILURE_WINDOW_S,
         keep_s: float = KEEP_S,
+        max_tokens: int = MAX_TOKENS,
     ) -> None:
-        if block_after < 1 or window_s <= 0 or keep_s <= 0:
-            raise ConfigurationError("block_after, window_s and keep_s must be positive")
+        if block_after < 1 or window_s <= 0 or keep_s <= 0 or max_tokens < 1:
+            raise ConfigurationError(
+                "block_after, window_s, keep_s and max_tokens must be positive"
+            )
         self._app = app
         self._store: RedisTokens | None = None
         self.block_after = block_after
         self.window_s = window_s
         self.keep_s = keep_s
+        self.max_tokens = max_tokens
 
     def _tokens(self) -> RedisTokens:
         if self._store is None:
@@ -222,6 +241,9 @@ class TokenStore:
 
         The scopes are taken as given: check them first (`errands.web.auth.check_scopes`).
 
+        Raises:
+            TokenLimitReached: `max_tokens` are kept already.
+
         Args:
             scopes: what it may do.
             expires_in_s: it stops working this many seconds from now (None: never).
@@ -236,7 +258,12 @@ class TokenStore:
             expires_at = None if expires_in_s is None else now + expires_in_s
             record = _Record(token_id, tuple(scopes), now, expires_at, note, _digest(secret))
             forget = None if expires_at is None else int((expires_at + self.keep_s) * 1000)
-            if await self._tokens().create(token_id, msgspec.json.encode(record), forget):
+            stored = await self._tokens().create(
+                token_id, msgspec.json.encode(record), forget, self.max_tokens
+            )
+            if stored < 0:
+                raise TokenLimitReached(self.max_tokens)
+            if stored:
                 return f"{_PREFIX}{token_id}_{secret}", _info(record, None, None)
             # 48 random bits collided with a kept token's id: draw again.
 

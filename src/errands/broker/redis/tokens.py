@@ -110,18 +110,20 @@ class RedisTokens:
         count, left = await self._broker.arun(self._call("tokens_fail", (window_ms,), client))
         return int(count), int(left)
 
-    async def create(self, token_id: str, record: bytes, forget_at_ms: int | None) -> bool:
-        """Store a new record; False when `token_id` is taken (nothing stored).
+    async def create(
+        self, token_id: str, record: bytes, forget_at_ms: int | None, most: int
+    ) -> int:
+        """Store a new record: 1; 0 when `token_id` is taken; -1 when `most` are kept already.
 
         Args:
             token_id: the new token's id.
             record: what is kept of it.
             forget_at_ms: when its record is deleted (None: kept until revoked).
+            most: the most tokens kept (revoked and expired ones until they are forgotten).
         """
         forget = "" if forget_at_ms is None else forget_at_ms
-        return bool(
-            await self._broker.arun(self._call("tokens_create", (token_id, record, forget)))
-        )
+        call = self._call("tokens_create", (token_id, record, forget, most))
+        return int(await self._broker.arun(call))
 
     async def revoke(self, token_id: str, keep_ms: int) -> tuple[int, int]:
         """Revoke `token_id`; `(code, revoked ms)`: 0 unknown, 1 revoked now, 2 already revoked.

@@ -25,8 +25,9 @@
 -- KEYS[1] tokens (read, write), KEYS[2] revoked (write), KEYS[3] used (write),
 -- KEYS[4] forget (read, write).
 -- ARGV: [1] token id, [2] record JSON, [3] when to forget it (ms; '' for a token that never
---   expires).
--- Returns: 1 when stored, 0 when the id is taken (nothing is written).
+--   expires), [4] the most tokens kept.
+-- Returns: 1 when stored, 0 when the id is taken (nothing is written), -1 when the most
+--   tokens are kept already, due ones forgotten (the new one is not stored).
 --
 -- errands_v1_tokens_revoke: revoke a token; it stays listed until its forget time.
 -- KEYS[1] tokens (read, write), KEYS[2] revoked (read, write), KEYS[3] used (write),
@@ -100,7 +101,12 @@ local function tokens_create(KEYS, ARGV)
   if ARGV[3] ~= '' and forget_at == nil then
     return redis.error_reply('ERR errands: tokens_create needs a forget time in ms, or none')
   end
+  local most = tonumber(ARGV[4])
+  if most == nil then
+    return redis.error_reply('ERR errands: tokens_create needs the most tokens kept')
+  end
   tokens_forget_due(T, now_ms())
+  if redis.call('HLEN', T.tokens) >= most then return -1 end
   redis.call('HSET', T.tokens, ARGV[1], ARGV[2])
   if forget_at ~= nil then redis.call('ZADD', T.forget, forget_at, ARGV[1]) end
   return 1
