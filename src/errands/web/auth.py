@@ -181,6 +181,13 @@ async def authenticate_token(web: WebContext, token: str, client: str) -> Princi
             _refused_detail(refused.reason),
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         ) from None
+    except ConfigurationError as error:
+        # The app's broker keeps no tokens (not Redis): no token can be checked, ever.
+        log.error("cannot check tokens: %s", error)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the API server cannot check tokens: {error}",
+        ) from None
     except BrokerError as error:
         log.warning("cannot check a token from %s: %s", client or "(unknown)", error)
         raise HTTPException(

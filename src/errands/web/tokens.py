@@ -241,13 +241,13 @@ class TokenStore:
 
         The scopes are taken as given: check them first (`errands.web.auth.check_scopes`).
 
-        Raises:
-            TokenLimitReached: `max_tokens` are kept already.
-
         Args:
             scopes: what it may do.
             expires_in_s: it stops working this many seconds from now (None: never).
             note: what it is for.
+
+        Raises:
+            TokenLimitReached: `max_tokens` are kept already.
         """
         if expires_in_s is not None and expires_in_s <= 0:
             raise ConfigurationError(f"a token must expire in the future, not in {expires_in_s}s")
@@ -286,7 +286,7 @@ class TokenStore:
         except TokenRefused as refused:
             if refused.counted:
                 count, left_ms = await store.fail(client, int(self.window_s * 1000))
-                if count >= self.block_after:
+                if count == self.block_after:  # once per window, not at every refusal
                     log.warning(
                         "client %s sent %d bad tokens within %gs: refused for %.0fs",
                         client or "(unknown)",
