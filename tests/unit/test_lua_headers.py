@@ -17,6 +17,7 @@ from errands.broker.redis.alerts import ALERT_SUFFIXES
 from errands.broker.redis.keys import KEY_SUFFIXES
 from errands.broker.redis.library import LUA_FILES
 from errands.broker.redis.schedules import BEAT_SUFFIXES
+from errands.broker.redis.tokens import TOKEN_SUFFIXES
 from tests.unit.lua_keys import (
     Effects,
     Function,
@@ -33,7 +34,8 @@ _SHARED = tuple(name for name in LUA_FILES if name[0].isdigit())
 # so do the alert evaluator's.
 _BEAT = "schedule.lua"
 _ALERTS = "alerts.lua"
-_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT, _ALERTS)]
+_TOKENS = "tokens.lua"  # the HTTP API's tokens: keys of their own (tested below)
+_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT, _ALERTS, _TOKENS)]
 
 
 def _source(name: str) -> str:
@@ -99,7 +101,7 @@ def test_every_lua_file_of_the_library_registers_a_function() -> None:
     assert sorted(LUA_FILES) == on_disk
     for name in _SHARED:
         assert registered(_source(name)) == {}
-    for name in [*_FILES, _BEAT, _ALERTS]:
+    for name in [*_FILES, _BEAT, _ALERTS, _TOKENS]:
         assert registered(_source(name)), name
 
 
@@ -127,6 +129,18 @@ def test_the_alert_functions_name_their_keys_in_the_order_the_client_sends_them(
     assert used <= set(ALERT_SUFFIXES), used - set(ALERT_SUFFIXES)
     # The lease is the scheduler's, whose KEYS[1] and KEYS[2] are the same two keys.
     assert BEAT_SUFFIXES[:2] == ALERT_SUFFIXES[:2]
+
+
+def test_the_token_functions_name_their_keys_in_the_order_the_client_sends_them() -> None:
+    source = _source(_TOKENS)
+    for index, suffix in enumerate(TOKEN_SUFFIXES, 1):
+        assert f"--   KEYS[{index}] {suffix} " in source, suffix
+    table = re.search(r"local function token_keys\(KEYS\)(.*?)\nend", source, re.S)
+    assert table is not None
+    named = re.findall(r"(\w+) = KEYS\[(\d+)\]", table.group(1))
+    assert named == [(suffix, str(i)) for i, suffix in enumerate(TOKEN_SUFFIXES, 1)]
+    used = set(re.findall(r"\bT\.(\w+)", source))
+    assert used <= set(TOKEN_SUFFIXES), used - set(TOKEN_SUFFIXES)
 
 
 def _without_line(source: str, line: str) -> str:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import errands
-from errands.web import dashboard, health, jobs, operations, tasks
+from errands.web import dashboard, health, jobs, operations, tasks, token_routes
 from errands.web.context import WebContext
 from errands.web.settings import WebSettings
 from errands.web.tokens import token_store
@@ -35,6 +35,6 @@ def build(app: App, settings: WebSettings) -> FastAPI:
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
-    for module in (health, tasks, jobs, operations, dashboard):
+    for module in (health, tasks, jobs, operations, dashboard, token_routes):
         api.include_router(module.routes(app))
     return api
