@@ -80,6 +80,7 @@ _WHY = {
     401: "No valid bearer token.",
     403: "The token lacks the scope.",
     404: "Not found.",
+    409: "The request conflicts with the current state (the job already ended).",
     413: "The body is over the server's limit.",
     422: "The request is not valid: each problem with its path.",
     503: "Redis cannot serve now; retry later.",

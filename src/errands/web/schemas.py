@@ -36,6 +36,7 @@ __all__ = [
     "TaskShape",
     "body_problems",
     "catalog_document",
+    "inline_schema",
     "validation_path",
 ]
 
@@ -367,6 +368,27 @@ def _unique(hints: Iterable[Any]) -> list[Any]:
         if not any(hint == kept for kept in seen):
             seen.append(hint)
     return seen
+
+
+def inline_schema(kind: Any) -> dict[str, Any]:
+    """The JSON Schema msgspec gives of `kind`, every definition written in place (no $ref).
+
+    A route's reply schema then stands alone in the OpenAPI document, whichever module wrote
+    it; the read model's types have no cycles, so this ends.
+    """
+    root, definitions = msgspec.json.schema_components([kind], ref_template="{name}")
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"$ref"}:
+                return resolve(definitions[node["$ref"]])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(root[0])
+    return resolved
 
 
 def body_problems(error: msgspec.MsgspecError, at: str = "$") -> list[Problem]:
