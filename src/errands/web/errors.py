@@ -179,6 +179,11 @@ def install(api: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         return _validation(error)
 
+    async def on_anything(request: Request, error: Exception) -> Response:
+        # Starlette logs the traceback; the reply does not carry it.
+        return _detail(500, f"internal error ({type(error).__name__}): see the server's log")
+
+    api.add_exception_handler(Exception, on_anything)
     api.add_exception_handler(ApiProblems, on_problems)
     api.add_exception_handler(ErrandsError, on_errands)
     api.add_exception_handler(rex.RedisError, on_redis)
