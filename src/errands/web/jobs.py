@@ -8,6 +8,7 @@ the inspector lists (the first `SEARCH_QUEUES` of them) and the app's default qu
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,12 +29,15 @@ from errands.web.schemas import inline_schema
 if TYPE_CHECKING:
     from errands.app import App
 
-__all__ = ["EVENTS_MAX_S", "JOB_SCHEMA", "SEARCH_QUEUES", "job_reply", "routes"]
+__all__ = ["EVENTS_MAX_S", "JOB_SCHEMA", "MAX_WAITERS", "SEARCH_QUEUES", "job_reply", "routes"]
 
 #: Queues a read without ``?queue=`` looks in (besides the default queue).
 SEARCH_QUEUES = 100
 #: The longest an event stream stays open; it then ends with a ``timeout`` event (reconnect).
 EVENTS_MAX_S = 600.0
+#: Long-polls and event streams one server holds open at once; each holds a Redis connection
+#: while it waits. Past it, a long-poll answers at once and a stream is refused with 503.
+MAX_WAITERS = 256
 #: How often a stream reads the job for progress between the wake-ups of its finish.
 _EVENTS_TICK_S = 0.25
 
@@ -115,7 +119,16 @@ def _sse(event: str, data: Any) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + _encoder.encode(data) + b"\n\n"
 
 
-async def _events(app: App, first: JobDetail, payloads: bool) -> AsyncIterator[bytes]:
+async def _events(
+    app: App, first: JobDetail, payloads: bool, waiters: asyncio.Semaphore
+) -> AsyncIterator[bytes]:
+    """`_follow` holding one of the server's waiter slots."""
+    async with waiters:
+        async for event in _follow(app, first, payloads):
+            yield event
+
+
+async def _follow(app: App, first: JobDetail, payloads: bool) -> AsyncIterator[bytes]:
     """A job's state changes and progress, then one final event; at most `EVENTS_MAX_S`."""
     job, queue, job_id = first, first.queue, first.id
     deadline = time.monotonic() + EVENTS_MAX_S
@@ -154,6 +167,7 @@ _Queue = Annotated[
 def routes(app: App) -> APIRouter:
     """The job routes for `app`."""
     router = APIRouter(tags=["jobs"])
+    waiters = asyncio.Semaphore(MAX_WAITERS)
 
     @router.get(
         "/v1/jobs/{job_id}",
@@ -187,8 +201,10 @@ def routes(app: App) -> APIRouter:
         arguments and result need ``read:payloads``.
         """
         job = await _find(app, job_id, queue)
-        if wait and job.state not in _ENDED:
-            await app.broker.await_result(job.queue, job_id, min(wait, web.settings.max_wait_s))
+        if wait and job.state not in _ENDED and not waiters.locked():
+            async with waiters:
+                timeout_s = min(wait, web.settings.max_wait_s)
+                await app.broker.await_result(job.queue, job_id, timeout_s)
             job = await _find(app, job_id, job.queue)
         return json_reply(job_reply(job, principal.allows(READ_PAYLOADS)))
 
@@ -216,7 +232,14 @@ def routes(app: App) -> APIRouter:
         ``end`` with the job, or ``timeout`` after 600 s (reconnect), or ``gone``.
         """
         job = await _find(app, job_id, queue)
-        stream = _events(app, job, principal.allows(READ_PAYLOADS))
+        if waiters.locked():
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                f"this server holds {MAX_WAITERS} streams and long-polls open already: "
+                "retry later, or poll GET /v1/jobs/{id}",
+                headers={"Retry-After": "1"},
+            )
+        stream = _events(app, job, principal.allows(READ_PAYLOADS), waiters)
         return StreamingResponse(
             stream,
             media_type="text/event-stream",

@@ -221,7 +221,8 @@ def routes(app: App) -> APIRouter:
     router = APIRouter(tags=["tasks"])
     catalog = TaskCatalog(app)
     for name, shape in catalog.shapes.items():
-        _add_task_route(router, app, shape, catalog.schemas[name])
+        if "{" not in name and "}" not in name:  # a brace would read as a path parameter
+            _add_task_route(router, app, shape, catalog.schemas[name])
 
     @router.post(
         "/v1/batch",
@@ -250,16 +251,27 @@ def routes(app: App) -> APIRouter:
         principal = await authenticate(request, web)
         return await _batch(app, catalog, principal, await request.body())
 
-    @router.post("/v1/tasks/{name}", include_in_schema=False)
-    async def unknown_task(
+    handlers = {name: _enqueue_route(app, shape) for name, shape in catalog.shapes.items()}
+
+    @router.post("/v1/tasks/{name:path}", include_in_schema=False)
+    async def by_name(
         name: str, request: Request, web: Annotated[WebContext, Depends(web_context)]
     ) -> Response:
-        """404 for a name no task is registered under, naming those that are."""
-        await authenticate(request, web)
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            f"no task named {name!r} is registered (registered: {catalog.known()})",
-        )
+        """Enqueue a task no route of its own matched (a brace in its name); else 404."""
+        principal = await authenticate(request, web)
+        handler = handlers.get(name)
+        if handler is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"no task named {name!r} is registered (registered: {catalog.known()})",
+            )
+        scope = enqueue_scope(name)
+        if not principal.allows(scope):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"the token lacks the scope {scope!r}: create one with --scope {scope}",
+            )
+        return await handler(request)
 
     return router
 
