@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.web_api_support import Stack, api_stack, task, task_path
+from tests.e2e.env_app import run_errands
+from tests.e2e.web_api_support import APP_SPEC, Stack, api_stack, task, task_path
 
 
 @pytest.fixture(scope="module")
@@ -178,13 +179,9 @@ def test_a_batch_is_checked_whole_then_sent(stack: Stack) -> None:
     assert stack.app.inspector.queue("default").stats.get("enqueued", 0) == queued_before
 
 
-def test_errands_schema_prints_each_tasks_request_schema(stack: Stack, tmp_path: Path) -> None:
-    from tests.e2e.env_app import run_errands
-
-    done = run_errands(stack.app, "tests.e2e.web_app:app", "schema", "tests.e2e.web_app:app")
+def test_errands_schema_prints_each_tasks_request_schema(stack: Stack) -> None:
+    done = run_errands(stack.app, APP_SPEC, "schema", APP_SPEC)
     assert done.returncode == 0, done.stderr
-    import json
-
     document = json.loads(done.stdout)
     add = document["tasks"][task("add")]
     assert add["properties"]["args"]["prefixItems"][0]["type"] == "integer"
@@ -192,3 +189,9 @@ def test_errands_schema_prints_each_tasks_request_schema(stack: Stack, tmp_path:
         served = anonymous.get("/openapi.json").json()
     body = served["paths"][task_path("add")]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"] == add
+    one = run_errands(stack.app, APP_SPEC, "schema", APP_SPEC, "--task", task("add"))
+    assert list(json.loads(one.stdout)["tasks"]) == [task("add")]
+    unknown = run_errands(stack.app, APP_SPEC, "schema", APP_SPEC, "--task", "nope")
+    assert unknown.returncode == 2
+    assert "no task named 'nope'" in unknown.stderr
+    assert task("add") in unknown.stderr

@@ -118,3 +118,27 @@ def test_a_job_record_broken_by_hand_reads_without_a_5xx(
     assert reply.json()["state"] == "corrupt"
     assert reply.json()["args"] is None
     assert cancel.status_code == 409, cancel.text
+
+
+@pytest.mark.timeout(60)
+def test_an_event_stream_ends_with_an_error_event_when_redis_goes(
+    tmp_path: Path, namespace: str
+) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        app = build(server.url, namespace)
+        token = make_token(app, "admin")
+        with api_server(app, tmp_path) as api, api.client(token) as client:
+            sent = client.post(task_path("add"), json={"args": [1, 2], "countdown": 60})
+            events: list[str] = []
+            with client.stream("GET", f"/v1/jobs/{sent.json()['id']}/events", timeout=30) as reply:
+                for line in reply.iter_lines():
+                    if line.startswith("event: "):
+                        events.append(line[len("event: ") :])
+                        if len(events) == 1:
+                            server.kill()
+            assert events[0] == "state"
+            assert events[-1] == "error"
+        assert "Traceback" not in api.log.read_text()
+    finally:
+        server.stop()

@@ -20,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from errands.broker.types import CancelCode
 from errands.broker.views import JobDetail
 from errands.cli_inspect import job_document
+from errands.errors import BrokerError
 from errands.states import JobState
 from errands.web.auth import OPERATE, READ, READ_PAYLOADS, Principal, require
 from errands.web.context import WebContext, web_context
@@ -122,10 +123,13 @@ def _sse(event: str, data: Any) -> bytes:
 async def _events(
     app: App, first: JobDetail, payloads: bool, waiters: asyncio.Semaphore
 ) -> AsyncIterator[bytes]:
-    """`_follow` holding one of the server's waiter slots."""
+    """`_follow` in one of the server's waiter slots; a Redis failure ends it with ``error``."""
     async with waiters:
-        async for event in _follow(app, first, payloads):
-            yield event
+        try:
+            async for event in _follow(app, first, payloads):
+                yield event
+        except BrokerError as error:
+            yield _sse("error", {"detail": f"Redis cannot serve: {error}; reconnect later"})
 
 
 async def _follow(app: App, first: JobDetail, payloads: bool) -> AsyncIterator[bytes]:
@@ -215,7 +219,7 @@ def routes(app: App) -> APIRouter:
         responses={
             200: {
                 "description": "Server-sent events: state (state, attempts), progress, then one "
-                "of end (the job's document), timeout (reconnect) or gone.",
+                "of end (the job's document), timeout (reconnect), gone, or error (Redis).",
                 "content": {"text/event-stream": {"schema": {"type": "string"}}},
             },
             **responses(404, 422),
@@ -229,7 +233,7 @@ def routes(app: App) -> APIRouter:
         """A job's events as they happen, then a final one, then the stream ends.
 
         ``state`` at each change of state or attempt, ``progress`` at each report, then
-        ``end`` with the job, or ``timeout`` after 600 s (reconnect), or ``gone``.
+        ``end`` with the job, or ``timeout`` after 600 s (reconnect), ``gone``, or ``error``.
         """
         job = await _find(app, job_id, queue)
         if waiters.locked():
