@@ -79,11 +79,14 @@ async def _unserved(app: App, queue: QueueSummary, max_age_s: float) -> str | No
 
 async def readiness(app: App, max_age_s: float) -> tuple[list[str], int]:
     """The reasons the API is not ready (none: ready), and how many queues were looked at."""
+
+    async def check() -> tuple[list[QueueSummary], list[str | None]]:
+        queues = await _queues(app)
+        # One queue after the other: a probe must not open a connection per queue.
+        return queues, [await _unserved(app, q, max_age_s) for q in queues]
+
     try:
-        queues = await asyncio.wait_for(_queues(app), READY_TIMEOUT_S)
-        reasons = await asyncio.wait_for(
-            asyncio.gather(*(_unserved(app, q, max_age_s) for q in queues)), READY_TIMEOUT_S
-        )
+        queues, reasons = await asyncio.wait_for(check(), READY_TIMEOUT_S)
     except TimeoutError:
         return [f"Redis did not answer within {READY_TIMEOUT_S:g}s"], 0
     except BrokerUnavailable as error:
