@@ -142,3 +142,37 @@ def test_an_event_stream_ends_with_an_error_event_when_redis_goes(
         assert "Traceback" not in api.log.read_text()
     finally:
         server.stop()
+
+
+def _reads(server: RedisServer) -> int:
+    """Function calls (read-only or not) the server has run so far."""
+    stats = server.client()
+    try:
+        info = stats.info("commandstats")
+    finally:
+        stats.close()
+    return sum(
+        int(info.get(name, {}).get("calls", 0)) for name in ("cmdstat_fcall", "cmdstat_fcall_ro")
+    )
+
+
+@pytest.mark.timeout(60)
+def test_a_client_that_leaves_its_event_stream_stops_it(
+    server: RedisServer, namespace: str, tmp_path: Path
+) -> None:
+    app = build(server.url, namespace)
+    token = make_token(app, "admin")
+    with api_server(app, tmp_path) as api, api.client(token) as client:
+        sent = client.post(task_path("add"), json={"args": [1, 2], "countdown": 60})
+        with client.stream("GET", f"/v1/jobs/{sent.json()['id']}/events", timeout=30) as reply:
+            lines = reply.iter_lines()
+            assert next(lines) == "event: state"  # the stream runs, reading the job
+            before = _reads(server)
+            wait_until(lambda: _reads(server) >= before + 3, 10, "the stream to read the job")
+        # The client left: a read under way may finish, then nothing reads the job.
+        time.sleep(0.5)
+        left = _reads(server)
+        time.sleep(1.5)
+        assert _reads(server) - left <= 1
+        assert client.get("/healthz").status_code == 200
+    assert "Traceback" not in api.log.read_text()
