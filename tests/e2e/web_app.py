@@ -1,7 +1,8 @@
 """The app the web tests serve, built from the test's environment (`tests.e2e.env_app`).
 
 Tasks: ``add`` (typed ints), ``greet`` (keyword arguments with a default), ``fail`` (fails for
-good at once), ``slow`` (sleeps), ``report`` (progress), ``nap`` (periodic, hourly).
+good at once), ``slow`` (sleeps), ``report`` (progress), ``crawl`` (progress, pausing between
+reports), ``nap`` (periodic, hourly).
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def build(broker_url: str, namespace: str) -> App:
         """Report progress at each step."""
         for step in range(steps):
             ctx.set_progress((step + 1) / steps, f"step {step + 1} of {steps}")
+        return steps
+
+    @app.task(bind=True)
+    def crawl(ctx: TaskContext, steps: int, pause_s: float = 0.4) -> int:
+        """Report progress at each step, pausing between (a stream sees each report)."""
+        for step in range(steps):
+            ctx.set_progress((step + 1) / steps, f"step {step + 1} of {steps}")
+            time.sleep(min(pause_s, 2.0))
         return steps
 
     @app.periodic(every=timedelta(hours=1))

@@ -31,6 +31,10 @@ class WebContext:
     tokens: TokenStore
 
 
-def web_context(request: Request) -> WebContext:
-    """The `WebContext` of the server `request` reached (a FastAPI dependency)."""
+async def web_context(request: Request) -> WebContext:
+    """The `WebContext` of the server `request` reached (a FastAPI dependency).
+
+    Async on purpose: FastAPI runs a plain function dependency in its thread pool, a thread
+    hop on every request for what is an attribute read.
+    """
     return cast("WebContext", request.app.state.errands)

@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import errands
-from errands.web import dashboard, health, jobs, operations, tasks, token_routes
+from errands.web import dashboard, errors, health, jobs, openapi, operations, tasks, token_routes
+from errands.web.body_limit import BodyLimit
 from errands.web.context import WebContext
 from errands.web.settings import WebSettings
 from errands.web.tokens import token_store
@@ -25,7 +26,10 @@ def build(app: App, settings: WebSettings) -> FastAPI:
         title="errands",
         version=errands.__version__,
         description="Enqueue tasks by name, follow jobs, operate queues (docs/web.md).",
-        openapi_url="/openapi.json",
+        # Served by errands.web.openapi: completed, behind a token when the settings say so.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     api.state.errands = WebContext(app=app, settings=settings, tokens=token_store(app))
     if settings.cors_origins:
@@ -35,6 +39,9 @@ def build(app: App, settings: WebSettings) -> FastAPI:
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
+    api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    errors.install(api)
     for module in (health, tasks, jobs, operations, dashboard, token_routes):
         api.include_router(module.routes(app))
+    openapi.install(api)
     return api
