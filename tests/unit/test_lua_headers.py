@@ -14,6 +14,7 @@ from importlib import resources
 import pytest
 
 from errands.broker.redis.alerts import ALERT_SUFFIXES
+from errands.broker.redis.budget import BUDGET_SUFFIXES
 from errands.broker.redis.keys import KEY_SUFFIXES
 from errands.broker.redis.library import LUA_FILES
 from errands.broker.redis.schedules import BEAT_SUFFIXES
@@ -35,7 +36,12 @@ _SHARED = tuple(name for name in LUA_FILES if name[0].isdigit())
 _BEAT = "schedule.lua"
 _ALERTS = "alerts.lua"
 _SERIES = "series.lua"
-_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT, _ALERTS, _SERIES)]
+_BUDGET = "budget.lua"  # the HTTP API's budgets per token
+_OWN_KEYS = {
+    _SERIES: ("series_keys", "S", SERIES_SUFFIXES),
+    _BUDGET: ("budget_keys", "B", BUDGET_SUFFIXES),
+}
+_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT, _ALERTS, *_OWN_KEYS)]
 
 
 def _source(name: str) -> str:
@@ -101,7 +107,7 @@ def test_every_lua_file_of_the_library_registers_a_function() -> None:
     assert sorted(LUA_FILES) == on_disk
     for name in _SHARED:
         assert registered(_source(name)) == {}
-    for name in [*_FILES, _BEAT, _ALERTS, _SERIES]:
+    for name in [*_FILES, _BEAT, _ALERTS, *_OWN_KEYS]:
         assert registered(_source(name)), name
 
 
@@ -131,16 +137,20 @@ def test_the_alert_functions_name_their_keys_in_the_order_the_client_sends_them(
     assert BEAT_SUFFIXES[:2] == ALERT_SUFFIXES[:2]
 
 
-def test_the_series_functions_name_their_keys_in_the_order_the_client_sends_them() -> None:
-    source = _source(_SERIES)
-    for index, suffix in enumerate(SERIES_SUFFIXES, 1):
+@pytest.mark.parametrize("name", sorted(_OWN_KEYS))
+def test_the_functions_with_keys_of_their_own_name_them_in_the_order_the_client_sends_them(
+    name: str,
+) -> None:
+    source = _source(name)
+    table_name, alias, suffixes = _OWN_KEYS[name]
+    for index, suffix in enumerate(suffixes, 1):
         assert f"--   KEYS[{index}] {suffix} " in source, suffix
-    table = re.search(r"local function series_keys\(KEYS\)(.*?)\nend", source, re.S)
+    table = re.search(rf"local function {table_name}\(KEYS\)(.*?)\nend", source, re.S)
     assert table is not None
     named = re.findall(r"(\w+) = KEYS\[(\d+)\]", table.group(1))
-    assert named == [(suffix, str(i)) for i, suffix in enumerate(SERIES_SUFFIXES, 1)]
-    used = set(re.findall(r"\bS\.(\w+)", source))
-    assert used <= set(SERIES_SUFFIXES), used - set(SERIES_SUFFIXES)
+    assert named == [(suffix, str(i)) for i, suffix in enumerate(suffixes, 1)]
+    used = set(re.findall(rf"\b{alias}\.(\w+)", source))
+    assert used <= set(suffixes), used - set(suffixes)
 
 
 def _without_line(source: str, line: str) -> str:

@@ -38,6 +38,7 @@ LUA_FILES: tuple[str, ...] = (
     "schedule.lua",
     "alerts.lua",
     "series.lua",
+    "budget.lua",
 )
 
 # The .lua files register their functions under this prefix; loading rewrites it.
