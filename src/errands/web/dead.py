@@ -158,7 +158,7 @@ def routes(app: App) -> APIRouter:
         _: Annotated[Principal, Depends(guarded(ADMIN))],
         queue: Annotated[str | None, Query(description="default: the app's default queue")] = None,
     ) -> dict[str, Any]:
-        """Delete one dead job for good (its record and its result)."""
+        """Delete one dead job for good: its record goes (its failed outcome expires later)."""
         name = queue or app.default_queue
         with redis_or_503():
             job = await app.inspector.ajob(name, job_id)
