@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from errands import App
+from errands.broker.redis.series import series_keys
 from errands.broker.series import minute_of
 from errands.cli_output import iso_json
 from tests.e2e.env_app import run_errands
@@ -63,6 +65,12 @@ def test_a_queue_reads_with_its_throughput_and_an_unknown_one_is_404(
     _fill(app, 1, per_queue=3)
     read = make_token(app, "read")
     with api_server(app, tmp_path) as server, server.client(read) as http:
+        plain = redis.Redis.from_url(app.broker_url)
+        try:
+            key = series_keys(app.namespace, "q0")[1]
+            wait_until(lambda: plain.hlen(key) == 1, 10, "the API server's first sample")
+        finally:
+            plain.close()
         reply = http.get("/v1/queues/q0")
         assert reply.status_code == 200, reply.text
         queue = reply.json()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
+from errands.broker.names import check_queue_name
 from errands.broker.views import DeadFilter, DeadJob
 from errands.cli_dead import _dead_document as dead_document
 from errands.states import JobState
@@ -129,6 +130,8 @@ def routes(app: App) -> APIRouter:
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 'give either "ids" (the jobs to retry) or "filter" (with "limit"), not both',
             )
+        with redis_or_503():
+            check_queue_name(request.queue)  # before the budget is spent
         asked = len(request.ids) if request.ids is not None else request.limit
         if asked > RETRY_PER_REQUEST or asked == 0:
             raise HTTPException(

@@ -57,11 +57,24 @@ def _used(summary: QueueSummary) -> bool:
     )
 
 
+async def _registered(app: App, name: str) -> bool:
+    """`name` is in the registry of queues producers and workers used (``GET /v1/queues``)."""
+    from errands.broker.redis import RedisBroker  # noqa: PLC0415 - Redis only when asked
+    from errands.broker.redis.keys import queues_registry_key  # noqa: PLC0415
+
+    broker = app.broker
+    if isinstance(broker, RedisBroker):
+        key = queues_registry_key(broker.namespace)
+        return bool(await broker.aclient.sismember(key, name))
+    return True  # no registry to ask: the summary's counts are all there is
+
+
 async def known_queue(app: App, name: str) -> QueueSummary:
-    """The summary of queue `name`; 404 when nobody used it (no counters, jobs or workers)."""
+    """The summary of queue `name`; 404 when nobody used it (not one the list shows)."""
     with redis_or_503():
         summary = await app.inspector.aqueue(name)
-    if not _used(summary):
+        known = _used(summary) or await _registered(app, name)
+    if not known:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
             f"no queue {name!r}: nobody sent to it or served it (GET /v1/queues lists them)",
