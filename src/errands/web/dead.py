@@ -117,7 +117,7 @@ def routes(app: App) -> APIRouter:
                 jobs = [dead_document(j) for j in page.items]
         return {"queue": name, "jobs": jobs, "cursor": page.cursor}
 
-    @router.post("/retry", response_model=RetriedModel, responses=responses(429))
+    @router.post("/retry", response_model=RetriedModel, responses=responses(400, 429))
     async def retry_dead(
         request: DeadRetryRequest, principal: Annotated[Principal, Depends(guarded(OPERATE))]
     ) -> dict[str, Any]:

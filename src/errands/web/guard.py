@@ -18,11 +18,12 @@ from redis import exceptions as redis_errors
 from errands.errors import ArgumentError, BrokerUnavailable, ConfigurationError
 from errands.web.auth import Principal, require
 from errands.web.context import WebContext, web_context
-from errands.web.ops_models import ErrorModel
+from errands.web.ops_models import ErrorModel, InvalidModel
 
 __all__ = ["guarded", "redis_or_503", "responses"]
 
 _WHY = {
+    400: "The body is not JSON.",
     401: "No valid bearer token.",
     403: "The token lacks the scope this route needs.",
     404: "No such queue, job or schedule.",
@@ -36,7 +37,10 @@ _WHY = {
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The declared error replies of a route (401, 403, 422 and 503 always), for OpenAPI."""
     chosen = sorted({401, 403, 422, 503, *statuses})
-    return {code: {"model": ErrorModel, "description": _WHY[code]} for code in chosen}
+    return {
+        code: {"model": InvalidModel if code == 422 else ErrorModel, "description": _WHY[code]}
+        for code in chosen
+    }
 
 
 _TRANSIENT = (

@@ -20,6 +20,7 @@ __all__ = [
     "DeadRetryRequest",
     "DeletedModel",
     "ErrorModel",
+    "InvalidModel",
     "PausedModel",
     "PurgedModel",
     "QueueDetailModel",
@@ -40,6 +41,12 @@ class ErrorModel(BaseModel):
     """An error reply: what went wrong and what to do."""
 
     detail: str
+
+
+class InvalidModel(BaseModel):
+    """A 422 reply: errands' message, or each problem of the request with where it is."""
+
+    detail: str | list[dict[str, Any]]
 
 
 class QueueModel(BaseModel):

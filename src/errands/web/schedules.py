@@ -58,7 +58,9 @@ def routes(app: App) -> APIRouter:
         found = await _off_loop(app.schedules.list)
         return {"schedules": [schedule_document(i, json=True) for i in found]}
 
-    @router.post("/{schedule_id}/pause", response_model=ScheduleModel, responses=responses(404))
+    @router.post(
+        "/{schedule_id}/pause", response_model=ScheduleModel, responses=responses(400, 404)
+    )
     async def pause_schedule(
         schedule_id: str,
         _: Annotated[Principal, Depends(guarded(OPERATE))],
