@@ -87,6 +87,10 @@ def test_a_queue_reads_with_its_throughput_and_an_unknown_one_is_404(
         # so every point is still a gap, never a zero.
         assert all(point["enqueued"] is None for point in series)
 
+        shorter = http.get("/v1/queues/q0", params={"minutes": 5}).json()["throughput"]
+        assert len(shorter) == 5
+        assert shorter[-1]["minute"] >= minutes[-1], "the same last minute (or the next one)"
+        assert http.get("/v1/queues/q0", params={"minutes": 121}).status_code == 422
         missing = http.get("/v1/queues/nope")
         assert missing.status_code == 404
         assert "GET /v1/queues" in missing.json()["detail"]

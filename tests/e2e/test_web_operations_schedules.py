@@ -6,26 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
-
 from errands import App
 from errands.states import JobState
-from tests.e2e.web_app import build
 from tests.e2e.web_support import api_server, make_token
 
 
-def _store_code_schedules(app: App) -> None:
-    """Store the code schedules of the served app, as its leading scheduler would."""
-    served = build(app.broker_url, app.namespace)
-    try:
-        items = [(i, msgspec.json.encode(d)) for i, d in served.periodic_schedules.items()]
-        served.broker.schedules.define("code", items)
-    finally:
-        served.close()
-
-
 def test_schedules_pause_with_a_note_resume_and_trigger_a_job(app: App, tmp_path: Path) -> None:
-    _store_code_schedules(app)
     app.schedules.upsert("nightly", "report", every=86400, kwargs={"steps": 2})
     read, operate = make_token(app, "read"), make_token(app, "operate")
     with api_server(app, tmp_path) as server:
@@ -38,6 +24,10 @@ def test_schedules_pause_with_a_note_resume_and_trigger_a_job(app: App, tmp_path
             assert nap["paused"] is False
             assert nap["next_fire"].endswith("Z")
             assert (nap["fired"], nap["missed"]) == (0, 0)
+            # No scheduler ran: the code's schedule is listed, not stored, and still pauses.
+            assert app.broker.schedules.read().defs == {
+                "nightly": app.broker.schedules.read().defs["nightly"]
+            }
             refused = reader.post(f"/v1/schedules/{nap['id']}/pause", json={"note": "x"})
             assert refused.status_code == 403, "a read token cannot pause"
         with server.client(operate) as http:

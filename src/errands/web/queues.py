@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
+from errands.broker.series import MAX_MINUTES
 from errands.broker.views import QueueSummary
 from errands.cli_inspect import _queue_document as queue_document
 from errands.cli_ops import PURGE_BATCH
@@ -99,12 +100,16 @@ def routes(app: App) -> APIRouter:
 
     @router.get("/{name}", response_model=QueueDetailModel, responses=responses(404))
     async def get_queue(
-        name: str, _: Annotated[Principal, Depends(guarded(READ))]
+        name: str,
+        _: Annotated[Principal, Depends(guarded(READ))],
+        minutes: Annotated[
+            int, Query(ge=1, le=MAX_MINUTES, description="minutes of throughput, oldest first")
+        ] = _SERIES_MINUTES,
     ) -> dict[str, Any]:
         """One queue: its jobs by state, its workers, and its throughput per minute (an hour)."""
         summary = await known_queue(app, name)
         with redis_or_503():
-            series = await app.inspector.athroughput(name, _SERIES_MINUTES)
+            series = await app.inspector.athroughput(name, minutes)
         return {**queue_document(summary), "throughput": [throughput_document(p) for p in series]}
 
     async def set_paused(name: str, paused: bool) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import msgspec
 from fastapi import APIRouter, Body, Depends, HTTPException, status
 from starlette.concurrency import run_in_threadpool
 
@@ -45,6 +46,18 @@ async def _off_loop(call: Callable[[], T]) -> T:
         ) from None
 
 
+def _store_from_code(app: App, schedule_id: str) -> None:
+    """Store a schedule of `app`'s code that no scheduler stored yet, so that it can pause.
+
+    The list shows such a schedule (from the code); a pause needs its stored definition. This
+    is what the leading scheduler does when it starts, and it never replaces an operator's.
+    """
+    definition = app.periodic_schedules.get(schedule_id)
+    if definition is None or schedule_id in app.broker.schedules.read().defs:
+        return
+    app.broker.schedules.define("code", [(schedule_id, msgspec.json.encode(definition))])
+
+
 def routes(app: App) -> APIRouter:
     """The schedule routes for `app`."""
     router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
@@ -70,6 +83,7 @@ def routes(app: App) -> APIRouter:
         note = change.note if change else ""
 
         def pause() -> dict[str, Any]:
+            _store_from_code(app, schedule_id)
             app.schedules.pause(schedule_id, note)
             return one(schedule_id)
 
