@@ -29,7 +29,7 @@ def sample(samples: dict[int, bytes], stats: Mapping[str, int], now_ms: int) -> 
     if minute in samples:
         return Sampled(False, next_in_s)
     samples[minute] = encode_sample(stats)
-    for old in [at for at in samples if at <= minute - SERIES_KEEP_S]:
+    for old in [at for at in samples if at < minute - SERIES_KEEP_S]:
         del samples[old]
     return Sampled(True, next_in_s)
 

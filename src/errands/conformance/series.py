@@ -58,7 +58,7 @@ async def check_a_minute_is_sampled_once_however_many_samplers(s: Subject) -> No
 
 
 async def check_samples_older_than_two_hours_are_dropped(s: Subject) -> None:
-    """A sample that writes drops those more than `SERIES_KEEP_S` older than it."""
+    """A sample that writes drops those more than `SERIES_KEEP_S` older than it, no others."""
     b = s.broker
     b.sample_throughput(Q, now=_A)
     b.enqueue(Q, [job("one")])
@@ -66,6 +66,10 @@ async def check_samples_older_than_two_hours_are_dropped(s: Subject) -> None:
     b.sample_throughput(Q, now=_A + 120)
     assert b.inspector.throughput(Q, 2, until=_A + 120)[0].enqueued == 1, "kept while young"
     b.sample_throughput(Q, now=_A + SERIES_KEEP_S)
+    assert b.inspector.throughput(Q, 2, until=_A + 120)[0].enqueued == 1, (
+        "a sample exactly two hours old is kept: a read of 120 minutes needs it"
+    )
+    b.sample_throughput(Q, now=_A + SERIES_KEEP_S + 60)
     points = b.inspector.throughput(Q, 2, until=_A + 120)
     assert points == [_gap(_A), ThroughputPoint(_A + 60, 0, 0, 0, 0)], (
         f"the sample of two hours before is dropped, the ones after it kept: {points}"

@@ -56,7 +56,7 @@ local function series_sample(KEYS, ARGV)
   local old = {}
   for _, field in ipairs(redis.call('HKEYS', S.series)) do
     local at = tonumber(field)
-    if at == nil or at <= minute - span then old[#old + 1] = field end
+    if at == nil or at < minute - span then old[#old + 1] = field end
   end
   if #old > 0 then redis.call('HDEL', S.series, unpack(old)) end
   redis.call('EXPIRE', S.series, span + 60)
