@@ -38,6 +38,8 @@ LUA_FILES: tuple[str, ...] = (
     "schedule.lua",
     "alerts.lua",
     "tokens.lua",
+    "series.lua",
+    "budget.lua",
 )
 
 # The .lua files register their functions under this prefix; loading rewrites it.
