@@ -17,6 +17,7 @@ from errands.broker.redis.alerts import ALERT_SUFFIXES
 from errands.broker.redis.keys import KEY_SUFFIXES
 from errands.broker.redis.library import LUA_FILES
 from errands.broker.redis.schedules import BEAT_SUFFIXES
+from errands.broker.redis.series import SERIES_SUFFIXES
 from tests.unit.lua_keys import (
     Effects,
     Function,
@@ -30,10 +31,11 @@ from tests.unit.lua_keys import (
 # The helper files, loaded first (their names start with a digit); they register nothing.
 _SHARED = tuple(name for name in LUA_FILES if name[0].isdigit())
 # The scheduler's functions take the scheduler's keys, not a queue's (tested on their own below);
-# so do the alert evaluator's.
+# so do the alert evaluator's and the throughput series'.
 _BEAT = "schedule.lua"
 _ALERTS = "alerts.lua"
-_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT, _ALERTS)]
+_SERIES = "series.lua"
+_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT, _ALERTS, _SERIES)]
 
 
 def _source(name: str) -> str:
@@ -99,7 +101,7 @@ def test_every_lua_file_of_the_library_registers_a_function() -> None:
     assert sorted(LUA_FILES) == on_disk
     for name in _SHARED:
         assert registered(_source(name)) == {}
-    for name in [*_FILES, _BEAT, _ALERTS]:
+    for name in [*_FILES, _BEAT, _ALERTS, _SERIES]:
         assert registered(_source(name)), name
 
 
@@ -127,6 +129,18 @@ def test_the_alert_functions_name_their_keys_in_the_order_the_client_sends_them(
     assert used <= set(ALERT_SUFFIXES), used - set(ALERT_SUFFIXES)
     # The lease is the scheduler's, whose KEYS[1] and KEYS[2] are the same two keys.
     assert BEAT_SUFFIXES[:2] == ALERT_SUFFIXES[:2]
+
+
+def test_the_series_functions_name_their_keys_in_the_order_the_client_sends_them() -> None:
+    source = _source(_SERIES)
+    for index, suffix in enumerate(SERIES_SUFFIXES, 1):
+        assert f"--   KEYS[{index}] {suffix} " in source, suffix
+    table = re.search(r"local function series_keys\(KEYS\)(.*?)\nend", source, re.S)
+    assert table is not None
+    named = re.findall(r"(\w+) = KEYS\[(\d+)\]", table.group(1))
+    assert named == [(suffix, str(i)) for i, suffix in enumerate(SERIES_SUFFIXES, 1)]
+    used = set(re.findall(r"\bS\.(\w+)", source))
+    assert used <= set(SERIES_SUFFIXES), used - set(SERIES_SUFFIXES)
 
 
 def _without_line(source: str, line: str) -> str:

@@ -37,6 +37,7 @@ LUA_FILES: tuple[str, ...] = (
     "progress.lua",
     "schedule.lua",
     "alerts.lua",
+    "series.lua",
 )
 
 # The .lua files register their functions under this prefix; loading rewrites it.
