@@ -6,6 +6,7 @@ Redis; the ones where jobs must fail run a real worker of `tests.e2e.web_app`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,9 +146,16 @@ def test_what_a_page_shows_and_offers_follows_the_tokens_scopes(
     assert app.inspector.queue("default").dead == 0
 
 
-def test_live_numbers_and_search_read_the_queues(app: App, server: ApiServer) -> None:
+def test_live_numbers_the_chart_and_search_read_the_queues(app: App, server: ApiServer) -> None:
+    now = time.time()
+    app.broker.sample_throughput("default", now=now - 120)
     sent = [app.send_task(task_name(app, "add"), [1, 2]).id for _ in range(3)]
+    app.broker.sample_throughput("default", now=now - 60)
     with logged_in(server, make_token(app, "read")) as client:
+        overview = client.get("/").text
+        assert "0 succeeded, 0 dead, 0 retried, 3 sent in the last hour" in overview
+        assert "<svg" in overview
+        assert "minutes not sampled" in overview  # the minutes before the first sample
         numbers = first_numbers(client, "/live/overview")
         assert numbers["queues"]["default"]["ready"] == 3
         one = first_numbers(client, "/live/queues/default")

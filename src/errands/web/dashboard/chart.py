@@ -1,75 +1,25 @@
-"""The overview's throughput chart: per-minute counts drawn as inline SVG bars (pure).
+"""The throughput chart: a queue's per-minute counts drawn as inline SVG bars (pure).
 
-`bars` turns a queue's per-minute series into the geometry the template draws; `totals` sums
-an hour of it, the failure rate included. Nothing here reads Redis.
+`chart` turns a series (`errands.broker.series.ThroughputPoint`, oldest first) into what the
+template draws, with the hour's sums and failure rate; `summed` adds several queues' series.
+A minute nobody sampled is a gap: drawn as a hatch mark, counted as nothing. Nothing here
+reads Redis.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Protocol
 
 import msgspec
 
-__all__ = ["Bar", "Chart", "Minute", "MinuteCounts", "chart", "empty_series"]
+from errands.broker.series import ThroughputPoint
+
+__all__ = ["HEIGHT", "WIDTH", "Bar", "Chart", "chart", "summed"]
 
 #: The chart's drawing size, in SVG user units.
 WIDTH = 600
 HEIGHT = 120
-
-
-class Minute(Protocol):
-    """What the chart reads of one minute of a queue's series."""
-
-    @property
-    def minute(self) -> float:
-        """The minute's start (Unix seconds)."""
-        ...
-
-    @property
-    def succeeded(self) -> int:
-        """Jobs that succeeded in it."""
-        ...
-
-    @property
-    def dead(self) -> int:
-        """Jobs that failed for good in it."""
-        ...
-
-    @property
-    def enqueued(self) -> int:
-        """Jobs sent in it."""
-        ...
-
-    @property
-    def retried(self) -> int:
-        """Attempts that failed and were retried in it."""
-        ...
-
-
-class MinuteCounts(msgspec.Struct, frozen=True):
-    """One minute of a queue's work (the shape of ``Inspector.throughput``'s records).
-
-    Attributes:
-        minute: the minute's start (Unix seconds).
-        enqueued: jobs sent in it.
-        succeeded: jobs that succeeded in it.
-        retried: attempts that failed and were retried in it.
-        dead: jobs that failed for good in it.
-    """
-
-    minute: float
-    enqueued: int = 0
-    succeeded: int = 0
-    retried: int = 0
-    dead: int = 0
-
-
-def empty_series(minutes: int = 60, now: float | None = None) -> list[MinuteCounts]:
-    """An hour with nothing counted: what the chart draws for a broker without a series."""
-    start = (int(time.time() if now is None else now) // 60 - minutes + 1) * 60
-    return [MinuteCounts(float(start + 60 * i)) for i in range(minutes)]
 
 
 class Bar(msgspec.Struct, frozen=True):
@@ -82,7 +32,8 @@ class Bar(msgspec.Struct, frozen=True):
         ok_height: the succeeded part's height.
         dead_y: the top of the dead part.
         dead_height: the dead part's height.
-        label: the tooltip (minute and counts).
+        gap: nobody sampled the minute: its counts are unknown.
+        label: the tooltip (the minute and its counts).
     """
 
     x: float
@@ -91,6 +42,7 @@ class Bar(msgspec.Struct, frozen=True):
     ok_height: float
     dead_y: float
     dead_height: float
+    gap: bool
     label: str
 
 
@@ -99,12 +51,13 @@ class Chart(msgspec.Struct, frozen=True):
 
     Attributes:
         bars: one per minute, oldest first.
-        succeeded: jobs that succeeded in the hour.
-        dead: jobs that failed for good in the hour.
-        enqueued: jobs sent in the hour.
-        retried: retried attempts in the hour.
+        succeeded: jobs that succeeded in the minutes known.
+        dead: jobs that failed for good in the minutes known.
+        enqueued: jobs sent in the minutes known.
+        retried: retried attempts in the minutes known.
         failure_rate: dead / (succeeded + dead), None when nothing finished.
-        peak: the tallest minute (finished jobs), the chart's scale.
+        peak: the tallest minute (finished jobs): the chart's scale.
+        gaps: minutes nobody sampled.
     """
 
     bars: list[Bar]
@@ -114,17 +67,28 @@ class Chart(msgspec.Struct, frozen=True):
     retried: int
     failure_rate: float | None
     peak: int
+    gaps: int
 
 
-def chart(series: Sequence[Minute]) -> Chart:
-    """The chart of `series` (per-minute records, oldest first)."""
-    peak = max([m.succeeded + m.dead for m in series] + [1])
+def _n(value: int | None) -> int:
+    return value or 0
+
+
+def chart(series: Sequence[ThroughputPoint]) -> Chart:
+    """The chart of `series` (per-minute points, oldest first)."""
+    peak = max([_n(p.succeeded) + _n(p.dead) for p in series] + [1])
     slot = WIDTH / max(len(series), 1)
     bars = []
-    for index, m in enumerate(series):
-        ok = HEIGHT * m.succeeded / peak
-        bad = HEIGHT * m.dead / peak
-        stamp = time.strftime("%H:%M", time.gmtime(m.minute))
+    for index, p in enumerate(series):
+        ok = HEIGHT * _n(p.succeeded) / peak
+        bad = HEIGHT * _n(p.dead) / peak
+        stamp = time.strftime("%H:%M", time.gmtime(p.minute))
+        gap = p.succeeded is None
+        said = (
+            "no sample"
+            if gap
+            else f"{p.succeeded} succeeded, {p.dead} dead, {p.retried} retried, {p.enqueued} sent"
+        )
         bars.append(
             Bar(
                 x=round(index * slot + 0.5, 2),
@@ -133,18 +97,43 @@ def chart(series: Sequence[Minute]) -> Chart:
                 ok_height=round(ok, 2),
                 dead_y=round(HEIGHT - ok - bad, 2),
                 dead_height=round(bad, 2),
-                label=f"{stamp}Z: {m.succeeded} succeeded, {m.dead} dead, {m.enqueued} sent",
+                gap=gap,
+                label=f"{stamp}Z: {said}",
             )
         )
-    succeeded = sum(m.succeeded for m in series)
-    dead = sum(m.dead for m in series)
+    succeeded = sum(_n(p.succeeded) for p in series)
+    dead = sum(_n(p.dead) for p in series)
     finished = succeeded + dead
     return Chart(
         bars=bars,
         succeeded=succeeded,
         dead=dead,
-        enqueued=sum(m.enqueued for m in series),
-        retried=sum(m.retried for m in series),
+        enqueued=sum(_n(p.enqueued) for p in series),
+        retried=sum(_n(p.retried) for p in series),
         failure_rate=dead / finished if finished else None,
         peak=peak,
+        gaps=sum(1 for p in series if p.succeeded is None),
     )
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    return None if a is None and b is None else _n(a) + _n(b)
+
+
+def summed(series: Sequence[Sequence[ThroughputPoint]]) -> list[ThroughputPoint]:
+    """The per-minute sums of several queues' series; a minute is a gap only where all are."""
+    totals: dict[int, ThroughputPoint] = {}
+    for one in series:
+        for p in one:
+            seen = totals.get(p.minute)
+            if seen is None:
+                totals[p.minute] = p
+                continue
+            totals[p.minute] = ThroughputPoint(
+                p.minute,
+                _add(seen.enqueued, p.enqueued),
+                _add(seen.succeeded, p.succeeded),
+                _add(seen.retried, p.retried),
+                _add(seen.dead, p.dead),
+            )
+    return [totals[minute] for minute in sorted(totals)]

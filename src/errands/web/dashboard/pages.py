@@ -14,8 +14,8 @@ from errands.cli_inspect import job_document
 from errands.cli_output import short_call
 from errands.states import JobState
 from errands.web.auth import ADMIN, OPERATE, READ_PAYLOADS
-from errands.web.dashboard.chart import chart
-from errands.web.dashboard.reads import PAGE, QUEUES_SEARCHED, find_job, hour_of, summed
+from errands.web.dashboard.chart import chart, summed
+from errands.web.dashboard.reads import PAGE, QUEUES_SEARCHED, find_job, hour_of
 from errands.web.dashboard.render import page
 from errands.web.dashboard.session import Session, require_scope, session, session_for_post
 from errands.workflow import next_job_id

@@ -6,40 +6,27 @@ jobs queued and 100,000 dead, every read here is one page of a bounded size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from errands.broker.series import ThroughputPoint
 from errands.broker.views import JobDetail, QueueSummary
-from errands.web.dashboard.chart import Minute, MinuteCounts, empty_series
 
 if TYPE_CHECKING:
     from errands.app import App
 
-__all__ = ["PAGE", "QUEUES_SEARCHED", "find_job", "hour_of", "summed"]
+__all__ = ["HOUR_MINUTES", "PAGE", "QUEUES_SEARCHED", "find_job", "hour_of"]
 
 #: Items one page of the dashboard lists (queues, workers, dead jobs).
 PAGE = 50
 #: Queues a job id is looked for in when its queue is not given (one read each).
 QUEUES_SEARCHED = 100
+#: Minutes of throughput a chart draws.
+HOUR_MINUTES = 60
 
 
-async def hour_of(app: App, queue: str) -> Sequence[Minute]:
-    """The last hour of `queue`'s work, per minute, oldest first."""
-    del app, queue  # the per-minute series comes with the ops work (Inspector.throughput)
-    return empty_series(60)
-
-
-def summed(series: Sequence[Sequence[Minute]]) -> list[MinuteCounts]:
-    """The per-minute sums of several queues' series (aligned on the minute)."""
-    totals: dict[float, list[int]] = {}
-    for one in series:
-        for m in one:
-            counts = totals.setdefault(m.minute, [0, 0, 0, 0])
-            counts[0] += m.enqueued
-            counts[1] += m.succeeded
-            counts[2] += m.retried
-            counts[3] += m.dead
-    return [MinuteCounts(minute, *totals[minute]) for minute in sorted(totals)]
+async def hour_of(app: App, queue: str) -> list[ThroughputPoint]:
+    """The last hour of `queue`'s work, per minute, oldest first (one bounded read)."""
+    return await app.inspector.athroughput(queue, HOUR_MINUTES)
 
 
 async def find_job(app: App, job_id: str, queue: str | None) -> tuple[JobDetail | None, list[str]]:
