@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from typing import Any
@@ -42,6 +43,12 @@ def _when(moment: float | dt.datetime | None) -> str:
     return iso(moment)
 
 
+def _ago(moment: float | None) -> str:
+    if moment is None:
+        return "—"
+    return f"{human_duration(max(time.time() - moment, 0.0))} ago"
+
+
 def _environment() -> jinja2.Environment:
     folder = resources.files("errands.web.dashboard") / "templates"
     loader = jinja2.FileSystemLoader(str(folder))
@@ -54,6 +61,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["age"] = _age
     env.filters["when"] = _when
+    env.filters["ago"] = _ago
     return env
 
 
