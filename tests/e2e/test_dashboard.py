@@ -198,3 +198,16 @@ def test_schedules_show_code_ownership_and_pause_with_a_note(app: App, server: A
         missing = client.post("/schedules/nope/resume", data={"csrf": csrf_of(shown)})
         assert missing.status_code == 404
         assert "no schedule" in missing.text
+
+
+def test_wrong_input_is_a_400_page_that_says_what_is_wrong(app: App, server: ApiServer) -> None:
+    with logged_in(server, make_token(app, "read")) as client:
+        for path, said in (
+            ("/queues/a%7Bb", "queue name &#39;a{b&#39; is not allowed"),
+            ("/dead?queue=default&cursor=garbage", "is not one a page of dead jobs gave"),
+            ("/jobs/abc?queue=a%20b", "queue name &#39;a b&#39; is not allowed"),
+        ):
+            reply = client.get(path)
+            assert reply.status_code == 400, path
+            assert said in reply.text, path
+            assert float(reply.headers["server-timing"].split("dur=")[1]) < 300

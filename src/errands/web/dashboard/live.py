@@ -3,7 +3,8 @@
 A stream lasts at most `STREAM_S` seconds (the browser's EventSource then reconnects, which
 checks the session again), checks its token every `RECHECK_S` seconds (a revoked token ends it
 with an ``ended`` event), and stops as soon as the client leaves. While Redis cannot be read
-it sends ``unavailable`` events, and the page says so, until Redis answers again.
+it sends ``unavailable`` events, and the page says so, until Redis answers again; a read
+the inspector refuses (a queue name it does not allow) ends it with a ``refused`` event.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from errands.broker.views import QueueSummary
-from errands.errors import BrokerUnavailable
+from errands.errors import ArgumentError, BrokerUnavailable, ConfigurationError
 from errands.web.auth import READ_PAYLOADS, authenticate_token
 from errands.web.context import WebContext, web_context
 from errands.web.dashboard.reads import PAGE, find_job
@@ -84,6 +85,9 @@ async def _stream(
             yield _event("numbers", await read())
         except _UNAVAILABLE as gone:
             yield _event("unavailable", f"Redis cannot be reached ({type(gone).__name__})")
+        except (ArgumentError, ConfigurationError) as wrong:
+            yield _event("refused", str(wrong)[:300])
+            return
         await asyncio.sleep(TICK_S)
 
 

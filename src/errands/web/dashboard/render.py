@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from errands.cli_output import human_duration, iso
-from errands.errors import BrokerUnavailable
+from errands.errors import ArgumentError, BrokerUnavailable, ConfigurationError
 from errands.web.dashboard.session import LoginRequired
 
 __all__ = ["DashboardRoute", "page", "templates"]
@@ -103,6 +103,14 @@ class DashboardRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
+            started = time.perf_counter()
+            response = await _answer(request)
+            # What the page cost the server, for the browser's network panel and benchmarks.
+            spent_ms = (time.perf_counter() - started) * 1000
+            response.headers["Server-Timing"] = f"app;dur={spent_ms:.1f}"
+            return response
+
+        async def _answer(request: Request) -> Response:
             try:
                 return await handler(request)
             except LoginRequired as needed:
@@ -120,6 +128,8 @@ class DashboardRoute(APIRoute):
                 for name, value in (refused.headers or {}).items():
                     response.headers[name] = value
                 return response
+            except (ArgumentError, ConfigurationError) as wrong:
+                return _error(request, 400, "Cannot do that", _cut(str(wrong)))
             except _UNAVAILABLE as gone:
                 _log.warning("dashboard: Redis cannot be reached: %s", gone)
                 return _error(
@@ -132,6 +142,11 @@ class DashboardRoute(APIRoute):
                 )
 
         return guarded
+
+
+def _cut(text: str, most: int = 300) -> str:
+    """`text`, cut to `most` characters (an error may quote a long input back)."""
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _quote(path: str) -> str:

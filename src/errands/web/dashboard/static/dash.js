@@ -55,6 +55,10 @@ function connect() {
     numbers(JSON.parse(event.data));
   });
   source.addEventListener("unavailable", (event) => banner(JSON.parse(event.data) + ": the numbers shown are not current."));
+  source.addEventListener("refused", (event) => {
+    source.close();
+    banner("Live updates stopped: " + JSON.parse(event.data));
+  });
   source.addEventListener("ended", () => {
     source.close();
     window.location.assign("/login?expired=1&next=" + encodeURIComponent(window.location.pathname));
