@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import StreamingResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -77,10 +77,11 @@ async def _stream(
             try:
                 await authenticate_token(web, token, client)
             except HTTPException as refused:
-                yield _event("ended", str(refused.detail))
-                return
+                if refused.status_code != status.HTTP_503_SERVICE_UNAVAILABLE:
+                    yield _event("ended", str(refused.detail))
+                    return
             except _UNAVAILABLE:
-                pass  # said below, by the read
+                pass  # Redis is away: the read below says so
         try:
             yield _event("numbers", await read())
         except _UNAVAILABLE as gone:
