@@ -171,9 +171,14 @@ def test_live_numbers_the_chart_and_search_read_the_queues(app: App, server: Api
             "/search", params={"task": "fail", "error_type": "KeyError", "queue": "default"}
         )
         assert by_task.headers["location"].startswith("/dead?queue=default&task=fail")
+        assert ">Cancel<" not in client.get(f"/jobs/{sent[2]}").text  # read: no button
         bad = client.get("/jobs/<script>")
-        assert bad.status_code in (400, 404)
+        assert bad.status_code == 404
+        assert "no job &lt;script&gt;" in bad.text
         assert "<script>" not in bad.text
+        too_long = client.get("/search", params={"q": "x" * 201})
+        assert too_long.status_code == 400
+        assert "query.q: String should have at most 200 characters" in too_long.text
 
 
 def test_schedules_show_code_ownership_and_pause_with_a_note(app: App, server: ApiServer) -> None:
@@ -211,3 +216,19 @@ def test_wrong_input_is_a_400_page_that_says_what_is_wrong(app: App, server: Api
             assert reply.status_code == 400, path
             assert said in reply.text, path
             assert float(reply.headers["server-timing"].split("dur=")[1]) < 300
+
+
+def test_an_operator_cancels_a_waiting_job_from_its_page(app: App, server: ApiServer) -> None:
+    job = app.send_task(task_name(app, "add"), [1, 2], countdown=3600)
+    with logged_in(server, make_token(app, "read", "operate")) as client:
+        page = client.get(f"/jobs/{job.id}")
+        assert '<span class="state" data-j="state">scheduled</span>' in page.text
+        assert ">Cancel<" in page.text
+        done = client.post(
+            f"/jobs/{job.id}/cancel", data={"queue": "default", "csrf": csrf_of(page.text)}
+        )
+        assert done.status_code == 303
+        shown = client.get(done.headers["location"]).text
+        assert "cancelled: it will not run" in shown
+        assert ">Cancel<" not in shown
+    assert app.inspector.queue("default").delayed == 0

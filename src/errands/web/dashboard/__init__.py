@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from errands.web.auth import READ, authenticate_token
 from errands.web.context import WebContext, web_context
+from errands.web.dashboard.actions import add_actions
 from errands.web.dashboard.dead import add_dead
 from errands.web.dashboard.live import add_live
 from errands.web.dashboard.pages import add_pages
@@ -39,6 +40,7 @@ def routes(app: App) -> APIRouter:
     router = APIRouter(include_in_schema=False, route_class=DashboardRoute)
     _add_login(router)
     add_pages(router, app)
+    add_actions(router, app)
     add_dead(router, app)
     add_schedules(router, app)
     add_live(router, app)

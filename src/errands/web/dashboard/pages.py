@@ -1,9 +1,8 @@
-"""The read pages: overview, a queue, a job, search; and the queue actions (pause, purge)."""
+"""The read pages: overview, a queue, a job, search."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -17,30 +16,29 @@ from errands.web.auth import ADMIN, OPERATE, READ_PAYLOADS
 from errands.web.dashboard.chart import chart, summed
 from errands.web.dashboard.reads import PAGE, QUEUES_SEARCHED, find_job, hour_of
 from errands.web.dashboard.render import page
-from errands.web.dashboard.session import Session, require_scope, session, session_for_post
+from errands.web.dashboard.session import Session, session
 from errands.workflow import next_job_id
 
 if TYPE_CHECKING:
     from errands.app import App
 
-__all__ = ["add_pages"]
+__all__ = ["add_pages", "job_id_of"]
 
-_JOB_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,200}")
-#: Ready jobs one purge press deletes (as ``errands purge`` does per batch).
-PURGE_BATCH = 1000
+#: The longest job id a page looks up.
+_MAX_JOB_ID = 200
 
 Current = Annotated[Session, Depends(session)]
-Posted = Annotated[tuple[Session, dict[str, str]], Depends(session_for_post)]
 
 
-def _job_id(value: str) -> str:
-    if not _JOB_ID.fullmatch(value):
-        raise HTTPException(400, f"{value[:60]!r} is not a job id (letters, digits, -_.:@)")
+def job_id_of(value: str) -> str:
+    """`value` when it may be a job id (1 to 200 printable characters); else 400."""
+    if not 1 <= len(value) <= _MAX_JOB_ID or not value.isprintable():
+        raise HTTPException(400, f"{value[:60]!r} is not a job id (1-200 printable characters)")
     return value
 
 
 def add_pages(router: APIRouter, app: App) -> None:
-    """Add the read pages and the queue actions to `router`."""
+    """Add the read pages to `router`."""
 
     @router.get("/", response_class=HTMLResponse)
     async def overview(
@@ -88,33 +86,12 @@ def add_pages(router: APIRouter, app: App) -> None:
             notice=request.query_params.get("notice", ""),
         )
 
-    @router.post("/queues/{name}/pause")
-    async def pause_queue(name: str, posted: Posted) -> Response:
-        """Pause a queue (scope ``operate``): workers fetch nothing from it."""
-        current, form = posted
-        require_scope(current, OPERATE)
-        paused = form.get("paused", "1") == "1"
-        await app.broker.aset_paused(name, paused)
-        said = "paused" if paused else "resumed"
-        return _back(f"/queues/{name}", f"queue {name} {said}")
-
-    @router.post("/queues/{name}/purge")
-    async def purge_queue(name: str, posted: Posted) -> Response:
-        """Delete up to 1,000 ready jobs of a queue for good (scope ``admin``)."""
-        current, form = posted
-        require_scope(current, ADMIN)
-        if form.get("confirm") != name:
-            raise HTTPException(400, f"type the queue's name ({name}) to confirm the purge")
-        deleted = await app.broker.apurge_ready(name, limit=PURGE_BATCH)
-        more = " (press again for more)" if deleted == PURGE_BATCH else ""
-        return _back(f"/queues/{name}", f"deleted {deleted} ready jobs{more}")
-
     @router.get("/jobs/{job_id}", response_class=HTMLResponse)
     async def job_page(
         request: Request, current: Current, job_id: str, queue: str | None = None
     ) -> HTMLResponse:
         """One job: state, arguments and result (``read:payloads``), attempts, progress."""
-        job, searched = await find_job(app, _job_id(job_id), queue)
+        job, searched = await find_job(app, job_id_of(job_id), queue)
         if job is None:
             raise HTTPException(
                 404,
@@ -133,6 +110,7 @@ def add_pages(router: APIRouter, app: App) -> None:
             traceback=_last_traceback(job),
             can_operate=current.allows(OPERATE),
             can_admin=current.allows(ADMIN),
+            notice=request.query_params.get("notice", ""),
         )
 
     @router.get("/search", response_class=HTMLResponse)
@@ -147,7 +125,7 @@ def add_pages(router: APIRouter, app: App) -> None:
     ) -> Response:
         """Find a job by id; or jobs by task, state and error type, within bounded reads."""
         if q.strip():
-            job, searched = await find_job(app, _job_id(q.strip()), queue or None)
+            job, searched = await find_job(app, job_id_of(q.strip()), queue or None)
             if job is not None:
                 return RedirectResponse(f"/jobs/{job.id}?queue={job.queue}", status_code=303)
             return page(
@@ -206,9 +184,3 @@ async def _active(app: App, queue: str, task: str) -> list[JobDetail]:
                     found.append(job)
                 break
     return found
-
-
-def _back(path: str, notice: str) -> RedirectResponse:
-    from urllib.parse import quote  # noqa: PLC0415 - small, local
-
-    return RedirectResponse(f"{path}?notice={quote(notice)}", status_code=303)

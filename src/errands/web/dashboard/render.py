@@ -15,6 +15,7 @@ from typing import Any
 
 import jinja2
 from fastapi import HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -128,6 +129,12 @@ class DashboardRoute(APIRoute):
                 for name, value in (refused.headers or {}).items():
                     response.headers[name] = value
                 return response
+            except RequestValidationError as invalid:
+                said = "; ".join(
+                    f"{'.'.join(str(part) for part in e.get('loc', ()))}: {e.get('msg', '')}"
+                    for e in invalid.errors()
+                )
+                return _error(request, 400, "Cannot do that", _cut(said))
             except (ArgumentError, ConfigurationError) as wrong:
                 return _error(request, 400, "Cannot do that", _cut(str(wrong)))
             except _UNAVAILABLE as gone:
