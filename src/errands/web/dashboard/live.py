@@ -30,7 +30,7 @@ from errands.web.dashboard.session import COOKIE, Session, session
 if TYPE_CHECKING:
     from errands.app import App
 
-__all__ = ["RECHECK_S", "STREAM_S", "TICK_S", "add_live", "queue_numbers"]
+__all__ = ["MAX_STREAMS", "RECHECK_S", "STREAM_S", "TICK_S", "add_live", "queue_numbers"]
 
 #: Seconds between two updates.
 TICK_S = 1.0
@@ -38,6 +38,8 @@ TICK_S = 1.0
 STREAM_S = 300.0
 #: Seconds between two checks of the stream's token.
 RECHECK_S = 10.0
+#: Live streams one server sends at once (each costs a read a second); more are refused (429).
+MAX_STREAMS = 64
 
 _UNAVAILABLE = (BrokerUnavailable, RedisConnectionError, RedisTimeoutError, ConnectionError)
 
@@ -92,13 +94,38 @@ async def _stream(
         await asyncio.sleep(TICK_S)
 
 
-def _respond(stream: AsyncIterator[bytes]) -> StreamingResponse:
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+class _Streams:
+    """The live streams one server holds open, at most `MAX_STREAMS`."""
+
+    def __init__(self) -> None:
+        self.open = 0
+
+    def respond(self, stream: AsyncIterator[bytes]) -> StreamingResponse:
+        """`stream` as an event-stream response, counted while it lasts (429 beyond the cap)."""
+        if self.open >= MAX_STREAMS:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"this server already sends {MAX_STREAMS} live streams: close some dashboard "
+                "tabs, or reload later",
+                headers={"Retry-After": "10"},
+            )
+        self.open += 1
+
+        async def counted() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in stream:
+                    yield chunk
+            finally:
+                self.open -= 1
+
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        return StreamingResponse(counted(), media_type="text/event-stream", headers=headers)
 
 
 def add_live(router: APIRouter, app: App) -> None:
     """Add the event streams to `router`."""
+    streams = _Streams()
+    _respond = streams.respond
 
     @router.get("/live/overview")
     async def live_overview(
