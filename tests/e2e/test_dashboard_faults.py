@@ -20,6 +20,7 @@ from tests.integration.workers import Workers, wait_until
 pytestmark = pytest.mark.timeout(60)
 
 
+@pytest.mark.faults
 def test_redis_gone_shows_a_503_page_that_says_so(tmp_path: Path, namespace: str) -> None:
     server = RedisServer(tmp_path / "redis").start()
     app = App(server.url, namespace=namespace)
