@@ -97,21 +97,21 @@ def test_every_post_needs_its_sessions_csrf_token_and_its_own_origin(
         assert "queue default paused" in client.get(done.headers["location"]).text
 
 
-def _dead_job(app: App, tmp_path: Path, redis_url: str) -> str:
+def _dead_jobs(app: App, tmp_path: Path, redis_url: str, count: int = 1) -> list[str]:
     workers = Workers(redis_url, app.namespace, tmp_path, app_spec="tests.e2e.web_app:app")
     try:
         workers.start()
-        job = app.send_task(task_name(app, "fail"), ["boom-7c1"])
-        wait_until(lambda: app.inspector.queue("default").dead == 1, 20.0, "the job dies")
+        jobs = [app.send_task(task_name(app, "fail"), ["boom-7c1"]) for _ in range(count)]
+        wait_until(lambda: app.inspector.queue("default").dead == count, 20.0, "the jobs die")
     finally:
         workers.close()
-    return job.id
+    return [job.id for job in jobs]
 
 
 def test_what_a_page_shows_and_offers_follows_the_tokens_scopes(
     app: App, server: ApiServer, tmp_path: Path, redis_url: str
 ) -> None:
-    job_id = _dead_job(app, tmp_path, redis_url)
+    [job_id] = _dead_jobs(app, tmp_path, redis_url)
     page = f"/jobs/{job_id}"
     with logged_in(server, make_token(app, "read")) as reader:
         seen = reader.get(page)
@@ -232,3 +232,42 @@ def test_an_operator_cancels_a_waiting_job_from_its_page(app: App, server: ApiSe
         assert "cancelled: it will not run" in shown
         assert ">Cancel<" not in shown
     assert app.inspector.queue("default").delayed == 0
+
+
+def test_all_dead_jobs_that_match_are_retried_and_a_queue_purged_in_bounded_presses(
+    app: App, server: ApiServer, tmp_path: Path, redis_url: str
+) -> None:
+    _dead_jobs(app, tmp_path, redis_url, count=3)
+    with logged_in(server, make_token(app, "admin")) as client:
+        listed = client.get("/dead", params={"queue": "default", "error_type": "RuntimeError"})
+        assert ">Retry up to 100 matching<" in listed.text
+        none = client.post(
+            "/dead/retry",
+            data={
+                "queue": "default",
+                "error_type": "KeyError",
+                "all": "1",
+                "csrf": csrf_of(listed.text),
+            },
+        )
+        assert "retried 0 of 0 dead jobs" in client.get(none.headers["location"]).text
+        moved = client.post(
+            "/dead/retry",
+            data={
+                "queue": "default",
+                "error_type": "RuntimeError",
+                "all": "1",
+                "csrf": csrf_of(listed.text),
+            },
+        )
+        assert "retried 3 of 3 dead jobs" in client.get(moved.headers["location"]).text
+        summary = app.inspector.queue("default")
+        assert (summary.dead, summary.ready) == (0, 3)
+        queue_page = client.get("/queues/default").text
+        csrf = csrf_of(queue_page)
+        unconfirmed = client.post("/queues/default/purge", data={"csrf": csrf, "confirm": "x"})
+        assert unconfirmed.status_code == 400
+        assert "type the queue&#39;s name (default)" in unconfirmed.text
+        purged = client.post("/queues/default/purge", data={"csrf": csrf, "confirm": "default"})
+        assert "deleted 3 ready jobs" in client.get(purged.headers["location"]).text
+    assert app.inspector.queue("default").ready == 0

@@ -6,6 +6,7 @@ stops it by pid while the dashboard's session is open.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,15 @@ def test_redis_gone_shows_a_503_page_that_says_so(tmp_path: Path, namespace: str
         token = make_token(app, "read")
         with api_server(app, tmp_path) as api, logged_in(api, token) as client:
             assert client.get("/").status_code == 200
-            server.stop()
+            with client.stream("GET", "/live/overview", timeout=15.0) as stream:
+                events = (
+                    line.removeprefix("event: ")
+                    for line in stream.iter_lines()
+                    if line.startswith("event: ")
+                )
+                assert next(events) == "numbers"
+                server.stop()
+                assert "unavailable" in itertools.islice(events, 5)  # the stream goes on
             for path in ("/", "/queues/default", "/dead", "/jobs/abc", "/schedules"):
                 reply = client.get(path)
                 assert reply.status_code == 503, path
