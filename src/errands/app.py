@@ -13,7 +13,6 @@ from typing import (
     Literal,
     ParamSpec,
     Protocol,
-    TypedDict,
     TypeVar,
     cast,
     overload,
@@ -30,12 +29,10 @@ from errands.limits import (
     Limiter,
     Rate,
     check_shared_queue,
-    limiters_of,
     pack_limiters,
     rate_of,
-    unique_mode,
 )
-from errands.middleware import Middleware, Middlewares, accepting
+from errands.middleware import Middleware, Middlewares
 from errands.observe.events import check_events_maxlen
 from errands.result import AsyncResult, seconds
 from errands.retry import RetryPolicy
@@ -52,6 +49,7 @@ from errands.task import (
     check_job,
     check_limits,
 )
+from errands.task_options import TaskOptionsKw, build_task_options
 
 if TYPE_CHECKING:
     from errands.observe.alerts import AlertRule, Alerts, Sink
@@ -70,31 +68,6 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 DEFAULT_BROKER_URL = "redis://localhost:6379/0"
-
-
-class TaskOptionsKw(TypedDict, total=False):
-    """The keyword options of `App.task` (Celery's names, errands' safe defaults)."""
-
-    name: str
-    queue: str
-    priority: int
-    max_retries: int
-    autoretry_for: tuple[type[BaseException], ...]
-    dont_autoretry_for: tuple[type[BaseException], ...]
-    retry_backoff: bool | float
-    retry_backoff_max: float
-    retry_jitter: bool
-    soft_time_limit: float | timedelta
-    time_limit: float | timedelta
-    ignore_result: bool
-    result_ttl: float | timedelta
-    idempotency_ttl: float | timedelta
-    max_stalls: int
-    extras: Mapping[str, Any]
-    rate_limit: str
-    concurrency: int
-    limits: Sequence[str | Limiter]
-    unique: bool | Literal["window", "until_finished"]
 
 
 class TaskDecorator(Protocol):
@@ -320,7 +293,7 @@ class App:
         """
 
         def register(function: Callable[..., Any]) -> Task[..., Any]:
-            task_options = self._task_options(function, bind=bind, **options)
+            task_options = build_task_options(self, function, bind=bind, **options)
             if task_options.name in self.tasks:
                 raise ConfigurationError(
                     f"a task named {task_options.name!r} is already registered: give one of them "
@@ -358,75 +331,12 @@ class App:
 
         return declare
 
-    def _task_options(
-        self, function: Callable[..., Any], *, bind: bool, **options: Any
-    ) -> TaskOptions:
-        unknown = set(options) - set(TaskOptionsKw.__annotations__)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown task option(s) {', '.join(sorted(unknown))}; the options are "
-                f"{', '.join(TaskOptionsKw.__annotations__)}, bind"
-            )
-        backoff = options.get("retry_backoff", True)
-        backoff_s = 0.0 if backoff is False else 1.0 if backoff is True else float(backoff)
-        retry = RetryPolicy(
-            max_retries=options.get("max_retries", self.max_retries),
-            autoretry_for=tuple(options.get("autoretry_for", (Exception,))),
-            dont_autoretry_for=tuple(options.get("dont_autoretry_for", ())),
-            backoff_s=backoff_s,
-            backoff_max_s=float(options.get("retry_backoff_max", 600.0)),
-            jitter=bool(options.get("retry_jitter", True)),
-        )
-        soft = options.get("soft_time_limit")
-        hard = options.get("time_limit")
-        soft_s = seconds(soft) if soft is not None else None
-        hard_s = seconds(hard) if hard is not None else None
-        check_limits(soft_s, hard_s)  # each as given, before one is derived from the other
-        if soft_s is None:
-            soft_s = min(self.soft_time_limit, hard_s * 0.9) if hard_s else self.soft_time_limit
-        if hard_s is None:
-            hard_s = max(self.time_limit, soft_s * 1.2)
-        name = options.get("name", f"{function.__module__}.{function.__qualname__}")
-        return TaskOptions(
-            name=name,
-            queue=options.get("queue", self.default_queue),
-            priority=options.get("priority", 0),
-            retry=retry,
-            soft_time_limit=soft_s,
-            time_limit=hard_s,
-            bind=bind,
-            ignore_result=options.get("ignore_result", False),
-            result_ttl=seconds(options.get("result_ttl", self.result_ttl)),
-            idempotency_ttl=seconds(options.get("idempotency_ttl", self.idempotency_ttl)),
-            max_stalls=options.get("max_stalls", self.max_stalls),
-            extras=self._extras(options.get("extras", {})),
-            limiters=limiters_of(name, options, self.limiters),
-            unique=unique_mode(options.get("unique", False)),
-        )
-
     def _check_limiter_queues(self, options: TaskOptions) -> None:
         """Register a task's own limiter; refuse a shared one used on another queue."""
         for limiter in options.limiters:
             if limiter.name == options.name:
                 self._add_limiter(limiter)
         check_shared_queue(options, [task.options for task in self.tasks.values()])
-
-    def _extras(self, extras: Mapping[str, Any]) -> dict[str, Any]:
-        """The task's options for middleware, each one read by some middleware of the app."""
-        accepted = self.middleware.options()
-        for name in extras:
-            if name in accepted:
-                continue
-            others = accepting(name)
-            hint = (
-                f"it is an option of {', '.join(others)}: add one to App(middleware=[...])"
-                if others
-                else "no middleware defines it: check its name"
-            )
-            raise ConfigurationError(
-                f"task option extras[{name!r}] is read by no middleware of this app; {hint}"
-            )
-        return dict(extras)
 
     def get_task(self, name: str) -> Task[..., Any]:
         """The task registered under `name`; `TaskNotFound` says which names exist."""

@@ -263,7 +263,7 @@ class MemoryBroker:
     def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
         """Move dead jobs back to ready, their chords failed first; see `Broker.redrive`."""
         self._deliver_chord_failures(queue)
-        return self._run(queue, lambda q, _: q.redrive(job_ids, limit))
+        return self._run(queue, lambda q, _: memory_admin.redrive(q, job_ids, limit))
 
     async def aredrive(
         self, queue: str, job_ids: Sequence[str] = (), limit: int = 100
@@ -273,7 +273,7 @@ class MemoryBroker:
 
     def purge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
         """Delete dead jobs for good; see `Broker.purge`."""
-        return self._run(queue, lambda q, _: q.purge(job_ids, limit))
+        return self._run(queue, lambda q, _: memory_admin.purge_dead(q, job_ids, limit))
 
     async def apurge(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> int:
         """Async twin of `purge`."""

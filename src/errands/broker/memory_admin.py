@@ -1,18 +1,47 @@
 """The operator's changes in memory, as their Lua functions make them on Redis.
 
-``purge_ready.lua`` (`purge_waiting`), ``pause.lua`` (`set_paused`) and ``leave.lua`` (`leave`):
-each works on one `QueueState` under the broker's lock.
+``redrive.lua`` (`redrive`), ``purge.lua`` (`purge_dead`), ``purge_ready.lua``
+(`purge_waiting`), ``pause.lua`` (`set_paused`) and ``leave.lua`` (`leave`): each works on one
+`QueueState` under the broker's lock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from errands.broker.memory_state import QueueState
     from errands.broker.zset import ZSet
 
-__all__ = ["leave", "purge_waiting", "set_paused"]
+__all__ = ["leave", "purge_dead", "purge_waiting", "redrive", "set_paused"]
+
+
+def redrive(q: QueueState, job_ids: Sequence[str], limit: int) -> list[str]:
+    """redrive.lua: dead jobs back to ready with fresh attempts and no result."""
+    moved: list[str] = []
+    for job_id in q._pick(q.dead, job_ids, limit):
+        m = q.meta.get(job_id)
+        if m is not None and m.state == "dead":
+            q.dead.discard(job_id)
+            q.results.pop(job_id, None)
+            q.results_x.discard(job_id)
+            m.attempts = m.stalls = m.lost = 0
+            m.idempotency_key = None
+            q._to_ready(job_id, m, q._ready_score(m.priority))
+            moved.append(job_id)
+    q._arm_wake(len(moved))
+    return moved
+
+
+def purge_dead(q: QueueState, job_ids: Sequence[str], limit: int) -> int:
+    """purge.lua: delete dead jobs for good (their results stay until they expire)."""
+    deleted = 0
+    for job_id in q._pick(q.dead, job_ids, limit):
+        if q.dead.discard(job_id):
+            q._forget([job_id])
+            deleted += 1
+    return deleted
 
 
 def _drop_waiting(q: QueueState, waiting: ZSet, state: str, limit: int) -> tuple[int, int]:

@@ -541,31 +541,6 @@ class QueueState:
         self._incr("cancelled")
         return code
 
-    def redrive(self, job_ids: Sequence[str], limit: int) -> list[str]:
-        """redrive.lua: dead jobs back to ready with fresh attempts and no result."""
-        moved: list[str] = []
-        for job_id in self._pick(self.dead, job_ids, limit):
-            m = self.meta.get(job_id)
-            if m is not None and m.state == "dead":
-                self.dead.discard(job_id)
-                self.results.pop(job_id, None)
-                self.results_x.discard(job_id)
-                m.attempts = m.stalls = m.lost = 0
-                m.idempotency_key = None
-                self._to_ready(job_id, m, self._ready_score(m.priority))
-                moved.append(job_id)
-        self._arm_wake(len(moved))
-        return moved
-
-    def purge(self, job_ids: Sequence[str], limit: int) -> int:
-        """purge.lua: delete dead jobs for good (their results stay until they expire)."""
-        deleted = 0
-        for job_id in self._pick(self.dead, job_ids, limit):
-            if self.dead.discard(job_id):
-                self._forget([job_id])
-                deleted += 1
-        return deleted
-
     def maintain(
         self, now: int, owner: str, lock_ms: int, settings: BrokerSettings
     ) -> MaintenanceReport | None:

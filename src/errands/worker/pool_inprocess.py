@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["InProcessPool"]
 
+#: How long closing waits for the tasks' loop thread to stop (seconds).
+_LOOP_STOP_S = 2.0
+
 log = logging.getLogger("errands.worker")
 
 
@@ -80,6 +83,7 @@ class InProcessPool:
         )
         self._running: dict[str, tuple[asyncio.Task[None], Assigned, float]] = {}
         self._task_loop: asyncio.AbstractEventLoop | None = None  # async tasks run there
+        self._task_thread: threading.Thread | None = None  # runs the tasks' loop
         self._stopping = False
         self._warned: set[str] = set()
         self.abandoned = False  # jobs were given back while their threads still ran
@@ -88,7 +92,10 @@ class InProcessPool:
         """Start the event loop thread that async tasks run on."""
         self._loop = asyncio.get_running_loop()
         loop = asyncio.new_event_loop()
-        threading.Thread(target=loop.run_forever, name="errands-tasks", daemon=True).start()
+        self._task_thread = threading.Thread(
+            target=loop.run_forever, name="errands-tasks", daemon=True
+        )
+        self._task_thread.start()
         self._task_loop = loop
 
     def _send_progress(self, reports: Reports) -> None:
@@ -191,5 +198,11 @@ class InProcessPool:
         """Release the thread pool and stop the tasks' loop."""
         self._threads.shutdown(wait=False)
         loop, self._task_loop = self._task_loop, None
+        thread, self._task_thread = self._task_thread, None
         if loop is not None:
             loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                # Bounded: a task that blocks its loop's thread must not hold the exit up.
+                await asyncio.to_thread(thread.join, _LOOP_STOP_S)
+            if not loop.is_running():
+                loop.close()

@@ -59,6 +59,24 @@ _ACK_BATCH = 256
 _FIRST_TOKEN = "1"  # noqa: S105 - a lease token counts deliveries; "1" is the first one
 
 
+#: How often `cancel_until_done` cancels again the loops still running.
+_RECANCEL_EVERY_S = 1.0
+
+
+def cancel_until_done(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks`, and again every second those that are still running.
+
+    A single cancel can be lost: one that lands just as a call's own timeout expires can come
+    out of the call as that timeout, which the loops' retries absorb as an outage; the loop
+    would then go on for ever and the worker never exit after SIGTERM.
+    """
+    running = [task for task in tasks if not task.done()]
+    for task in running:
+        task.cancel()
+    if running:
+        asyncio.get_running_loop().call_later(_RECANCEL_EVERY_S, cancel_until_done, running)
+
+
 class Supervisor:
     """Runs a worker until it is told to stop.
 
@@ -238,7 +256,7 @@ class Supervisor:
                     group.create_task(self.progress.loop(), name="errands-progress"),
                 ]
                 exchange = group.create_task(self._exchange_loop(), name="errands-exchange")
-                exchange.add_done_callback(lambda _: [task.cancel() for task in background])
+                exchange.add_done_callback(lambda _: cancel_until_done(background))
         except BaseExceptionGroup as group_error:
             failure = group_error.exceptions[0]
         if failure is not None:
