@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 from playwright.sync_api import Browser, sync_playwright
 
-__all__ = ["CHROMIUM", "FLAGS", "INSTALL", "chromium"]
+__all__ = ["CHROMIUM", "FLAGS", "INSTALL", "ChromiumMissing", "chromium"]
 
 #: Where Debian puts Chromium.
 CHROMIUM = "/usr/bin/chromium"
