@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import HTTPException, status
 from redis import exceptions as redis_errors
 
 from errands.errors import ArgumentError, BrokerUnavailable, ConfigurationError
 from errands.web.auth import Principal, require
-from errands.web.context import WebContext, web_context
 from errands.web.ops_models import ErrorModel, InvalidModel
 
 __all__ = ["guarded", "redis_or_503", "responses"]
@@ -69,13 +68,5 @@ def redis_or_503() -> Iterator[None]:
 
 
 def guarded(scope: str) -> Callable[..., Awaitable[Principal]]:
-    """`errands.web.auth.require` for `scope`, with Redis failures of the token check as 503."""
-    check = require(scope)
-
-    async def dependency(
-        request: Request, web: Annotated[WebContext, Depends(web_context)]
-    ) -> Principal:
-        with redis_or_503():
-            return await check(request, web)
-
-    return dependency
+    """`errands.web.auth.require` for `scope`: 401, 403, or 503 when Redis cannot check."""
+    return require(scope)
