@@ -20,7 +20,7 @@ from errands.cli_limits import limits
 from errands.cli_metrics import exporter, worker_metrics
 from errands.cli_ops import cancel, pause, purge, resume, workers
 from errands.cli_schedules import beat, schedules
-from errands.cli_web import api
+from errands.cli_web import api, schema
 from errands.errors import ErrandsError
 from errands.loading import load_app
 from errands.observe.logging import configure_logging
@@ -135,6 +135,7 @@ main.add_command(limits)
 main.add_command(exporter)
 main.add_command(check_command)
 main.add_command(api)
+main.add_command(schema)
 for _command in (workers, purge, pause, resume, cancel, alerts, events):
     main.add_command(_command)
 

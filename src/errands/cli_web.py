@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 import click
@@ -10,7 +11,7 @@ from errands.errors import ConfigurationError
 from errands.loading import load_app
 from errands.observe.logging import configure_logging
 
-__all__ = ["api", "need_web_extra"]
+__all__ = ["api", "need_web_extra", "schema"]
 
 _EXTRA = "the HTTP API needs the web extra: pip install 'errands[web]'"
 
@@ -55,3 +56,24 @@ def api(
     server = create_app(app, settings)
     click.echo(f"errands api: serving {app_spec} on http://{host}:{port}", err=True)
     uvicorn.run(server, host=host, port=port, log_config=None, access_log=False)
+
+
+@click.command()
+@click.argument("app_spec", metavar="APP")
+@click.option("--task", "task_name", help="Print only this task's schema.")
+def schema(app_spec: str, task_name: str | None) -> None:
+    """Print the JSON Schema of each task's request body (POST /v1/tasks/<name>) of APP.
+
+    The same schemas as the API's /openapi.json, as one JSON Schema 2020-12 document.
+    """
+    from errands.web.schemas import catalog_document  # noqa: PLC0415 - msgspec only
+
+    app = load_app(app_spec)
+    document = catalog_document(app)
+    if task_name is not None:
+        tasks = document["tasks"]
+        if task_name not in tasks:
+            known = ", ".join(tasks) or "none"
+            raise click.UsageError(f"no task named {task_name!r} (registered: {known})")
+        document["tasks"] = {task_name: tasks[task_name]}
+    click.echo(json.dumps(document, indent=2))

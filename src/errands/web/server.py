@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import errands
-from errands.web import dashboard, health, jobs, operations, tasks
+from errands.web import dashboard, errors, health, jobs, openapi, operations, tasks
+from errands.web.body_limit import BodyLimit
 from errands.web.context import WebContext
 from errands.web.settings import WebSettings
 from errands.web.tokens import token_store
@@ -35,6 +36,9 @@ def build(app: App, settings: WebSettings) -> FastAPI:
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
         )
+    api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    errors.install(api)
     for module in (health, tasks, jobs, operations, dashboard):
         api.include_router(module.routes(app))
+    openapi.install(api)
     return api

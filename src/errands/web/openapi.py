@@ -1,0 +1,60 @@
+"""The OpenAPI 3.1 document: FastAPI's, made true to what the server answers.
+
+FastAPI documents its own 422 shape; the server answers every 422 with its problems and their
+paths (`errands.web.errors`), so that shape is replaced by the one sent. Every operation may
+also meet the body limit (413) and a Redis that cannot serve (503), and every one that needs
+a token may answer 401 and 403: those replies are added where a route did not list them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from errands.web.errors import PROBLEMS_SCHEMA, responses
+
+__all__ = ["PUBLIC_PATHS", "install"]
+
+#: Paths that answer without a token under the default settings.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+
+
+def _complete(document: dict[str, Any], public: frozenset[str]) -> dict[str, Any]:
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    if "HTTPValidationError" in schemas:
+        schemas["HTTPValidationError"] = PROBLEMS_SCHEMA
+        schemas.pop("ValidationError", None)
+    document["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "errands token create"}
+    }
+    for path, item in document.get("paths", {}).items():
+        for operation in item.values():
+            codes = [413, 503] if path in public else [401, 403, 413, 503]
+            extra = responses(*codes)
+            listed = operation.setdefault("responses", {})
+            for code, reply in extra.items():
+                listed.setdefault(str(code), reply)
+            if path not in public:
+                operation.setdefault("security", [{"bearer": []}])
+    return document
+
+
+def install(api: FastAPI, public: frozenset[str] = PUBLIC_PATHS) -> None:
+    """Make `api` serve the completed document (built once, on first request)."""
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            document = get_openapi(
+                title=api.title,
+                version=api.version,
+                openapi_version=api.openapi_version,
+                description=api.description,
+                routes=api.routes,
+                tags=api.openapi_tags,
+            )
+            api.openapi_schema = _complete(document, public)
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
