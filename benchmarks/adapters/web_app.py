@@ -19,9 +19,12 @@ __all__ = ["ENV_NAMESPACE", "app", "build"]
 ENV_NAMESPACE = "BENCH_NAMESPACE"
 
 
-def build(broker_url: str, namespace: str) -> App:
-    """The benchmark's app on `broker_url`, its keys under `namespace`."""
-    bench = App(broker_url, namespace=namespace)
+def build(broker_url: str, namespace: str, *, dead_max_count: int = 200_000) -> App:
+    """The benchmark's app on `broker_url`, its keys under `namespace`.
+
+    Its dead sets keep `dead_max_count` jobs, twice what the pages benchmark fills them with.
+    """
+    bench = App(broker_url, namespace=namespace, dead_max_count=dead_max_count)
 
     @bench.task(name="add")
     def add(x: int, y: int) -> int:

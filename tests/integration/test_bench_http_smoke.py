@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from benchmarks import http, pages
 from benchmarks.loadgen import closed_loop, null_server, open_loop, raw_request
 from benchmarks.server import free_port
 
@@ -22,3 +25,31 @@ def test_wrk_and_the_open_loop_generator_see_every_request_of_the_null_server_an
     assert paced.statuses == {202: 200}
     assert paced.errors == {}
     assert 0 < paced.quantiles_ms()["p50"] < 100
+
+
+@pytest.mark.timeout(120)
+def test_the_http_benchmark_counts_every_enqueue_it_was_answered_for(tmp_path: Path) -> None:
+    out = tmp_path / "HTTP.md"
+    argv = ["--duration", "1", "--connections", "4", "--open-duration", "1", "--top-rate", "300"]
+    assert http.main([*argv, "--no-flower", "--out", str(out)]) == 0
+    report = out.read_text()
+    assert (
+        "- Every request answered 2xx, and every answer a job counted in Redis afterwards: **yes**"
+        in report
+    )
+    assert "| errands | 4 |" in report
+    assert "errands at half its maximum" in report
+    assert "| null server |" in report
+
+
+@pytest.mark.timeout(120)
+def test_the_pages_benchmark_times_every_get_route_of_the_app(tmp_path: Path) -> None:
+    out = tmp_path / "PAGES.md"
+    assert (
+        pages.main(["--ready", "3000", "--dead", "1200", "--repeat", "2", "--out", str(out)]) == 0
+    )
+    report = out.read_text()
+    assert "- Filled: 3,000 jobs ready and 1,200 dead in one queue" in report
+    assert "- Every request answered without an error: **yes**" in report
+    assert "- GET routes of the app not timed: none" in report
+    assert "| API | job, dead | `/v1/jobs/<id>` | 200 |" in report
