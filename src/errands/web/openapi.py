@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.openapi.utils import get_openapi
+from starlette.responses import HTMLResponse, Response
 
-from errands.web.errors import PROBLEMS_SCHEMA, responses
+from errands.web import docs_page
+from errands.web.auth import READ, authenticate
+from errands.web.context import WebContext
+from errands.web.errors import PROBLEMS_SCHEMA, json_reply, responses
 
 __all__ = ["PUBLIC_PATHS", "install"]
 
@@ -41,8 +45,24 @@ def _complete(document: dict[str, Any], public: frozenset[str]) -> dict[str, Any
     return document
 
 
+async def _gate(request: Request) -> None:
+    web: WebContext = request.app.state.errands
+    if web.settings.public_openapi:
+        return
+    principal = await authenticate(request, web)
+    if not principal.allows(READ):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"the token lacks the scope {READ!r}: create one with --scope {READ}",
+        )
+
+
 def install(api: FastAPI, public: frozenset[str] = PUBLIC_PATHS) -> None:
-    """Make `api` serve the completed document (built once, on first request)."""
+    """Serve the completed document (built once) at ``/openapi.json``, and ``/docs``.
+
+    Both answer without a token unless ``settings.public_openapi`` is False (then ``read``).
+    FastAPI's own document and pages must be off (``openapi_url=None``, ``docs_url=None``).
+    """
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
@@ -58,3 +78,14 @@ def install(api: FastAPI, public: frozenset[str] = PUBLIC_PATHS) -> None:
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
+
+    async def openapi_json(request: Request) -> Response:
+        await _gate(request)
+        return json_reply(openapi())
+
+    async def docs(request: Request) -> Response:
+        await _gate(request)
+        return HTMLResponse(docs_page.render(openapi()))
+
+    api.add_api_route("/openapi.json", openapi_json, include_in_schema=False)
+    api.add_api_route("/docs", docs, include_in_schema=False)

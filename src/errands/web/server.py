@@ -26,7 +26,10 @@ def build(app: App, settings: WebSettings) -> FastAPI:
         title="errands",
         version=errands.__version__,
         description="Enqueue tasks by name, follow jobs, operate queues (docs/web.md).",
-        openapi_url="/openapi.json",
+        # Served by errands.web.openapi: completed, behind a token when the settings say so.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     api.state.errands = WebContext(app=app, settings=settings, tokens=token_store(app))
     if settings.cors_origins:
