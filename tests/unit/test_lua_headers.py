@@ -14,9 +14,11 @@ from importlib import resources
 import pytest
 
 from errands.broker.redis.alerts import ALERT_SUFFIXES
+from errands.broker.redis.budget import BUDGET_SUFFIXES
 from errands.broker.redis.keys import KEY_SUFFIXES
 from errands.broker.redis.library import LUA_FILES
 from errands.broker.redis.schedules import BEAT_SUFFIXES
+from errands.broker.redis.series import SERIES_SUFFIXES
 from tests.unit.lua_keys import (
     Effects,
     Function,
@@ -30,10 +32,16 @@ from tests.unit.lua_keys import (
 # The helper files, loaded first (their names start with a digit); they register nothing.
 _SHARED = tuple(name for name in LUA_FILES if name[0].isdigit())
 # The scheduler's functions take the scheduler's keys, not a queue's (tested on their own below);
-# so do the alert evaluator's.
+# so do the alert evaluator's and the throughput series'.
 _BEAT = "schedule.lua"
 _ALERTS = "alerts.lua"
-_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT, _ALERTS)]
+_SERIES = "series.lua"
+_BUDGET = "budget.lua"  # the HTTP API's budgets per token
+_OWN_KEYS = {
+    _SERIES: ("series_keys", "S", SERIES_SUFFIXES),
+    _BUDGET: ("budget_keys", "B", BUDGET_SUFFIXES),
+}
+_FILES = [name for name in LUA_FILES if name not in (*_SHARED, _BEAT, _ALERTS, *_OWN_KEYS)]
 
 
 def _source(name: str) -> str:
@@ -99,7 +107,7 @@ def test_every_lua_file_of_the_library_registers_a_function() -> None:
     assert sorted(LUA_FILES) == on_disk
     for name in _SHARED:
         assert registered(_source(name)) == {}
-    for name in [*_FILES, _BEAT, _ALERTS]:
+    for name in [*_FILES, _BEAT, _ALERTS, *_OWN_KEYS]:
         assert registered(_source(name)), name
 
 
@@ -127,6 +135,22 @@ def test_the_alert_functions_name_their_keys_in_the_order_the_client_sends_them(
     assert used <= set(ALERT_SUFFIXES), used - set(ALERT_SUFFIXES)
     # The lease is the scheduler's, whose KEYS[1] and KEYS[2] are the same two keys.
     assert BEAT_SUFFIXES[:2] == ALERT_SUFFIXES[:2]
+
+
+@pytest.mark.parametrize("name", sorted(_OWN_KEYS))
+def test_the_functions_with_keys_of_their_own_name_them_in_the_order_the_client_sends_them(
+    name: str,
+) -> None:
+    source = _source(name)
+    table_name, alias, suffixes = _OWN_KEYS[name]
+    for index, suffix in enumerate(suffixes, 1):
+        assert f"--   KEYS[{index}] {suffix} " in source, suffix
+    table = re.search(rf"local function {table_name}\(KEYS\)(.*?)\nend", source, re.S)
+    assert table is not None
+    named = re.findall(r"(\w+) = KEYS\[(\d+)\]", table.group(1))
+    assert named == [(suffix, str(i)) for i, suffix in enumerate(suffixes, 1)]
+    used = set(re.findall(rf"\b{alias}\.(\w+)", source))
+    assert used <= set(suffixes), used - set(suffixes)
 
 
 def _without_line(source: str, line: str) -> str:

@@ -13,15 +13,16 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TypeVar
 
-from errands.broker import memory_admin, memory_progress
+from errands.broker import memory_admin, memory_progress, memory_series
 from errands.broker.memory_schedules import MemorySchedules
 from errands.broker.memory_state import QueueState
 from errands.broker.memory_views import MemoryInspector
 from errands.broker.names import check_queue_name
 from errands.broker.reading import check_limit
+from errands.broker.series import Sampled
 from errands.broker.settings import BrokerSettings
 from errands.broker.types import (
     AckCode,
@@ -114,6 +115,7 @@ class MemoryBroker:
         self._schedules = MemorySchedules(self._now_ms)
         self._subscribers: dict[tuple[str, str], set[_Mailbox]] = {}
         self._work_waiters: set[_Mailbox] = set()
+        self._series: dict[str, dict[int, bytes]] = {}  # memory_series.py
 
     def __repr__(self) -> str:
         return f"MemoryBroker(queues={sorted(self._queues)!r})"
@@ -347,6 +349,25 @@ class MemoryBroker:
     async def aset_paused(self, queue: str, paused: bool) -> bool:
         """Async twin of `set_paused`."""
         return self.set_paused(queue, paused)
+
+    def sample_throughput(self, queue: str, *, now: float | None = None) -> Sampled:
+        """File the queue's counters for its series; see `Admin.sample_throughput`."""
+
+        def file(q: QueueState, now_ms: int) -> Sampled:
+            at = now_ms if now is None else round(now * 1000)
+            return memory_series.sample(self._series.setdefault(q.name, {}), q.stats, at)
+
+        return self._run(queue, file)
+
+    async def asample_throughput(self, queue: str, *, now: float | None = None) -> Sampled:
+        """Async twin of `sample_throughput`."""
+        return self.sample_throughput(queue, now=now)
+
+    def read_series(self, queue: str, view: Callable[[Mapping[int, bytes], int], T]) -> T:
+        """Run `view` on `queue`'s throughput samples and the broker's time (ms), under the lock."""
+        check_queue_name(queue)
+        with self._lock:
+            return view(self._series.get(queue, {}), self._now_ms())
 
     @property
     def schedules(self) -> MemorySchedules:

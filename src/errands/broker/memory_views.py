@@ -6,9 +6,10 @@ the same name answers, pages and cursors included, so an inspector test passes o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
+from errands.broker import memory_series
 from errands.broker.fleet import merge_fleet
 from errands.broker.memory_limits import LimitRecord
 from errands.broker.memory_records import worker_live
@@ -23,6 +24,7 @@ from errands.broker.reading import (
     read_dead_cursor,
     worker_summary,
 )
+from errands.broker.series import ThroughputPoint
 from errands.broker.views import (
     DEAD_SCAN,
     DeadFilter,
@@ -283,3 +285,20 @@ class MemoryInspector:
     ) -> LimiterState:
         """Async twin of `limiter`."""
         return self.limiter(queue, limiter, cursor=cursor, limit=limit)
+
+    def throughput(
+        self, queue: str, minutes: int = 60, *, until: float | None = None
+    ) -> list[ThroughputPoint]:
+        """The queue's counts per minute; see `Inspector.throughput`."""
+
+        def points(samples: Mapping[int, bytes], now_ms: int) -> list[ThroughputPoint]:
+            at = now_ms if until is None else round(until * 1000)
+            return memory_series.view(samples, at, minutes)
+
+        return self._broker.read_series(queue, points)
+
+    async def athroughput(
+        self, queue: str, minutes: int = 60, *, until: float | None = None
+    ) -> list[ThroughputPoint]:
+        """Async twin of `throughput`."""
+        return self.throughput(queue, minutes, until=until)

@@ -23,6 +23,7 @@ from errands.broker.views import (
 )
 
 if TYPE_CHECKING:
+    from errands.broker.series import Sampled, ThroughputPoint
     from errands.limits import Limiter
 
 __all__ = ["Admin", "Inspector"]
@@ -126,9 +127,33 @@ class Inspector(Protocol):
         """Async twin of `limiter`."""
         ...
 
+    def throughput(
+        self, queue: str, minutes: int = 60, *, until: float | None = None
+    ) -> list[ThroughputPoint]:
+        """The queue's counts per minute for its last `minutes` whole minutes, oldest first.
+
+        Args:
+            queue: the queue.
+            minutes: how many minutes, 1 to `errands.broker.series.MAX_MINUTES` (120).
+            until: the minutes before the one that holds this time (Unix seconds; None: the
+                broker's clock, so the minutes before the one under way).
+
+        A minute nobody sampled (`Admin.sample_throughput`) is a gap: its counts are None.
+        """
+        ...
+
+    async def athroughput(
+        self, queue: str, minutes: int = 60, *, until: float | None = None
+    ) -> list[ThroughputPoint]:
+        """Async twin of `throughput`."""
+        ...
+
 
 class Admin(Protocol):
-    """The changes an operator makes to a queue: redrive, purge, purge ready jobs, pause."""
+    """The changes an operator makes to a queue: redrive, purge, purge ready jobs, pause.
+
+    And the one write behind a read: the throughput sample (`sample_throughput`).
+    """
 
     def redrive(self, queue: str, job_ids: Sequence[str] = (), limit: int = 100) -> list[str]:
         """Move dead jobs (the given ones, else the oldest `limit`) back to ready.
@@ -171,4 +196,21 @@ class Admin(Protocol):
 
     async def aset_paused(self, queue: str, paused: bool) -> bool:
         """Async twin of `set_paused`."""
+        ...
+
+    def sample_throughput(self, queue: str, *, now: float | None = None) -> Sampled:
+        """File the queue's counters under the current minute, unless it has a sample already.
+
+        Workers and API servers call it about once a minute for their queues (the reply says
+        when the next minute starts); the first call of each minute writes, the others change
+        nothing. Samples older than two hours are dropped (`errands.broker.series`).
+
+        Args:
+            queue: the queue.
+            now: the time to file the sample under (Unix seconds; None: the broker's clock).
+        """
+        ...
+
+    async def asample_throughput(self, queue: str, *, now: float | None = None) -> Sampled:
+        """Async twin of `sample_throughput`."""
         ...

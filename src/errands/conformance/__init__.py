@@ -27,6 +27,7 @@ from errands.conformance import (
     progress,
     reads,
     schedules,
+    series,
 )
 from errands.conformance.subject import Check, Clock, Subject
 
@@ -53,10 +54,11 @@ CHECKS: Mapping[str, Check] = MappingProxyType(
             progress,
             chords,
             schedules,
+            series,
         )
         for check in module.CHECKS
     }
 )
 """Every check, by name, in the order they run: enqueue and fetch, acks and cancels, the dead
 set and maintenance, reads and waits, the inspector, operators' changes, leases, limiters,
-progress, chords, the schedule store."""
+progress, chords, the schedule store, the throughput series."""

@@ -6,7 +6,8 @@ started is not held against the job (its worker died, not because of it; see rea
 00_shared.lua). Maintenance runs the bounded housekeeping of each queue, again at once while a
 pass finds more to do than one call may handle. And the chords of members that ended dead are
 failed, soon after an ack sent a job to the dead set, and at every maintenance interval for the
-members that died another way (stalled, or acked by a child itself).
+members that died another way (stalled, or acked by a child itself). Each pass also samples
+the counters of each queue for its throughput series, once a minute (`errands.broker.series`).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class Upkeep:
         self.died = died
         self.started_ms = int(time.time() * 1000)
         self.renewals = 0  # leases renewed so far (a metric)
+        self._sample_due: dict[str, float] = {}  # queue -> when to sample it next (monotonic)
 
     @property
     def lease_ms(self) -> int:
@@ -189,6 +191,7 @@ class Upkeep:
         """Run maintenance every `maintenance_every_s`, until cancelled."""
         while True:
             await keep_trying(self.maintain, "maintenance", self.outage, _CALL_TIMEOUT_S)
+            await keep_trying(self.sample, "throughput sample", self.outage, _CALL_TIMEOUT_S)
             await asyncio.sleep(self.config.maintenance_every_s)
 
     async def maintain(self) -> None:
@@ -207,6 +210,29 @@ class Upkeep:
                 if not report.saturated:
                     break
                 await asyncio.sleep(_SATURATED_PAUSE_S)
+
+    async def sample(self) -> None:
+        """Sample each queue's counters once a minute, within a maintenance pass of its start.
+
+        One call per queue per minute: the reply says when the next minute starts. A sample
+        Redis refuses is logged and tried a minute later; the series is derived data, not a
+        reason to stop a worker.
+        """
+        now = time.monotonic()
+        for queue in self.config.queues.names:
+            if self._sample_due.get(queue, 0.0) > now:
+                continue
+            try:
+                sampled = await self.broker.asample_throughput(queue)
+            except BrokerUnavailable:
+                raise
+            except BrokerError as error:
+                log.warning(
+                    "throughput sample of %s refused (%s): tried again in a minute", queue, error
+                )
+                self._sample_due[queue] = now + 60
+            else:
+                self._sample_due[queue] = now + sampled.next_in_s
 
     async def chord_failures_loop(self) -> None:
         """Fail the chords of dead members: when an ack killed a job, else every interval."""

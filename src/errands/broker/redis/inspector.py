@@ -24,6 +24,8 @@ from errands.broker.redis.calls import Call
 from errands.broker.redis.keys import QueueKeys, queues_registry_key
 from errands.broker.redis.library import function_name
 from errands.broker.redis.plans import Command, Plan
+from errands.broker.redis.series import view_call
+from errands.broker.series import ThroughputPoint
 from errands.broker.views import (
     DEAD_SCAN,
     DeadFilter,
@@ -324,3 +326,17 @@ class RedisInspector:
         """Async twin of `limiter`."""
         read = self._limits_view(self._broker.keys(queue), limiter, cursor, check_limit(limit))
         return await self._broker.arun_plan(self._one(read))
+
+    def throughput(
+        self, queue: str, minutes: int = 60, *, until: float | None = None
+    ) -> list[ThroughputPoint]:
+        """The queue's counts per minute; see `Inspector.throughput`."""
+        self._broker.keys(queue)  # checks the name, as every other read does
+        return self._broker.run(view_call(self._broker.namespace, queue, minutes, until))
+
+    async def athroughput(
+        self, queue: str, minutes: int = 60, *, until: float | None = None
+    ) -> list[ThroughputPoint]:
+        """Async twin of `throughput`."""
+        self._broker.keys(queue)
+        return await self._broker.arun(view_call(self._broker.namespace, queue, minutes, until))

@@ -37,6 +37,8 @@ LUA_FILES: tuple[str, ...] = (
     "progress.lua",
     "schedule.lua",
     "alerts.lua",
+    "series.lua",
+    "budget.lua",
 )
 
 # The .lua files register their functions under this prefix; loading rewrites it.

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 from errands.broker.reading import check_limit
 from errands.broker.redis import calls
+from errands.broker.redis.series import sample_call
 from errands.broker.types import CancelCode, NewJob
 
 if TYPE_CHECKING:
     from errands.broker.redis.keys import QueueKeys
+    from errands.broker.series import Sampled
     from errands.broker.settings import BrokerSettings
 
 __all__ = ["RedisOperations"]
@@ -125,3 +127,11 @@ class RedisOperations:
         """Async twin of `chord_arm`."""
         age = self.settings.dead_max_age_ms
         return await self.arun(calls.chord_arm(self.keys(queue), chord_id, age))
+
+    def sample_throughput(self, queue: str, *, now: float | None = None) -> Sampled:
+        """File the queue's counters for its throughput series; see `Admin.sample_throughput`."""
+        return self.run(sample_call(self.keys(queue).namespace, queue, now))
+
+    async def asample_throughput(self, queue: str, *, now: float | None = None) -> Sampled:
+        """Async twin of `sample_throughput`."""
+        return await self.arun(sample_call(self.keys(queue).namespace, queue, now))
