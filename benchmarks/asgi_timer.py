@@ -9,7 +9,6 @@ the request is then disconnected, as a browser leaving the page would).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,6 +85,10 @@ async def time_asgi(
     finished.cancel()
     if not call.done():
         call.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
+    try:
         await call
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        status = status or 500
     return Timed(seconds, status, size)

@@ -140,6 +140,7 @@ class Read:
         path: the path and query sent.
         dashboard: a dashboard page (the session cookie) rather than the API (the bearer).
         stream: a stream of server-sent events: timed to its first event.
+        expect: the status a right answer has.
     """
 
     label: str
@@ -147,6 +148,7 @@ class Read:
     path: str
     dashboard: bool
     stream: bool = False
+    expect: int = 200
 
 
 def _reads(filled: Filled) -> list[Read]:
@@ -188,7 +190,8 @@ def _reads(filled: Filled) -> list[Read]:
         ("dead jobs by task", "/v1/dead", f"/v1/dead?queue={q}&task=report"),
         ("schedules", "/v1/schedules", "/v1/schedules"),
         ("healthz", "/healthz", "/healthz"),
-        ("readyz", "/readyz", "/readyz"),
+        # No worker runs, and the queue holds work: not ready, as /readyz must say.
+        ("readyz (work, no consumer)", "/readyz", "/readyz"),
         ("OpenAPI document", "/openapi.json", "/openapi.json"),
         ("interactive docs", "/docs", "/docs"),
         ("ReDoc", "/redoc", "/redoc"),
@@ -196,11 +199,19 @@ def _reads(filled: Filled) -> list[Read]:
     ]
     api_live = [("job events (first event)", "/v1/jobs/{job_id}/events", f"/v1/jobs/{dead}/events")]
     return [
-        *(Read(label, route, path, True) for label, route, path in page),
+        *(Read(label, route, path, True, expect=_expected(path)) for label, route, path in page),
         *(Read(label, route, path, True, stream=True) for label, route, path in live),
-        *(Read(label, route, path, False) for label, route, path in api),
+        *(Read(label, route, path, False, expect=_expected(path)) for label, route, path in api),
         *(Read(label, route, path, False, stream=True) for label, route, path in api_live),
     ]
+
+
+def _expected(path: str) -> int:
+    if path.startswith("/search?") and "state=active" not in path:
+        return 303  # search finds the job or the filter and redirects to its page
+    if path == "/readyz":
+        return 503
+    return 200
 
 
 def _get_routes(routes: Sequence[Any], prefix: str = "") -> set[str]:
@@ -322,7 +333,7 @@ def _report(rows: list[Row], untimed: list[str], filled: Filled, meta: dict[str,
     worst = max((max(row.asgi_ms) for row in rows if row.asgi_ms), default=0.0)
     worst_http = max((max(row.http_ms) for row in rows if row.http_ms), default=0.0)
     slow = [row.read.label for row in rows if row.asgi_ms and max(row.asgi_ms) >= BOUND_MS]
-    bad = [f"{row.read.label} ({row.status})" for row in rows if row.status >= 400]
+    bad = [f"{row.read.label} ({row.status})" for row in rows if row.status != row.read.expect]
     lines = [
         "# Bounded pages: every page and read with a million jobs queued",
         "",
@@ -343,7 +354,8 @@ def _report(rows: list[Row], untimed: list[str], filled: Filled, meta: dict[str,
         "",
         f"- Slowest request, server time: **{worst:.1f} ms**; over HTTP {worst_http:.1f} ms "
         f"(under {BOUND_MS:g} ms asked): " + ("**yes**" if not slow else f"**NO**: {slow}"),
-        "- Every request answered without an error: "
+        "- Every request answered as it should (200; 303 for a search that redirects; 503 for "
+        "/readyz, since no worker serves the full queue): "
         + ("**yes**" if not bad else f"**NO**: {', '.join(bad)}"),
         "- GET routes of the app not timed: " + (", ".join(f"`{r}`" for r in untimed) or "none"),
         "",
@@ -418,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.write_text(_report(rows, untimed, filled, meta))
     log(f"wrote {args.out}")
     slow = any(row.asgi_ms and max(row.asgi_ms) >= BOUND_MS for row in rows)
-    return 1 if slow or any(row.status >= 400 for row in rows) else 0
+    return 1 if slow or any(row.status != row.read.expect for row in rows) else 0
 
 
 async def _prepare(
