@@ -265,7 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{time.monotonic() - started:5.0f}s] {message}", file=sys.stderr, flush=True)
 
     meta = {
-        "command": "python -m benchmarks.http " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": " ".join(
+            ["python -m benchmarks.http", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "errands": errands_version(),

@@ -162,8 +162,11 @@ def write_report(
         "- Flower 2.2.0 on Celery 5.7.0 and kombu 5.7.0 (`benchmarks/peers-flower.txt`), no "
         "result backend (its fastest async-apply: publish only), `--logging=warning`",
         "- Both servers, wrk, the generator and Redis share the machine's 2 cores, nothing "
-        "pinned; the sides run one after the other, never together. The cores each process "
-        "used are in the tables (CPU seconds over wall seconds).",
+        "pinned; the sides run one after the other, never together. Each server is one "
+        "process (at most one core: one uvicorn worker; Flower's one tornado process), Redis "
+        "another, wrk 2 threads. The cores each used are in the tables (CPU seconds over wall "
+        "seconds); CPU per request reads the same whatever else the machine runs, a rate and "
+        "a tail latency do not: the load average above says how busy it was.",
         "",
         *_verdicts(sides),
         "",
@@ -176,8 +179,8 @@ def write_report(
         "answers and the requests sent.",
         "",
         "| side | connections | sent | answered | 2xx | in Redis | 2xx/s | server cores | "
-        "Redis cores | wrk cores |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "server CPU µs per request | Redis cores | wrk cores |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for side in sides:
         for run in side.runs:
@@ -186,6 +189,7 @@ def write_report(
                 f"| {side.name} | {load.connections} | {load.sent:,} | {load.answered:,} | "
                 f"{load.ok:,} | {run.counted:,} | **{load.rate:,.0f}** | "
                 f"{_cores(run.server_cpu_s, load.duration_s)} | "
+                f"{run.server_cpu_s / max(load.answered, 1) * 1e6:,.0f} | "
                 f"{_cores(run.redis_cpu_s, load.duration_s)} | "
                 f"{_cores(load.cpu_s, load.duration_s)} |"
             )
