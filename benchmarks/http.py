@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import datetime as dt
 import os
 import signal
@@ -31,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,7 @@ from benchmarks.loadgen import closed_loop, null_server, open_loop
 from benchmarks.loadgen import raw_request as make_request
 from benchmarks.run import VENVS, ensure_venv, errands_version, machine
 from benchmarks.server import BenchServer, free_port
+from errands import App
 from errands.web.tokens import TokenStore
 
 __all__ = ["main"]
@@ -51,6 +54,7 @@ __all__ = ["main"]
 _NAMESPACE = "bench-http"
 _BODY = b'{"args": [1, 2]}'
 _FLOWER_USER = "bench:not-a-secret"
+_ERRANDS_ROUTE = "POST /v1/tasks/add (bearer token, scope enqueue:add)"
 _START_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 10.0
 
@@ -139,45 +143,49 @@ def _load_runs(
         )
 
 
-def _errands_side(
-    server: BenchServer, options: argparse.Namespace, log: Callable[[str], None]
-) -> Side:
-    side = Side("errands", "POST /v1/tasks/add (bearer token, scope enqueue:add)")
-    app = build(server.url, _NAMESPACE)
-    token = asyncio.run(_token(app))
-    port = free_port()
-    env = {ENV_URL: server.url, ENV_NAMESPACE: _NAMESPACE}
-    argv = [
-        sys.executable, "-m", "errands", "api", "benchmarks.adapters.web_app:app",
-        "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
+@dataclass
+class _Errands:
+    """errands' side: its app (to count in Redis) and the token its requests carry."""
 
-    def count() -> int:
-        return app.inspector.queue(app.default_queue).ready
+    server: BenchServer
+    app: App
+    token: str
+    side: Side
 
-    headers = {"Authorization": f"Bearer {token}"}
-    base = f"http://127.0.0.1:{port}"
-    with _process(argv, env, f"{base}/healthz", WORK / "http-errands.log") as pid:
-        _load_runs(side, f"{base}/v1/tasks/add", headers, pid, server, count, options, log)
-        best = side.best
-        if best is None or best.load.ok == 0:
-            side.error = "no request was answered 2xx: see benchmarks/.work/http-errands.log"
-            return side
-        rate = best.load.rate / 2
-        request = make_request("127.0.0.1", port, "/v1/tasks/add", _BODY, headers)
-        before, cpu = _settled(count), _cpu_s(pid)
-        side.open = open_loop(
-            "127.0.0.1", port, request, rate=rate, duration_s=options.open_duration
-        )
-        side.open_server_cpu_s = _cpu_s(pid) - cpu
-        side.open_counted = _settled(count) - before
-        quantiles = side.open.quantiles_ms()
-        log(
-            f"errands open loop at {rate:,.0f}/s: p50 {quantiles['p50']:.2f} ms, p99 "
-            f"{quantiles['p99']:.2f} ms, p99.9 {quantiles['p99.9']:.2f} ms"
-        )
-    app.broker.close()
-    return side
+    def count(self) -> int:
+        return self.app.inspector.queue(self.app.default_queue).ready
+
+    def round(
+        self, options: argparse.Namespace, log: Callable[[str], None], open_rate: float = 0.0
+    ) -> None:
+        """A fresh ``errands api``: the wrk runs, or (`open_rate`) the open-loop run."""
+        port = free_port()
+        env = {ENV_URL: self.server.url, ENV_NAMESPACE: _NAMESPACE}
+        argv = [
+            sys.executable, "-m", "errands", "api", "benchmarks.adapters.web_app:app",
+            "--port", str(port), "--log-level", "warning",
+        ]  # fmt: skip
+        headers = {"Authorization": f"Bearer {self.token}"}
+        base = f"http://127.0.0.1:{port}"
+        url = f"{base}/v1/tasks/add"
+        with _process(argv, env, f"{base}/healthz", WORK / "http-errands.log") as pid:
+            if not open_rate:
+                _load_runs(self.side, url, headers, pid, self.server, self.count, options, log)
+                return
+            closed_loop(url, _BODY, headers, connections=options.connections[0], duration_s=2)
+            request = make_request("127.0.0.1", port, "/v1/tasks/add", _BODY, headers)
+            before, cpu = _settled(self.count), _cpu_s(pid)
+            side = self.side
+            side.open = open_loop(
+                "127.0.0.1", port, request, rate=open_rate, duration_s=options.open_duration
+            )
+            side.open_server_cpu_s = _cpu_s(pid) - cpu
+            side.open_counted = _settled(self.count) - before
+            q = side.open.quantiles_ms()
+            log(
+                f"errands open loop at {open_rate:,.0f}/s: p50 {q['p50']:.2f} ms, p99 "
+                f"{q['p99']:.2f} ms, p99.9 {q['p99.9']:.2f} ms"
+            )
 
 
 async def _token(app: Any) -> str:
@@ -188,14 +196,10 @@ async def _token(app: Any) -> str:
         await app.broker.aclose()
 
 
-def _flower_side(
-    server: BenchServer, options: argparse.Namespace, log: Callable[[str], None]
-) -> Side:
-    side = Side("Flower", "POST /api/task/async-apply/add (basic auth)")
-    error = ensure_venv("flower", log)
-    if error:
-        side.error = error
-        return side
+def _flower_round(
+    side: Side, server: BenchServer, options: argparse.Namespace, log: Callable[[str], None]
+) -> None:
+    """A fresh Flower, and the wrk runs against it."""
     python = VENVS["flower"][0] / "bin" / "python"
     port = free_port()
     argv = [
@@ -203,8 +207,6 @@ def _flower_side(
         "--address=127.0.0.1", f"--port={port}", f"--basic-auth={_FLOWER_USER}",
         "--logging=warning",
     ]  # fmt: skip
-    import base64
-
     basic = base64.b64encode(_FLOWER_USER.encode()).decode()
     headers = {"Authorization": f"Basic {basic}"}
     base = f"http://127.0.0.1:{port}"
@@ -216,7 +218,30 @@ def _flower_side(
     with _process(argv, env, f"{base}/healthcheck", WORK / "http-flower.log") as pid:
         url = f"{base}/api/task/async-apply/add"
         _load_runs(side, url, headers, pid, server, count, options, log)
-    return side
+
+
+def _sides(
+    server: BenchServer, options: argparse.Namespace, log: Callable[[str], None]
+) -> list[Side]:
+    """Each side's rounds, interleaved (errands, Flower, errands, ...), then the open loop."""
+    app = build(server.url, _NAMESPACE)
+    errands = _Errands(server, app, asyncio.run(_token(app)), Side("errands", _ERRANDS_ROUTE))
+    flower = Side("Flower", "POST /api/task/async-apply/add (basic auth)")
+    if not options.no_flower:
+        flower.error = ensure_venv("flower", log)
+    try:
+        for _ in range(options.rounds):
+            errands.round(options, log)
+            if not options.no_flower and not flower.error:
+                _flower_round(flower, server, options, log)
+        rate = errands.side.median_rate
+        if rate:
+            errands.round(options, log, open_rate=rate / 2)
+        else:
+            errands.side.error = "no request was answered 2xx: see .work/http-errands.log"
+    finally:
+        app.broker.close()
+    return [errands.side] if options.no_flower else [errands.side, flower]
 
 
 def _ceilings(options: argparse.Namespace, rate: float, log: Callable[[str], None]) -> Ceilings:
@@ -244,7 +269,8 @@ def _ceilings(options: argparse.Namespace, rate: float, log: Callable[[str], Non
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.http", description=__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
-    parser.add_argument("--connections", default="16,64", help="wrk connection counts, commas")
+    parser.add_argument("--connections", default="16", help="wrk connection counts, commas")
+    parser.add_argument("--rounds", type=int, default=3, help="wrk rounds per side, interleaved")
     parser.add_argument("--open-duration", type=float, default=20.0, help="open-loop seconds")
     parser.add_argument(
         "--top-rate", type=float, default=8000.0, help="open-loop rate tried on the null server"
@@ -279,12 +305,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         meta["server"] = f"{server.version()} ({server.kind})"
         log(f"server {meta['server']} at {server.url}")
-        errands = _errands_side(server, options, log)
-        sides.append(errands)
-        rate = errands.open.rate if errands.open else 0.0
-        ceilings = _ceilings(options, rate, log)
-        if not options.no_flower:
-            sides.append(_flower_side(server, options, log))
+        sides = _sides(server, options, log)
+        errands = sides[0]
+        ceilings = _ceilings(options, errands.open.rate if errands.open else 0.0, log)
     finally:
         server.stop()
     meta["load_end"] = f"{os.getloadavg()[0]:.2f}"

@@ -30,8 +30,8 @@ def test_wrk_and_the_open_loop_generator_see_every_request_of_the_null_server_an
 @pytest.mark.timeout(120)
 def test_the_http_benchmark_counts_every_enqueue_it_was_answered_for(tmp_path: Path) -> None:
     out = tmp_path / "HTTP.md"
-    argv = ["--duration", "1", "--connections", "4", "--open-duration", "1", "--top-rate", "300"]
-    assert http.main([*argv, "--no-flower", "--out", str(out)]) == 0
+    argv = ["--duration", "1", "--connections", "4", "--rounds", "2", "--open-duration", "1"]
+    assert http.main([*argv, "--top-rate", "300", "--no-flower", "--out", str(out)]) == 0
     report = out.read_text()
     assert (
         "- Every request answered 2xx, and every answer a job counted in Redis afterwards: **yes**"
