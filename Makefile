@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat bench-limits bench-metrics bench-logging check-examples clean
+.PHONY: demo test lint types unit test-embedded test-faults bench bench-expiry bench-inspector bench-beat bench-limits bench-metrics bench-logging bench-http bench-pages check-examples clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,15 @@ bench-metrics: $(VENV)/.installed-dev
 # rounds, stderr to a file (a few minutes): benchmarks/LOGGING.md.
 bench-logging: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks.logging
+
+# Enqueue over HTTP: errands api against Flower's async-apply, wrk and an open-loop generator
+# (about 2 minutes; needs wrk: apt-get install -y wrk): benchmarks/HTTP.md.
+bench-http: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.http
+
+# Every dashboard page and API read with 1,000,000 jobs ready and 100,000 dead: benchmarks/PAGES.md.
+bench-pages: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.pages
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

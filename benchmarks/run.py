@@ -47,6 +47,8 @@ VENVS = {
     "peers": (BENCH / ".venv-peers", BENCH / "peers.txt"),
     "arq": (BENCH / ".venv-peers" / "arq", BENCH / "peers-arq.txt"),
     "saq": (BENCH / ".venv-peers" / "saq", BENCH / "peers-saq.txt"),
+    # Celery with Flower, for the HTTP benchmark only (benchmarks/http.py).
+    "flower": (BENCH / ".venv-peers" / "flower", BENCH / "peers-flower.txt"),
 }
 
 
