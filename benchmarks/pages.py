@@ -151,7 +151,7 @@ class Read:
     expect: int = 200
 
 
-def _reads(filled: Filled) -> list[Read]:
+def _reads(filled: Filled, token_id: str) -> list[Read]:
     dead, ready, q = filled.dead_id, filled.ready_id, "default"
     page = [
         ("overview", "/", "/"),
@@ -189,6 +189,9 @@ def _reads(filled: Filled) -> list[Read]:
         ("dead jobs, a page", "/v1/dead", f"/v1/dead?queue={q}"),
         ("dead jobs by task", "/v1/dead", f"/v1/dead?queue={q}&task=report"),
         ("schedules", "/v1/schedules", "/v1/schedules"),
+        ("tokens", "/v1/tokens", "/v1/tokens"),
+        ("a token", "/v1/tokens/{token_id}", f"/v1/tokens/{token_id}"),
+        ("whoami", "/v1/whoami", "/v1/whoami"),
         ("healthz", "/healthz", "/healthz"),
         # No worker runs, and the queue holds work: not ready, as /readyz must say.
         ("readyz (work, no consumer)", "/readyz", "/readyz"),
@@ -407,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         meta["memory"] = f"{server.used_memory() / 2**20:,.0f} MiB"
         log(f"filled: {filled.ready:,} ready, {filled.dead:,} dead in {filled.seconds:.0f} s")
         api = create_app(app, WebSettings(secure_cookies=False))
-        reads = _reads(filled)
+        reads = _reads(filled, token.split("_")[1])  # erd_<id>_<secret>
         routes = _get_routes(api.routes)
         reads = [read for read in reads if read.route in routes]
         untimed = sorted(routes - {read.route for read in reads})

@@ -160,7 +160,7 @@ def test_admins_create_list_and_revoke_tokens_over_http(app: App, tmp_path: Path
         ):
             refused = http.post("/v1/tokens", json={"scopes": scopes})
             assert refused.status_code == 422, refused.text
-            assert words in refused.json()["detail"][0]["msg"]
+            assert words in refused.json()["detail"][0]["message"]
         assert http.post("/v1/tokens", json={"scopes": []}).status_code == 422
         assert (
             http.post("/v1/tokens", json={"scopes": ["read"], "expires_in_s": 0}).status_code == 422

@@ -97,7 +97,7 @@ def test_the_document_is_openapi_3_1_with_a_route_per_task(stack: Stack) -> None
     assert document["openapi"].startswith("3.1")
     assert f"/v1/tasks/{task('add')}" in document["paths"]
     assert "/v1/tasks/{name}" not in document["paths"]
-    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert html.escape(task("add")) in page.text

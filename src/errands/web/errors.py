@@ -16,6 +16,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from redis import exceptions as rex
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from errands.errors import (
@@ -148,16 +149,34 @@ def _redis_error(request: Request, error: rex.RedisError) -> Response:
     return _errands_error(translate(error, url))
 
 
-def _validation(error: RequestValidationError) -> Response:
+def _problems_of(items: Sequence[Any]) -> list[Problem]:
+    """FastAPI's validation errors (``loc``, ``msg``) as problems with their JSON paths."""
     problems = []
-    for item in error.errors():
+    for item in items:
         where = [str(part) for part in item.get("loc", ())]
         if where and where[0] == "body":
             path = "$" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in where[1:])
         else:
             path = "$." + ".".join(where)
         problems.append(Problem(path, str(item.get("msg", "not valid"))))
-    return problems_reply(problems)
+    return problems
+
+
+def _validation(error: RequestValidationError) -> Response:
+    return problems_reply(_problems_of(error.errors()))
+
+
+def _http_error(error: StarletteHTTPException) -> Response:
+    """A route's own refusal; a 422 in the one shape every 422 has (problems with paths)."""
+    headers = dict(error.headers) if error.headers else None
+    if error.status_code in (204, 304):
+        return Response(status_code=error.status_code, headers=headers)
+    if error.status_code != 422:
+        return json_reply({"detail": error.detail}, error.status_code, headers)
+    detail: Any = error.detail
+    if isinstance(detail, list) and all(isinstance(item, dict) for item in detail):
+        return problems_reply(_problems_of(detail))
+    return problems_reply([Problem("$", str(detail))])
 
 
 def install(api: FastAPI) -> None:
@@ -179,6 +198,10 @@ def install(api: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         return _validation(error)
 
+    async def on_http(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        return _http_error(error)
+
     async def on_anything(request: Request, error: Exception) -> Response:
         # Starlette logs the traceback; the reply does not carry it.
         return _detail(500, f"internal error ({type(error).__name__}): see the server's log")
@@ -188,3 +211,4 @@ def install(api: FastAPI) -> None:
     api.add_exception_handler(ErrandsError, on_errands)
     api.add_exception_handler(rex.RedisError, on_redis)
     api.add_exception_handler(RequestValidationError, on_validation)
+    api.add_exception_handler(StarletteHTTPException, on_http)

@@ -30,9 +30,11 @@ def _complete(document: dict[str, Any], public: frozenset[str]) -> dict[str, Any
     if "HTTPValidationError" in schemas:
         schemas["HTTPValidationError"] = PROBLEMS_SCHEMA
         schemas.pop("ValidationError", None)
-    document["components"]["securitySchemes"] = {
-        "bearer": {"type": "http", "scheme": "bearer", "description": "errands token create"}
-    }
+    # The bearer scheme is auth's ("token"); declared here too for a document with no route
+    # that asked for it.
+    document["components"].setdefault("securitySchemes", {}).setdefault(
+        "token", {"type": "http", "scheme": "bearer", "description": "errands token create"}
+    )
     for path, item in document.get("paths", {}).items():
         for operation in item.values():
             codes = [413, 503] if path in public else [401, 403, 413, 503]
@@ -41,7 +43,7 @@ def _complete(document: dict[str, Any], public: frozenset[str]) -> dict[str, Any
             for code, reply in extra.items():
                 listed.setdefault(str(code), reply)
             if path not in public:
-                operation.setdefault("security", [{"bearer": []}])
+                operation.setdefault("security", [{"token": []}])
     return document
 
 
