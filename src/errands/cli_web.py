@@ -36,6 +36,14 @@ def need_web_extra() -> None:
     is_flag=True,
     help="Send the dashboard's session cookie over plain HTTP (a server on loopback only).",
 )
+@click.option(
+    "--token-cache",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds a token found good is taken again without asking Redis: the longest a "
+    "revoke takes to reach this server (0: ask on every request).",
+)
 def api(
     app_spec: str,
     host: str,
@@ -43,6 +51,7 @@ def api(
     log_level: str,
     log_format: Literal["console", "json"],
     insecure_cookies: bool,
+    token_cache: float,
 ) -> None:
     """Serve the HTTP API and the dashboard of APP (module:app) until SIGTERM or Ctrl-C."""
     need_web_extra()
@@ -52,7 +61,7 @@ def api(
 
     configure_logging(log_level, log_format)
     app = load_app(app_spec)
-    settings = WebSettings(secure_cookies=not insecure_cookies)
+    settings = WebSettings(secure_cookies=not insecure_cookies, token_cache_s=token_cache)
     server = create_app(app, settings)
     click.echo(f"errands api: serving {app_spec} on http://{host}:{port}", err=True)
     uvicorn.run(server, host=host, port=port, log_config=None, access_log=False)

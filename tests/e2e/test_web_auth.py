@@ -73,13 +73,16 @@ def test_a_request_without_a_valid_token_gets_401_and_without_the_scope_403(
         assert "digest" not in me.text
 
 
-def test_a_revoked_token_is_refused_at_once_by_every_api_process(app: App, tmp_path: Path) -> None:
+def test_a_revoked_token_is_refused_at_once_by_every_api_process_without_a_token_cache(
+    app: App, tmp_path: Path
+) -> None:
     admin = make_token(app, "admin")
     reader = make_token(app, "read", note="to revoke")
     reader_id = reader.split("_")[1]
+    uncached = ("--token-cache", "0")
     with (
-        api_server(app, tmp_path) as first,
-        api_server(app, tmp_path) as second,
+        api_server(app, tmp_path, extra_args=uncached) as first,
+        api_server(app, tmp_path, extra_args=uncached) as second,
         first.client(admin) as on_first,
         second.client(reader) as on_second,
     ):
@@ -95,6 +98,28 @@ def test_a_revoked_token_is_refused_at_once_by_every_api_process(app: App, tmp_p
         listed = {t["id"]: t for t in on_first.get("/v1/tokens").json()["tokens"]}
         assert listed[reader_id]["state"] == "revoked"
         assert listed[reader_id]["note"] == "to revoke"
+
+
+def test_with_the_default_cache_a_revoke_is_at_once_where_made_and_within_a_second_elsewhere(
+    app: App, tmp_path: Path
+) -> None:
+    admin = make_token(app, "admin")
+    reader = make_token(app, "read")
+    with (
+        api_server(app, tmp_path) as first,
+        api_server(app, tmp_path) as second,
+        first.client(admin) as as_admin,
+        first.client(reader) as on_first,
+        second.client(reader) as on_second,
+    ):
+        assert on_first.get("/v1/whoami").status_code == 200
+        assert on_second.get("/v1/whoami").status_code == 200  # now in both caches
+        assert as_admin.delete(f"/v1/tokens/{reader.split('_')[1]}").status_code == 200
+        _refused(on_first.get("/v1/whoami"), 401, "revoked")  # the revoking process forgot it
+        # The other process asks Redis again once its cache entry (1 s) has passed.
+        wait_until(
+            lambda: on_second.get("/v1/whoami").status_code == 401, 3.0, "the revoke elsewhere"
+        )
 
 
 def test_an_expired_token_is_refused(app: App, tmp_path: Path) -> None:
@@ -113,9 +138,10 @@ def test_an_address_that_sent_too_many_bad_tokens_gets_429_on_every_api_process(
 ) -> None:
     good = make_token(app, "read")
     bad = "erd_000000000000_" + "x" * 43
+    uncached = ("--token-cache", "0")  # a good token checked a moment ago would pass 1 s more
     with (
-        api_server(app, tmp_path) as first,
-        api_server(app, tmp_path) as second,
+        api_server(app, tmp_path, extra_args=uncached) as first,
+        api_server(app, tmp_path, extra_args=uncached) as second,
         first.client() as on_first,
         second.client() as on_second,
     ):

@@ -25,7 +25,9 @@ def test_a_stopped_redis_gets_503_not_500_and_the_token_works_again_once_it_is_b
     app = App(redis_server.url, namespace=namespace)
     try:
         admin = make_token(app, "admin")
-        with api_server(app, tmp_path) as server, server.client(admin) as http:
+        # No token cache: every request asks Redis, as the first after a second would.
+        uncached = ("--token-cache", "0")
+        with api_server(app, tmp_path, extra_args=uncached) as server, server.client(admin) as http:
             assert http.get("/v1/whoami").status_code == 200
             redis_server.stop()
             for path in ("/v1/whoami", "/v1/tokens"):

@@ -42,6 +42,7 @@ __all__ = [
     "install",
     "json_reply",
     "problems_reply",
+    "reply_for",
     "responses",
 ]
 
@@ -177,6 +178,25 @@ def _http_error(error: StarletteHTTPException) -> Response:
     if isinstance(detail, list) and all(isinstance(item, dict) for item in detail):
         return problems_reply(_problems_of(detail))
     return problems_reply([Problem("$", str(detail))])
+
+
+async def reply_for(request: Request, error: Exception) -> Response:
+    """The JSON reply for `error` raised by a route: what the handlers `install` sets up give.
+
+    For code that answers outside FastAPI's routing (`errands.web.fast_enqueue`).
+    """
+    if isinstance(error, ApiProblems):
+        return problems_reply(error.problems)
+    if isinstance(error, StarletteHTTPException):
+        return _http_error(error)
+    if isinstance(error, RequestValidationError):
+        return _validation(error)
+    if isinstance(error, ErrandsError):
+        return _errands_error(error)
+    if isinstance(error, rex.RedisError):
+        return _redis_error(request, error)
+    log.error("request %s %s failed", request.method, request.url.path, exc_info=error)
+    return _detail(500, f"internal error ({type(error).__name__}): see the server's log")
 
 
 def install(api: FastAPI) -> None:

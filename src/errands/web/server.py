@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 
 import errands
 from errands.web import dashboard, errors, health, jobs, openapi, operations, tasks, token_routes
 from errands.web.body_limit import BodyLimit
 from errands.web.context import WebContext
+from errands.web.fast_enqueue import TASKS_PREFIX, Endpoint, FastEnqueue
 from errands.web.settings import WebSettings
 from errands.web.tokens import token_store
 
@@ -31,7 +33,11 @@ def build(app: App, settings: WebSettings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    api.state.errands = WebContext(app=app, settings=settings, tokens=token_store(app))
+    api.state.errands = WebContext(
+        app=app, settings=settings, tokens=token_store(app, settings.token_cache_s)
+    )
+    endpoints: dict[str, Endpoint] = {}
+    api.add_middleware(FastEnqueue, endpoints=endpoints)  # innermost: CORS and limits apply
     if settings.cors_origins:
         api.add_middleware(
             CORSMiddleware,
@@ -42,6 +48,19 @@ def build(app: App, settings: WebSettings) -> FastAPI:
     api.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     errors.install(api)
     for module in (health, tasks, jobs, operations, dashboard, token_routes):
-        api.include_router(module.routes(app))
+        router = module.routes(app)
+        endpoints.update(_enqueue_endpoints(router))
+        api.include_router(router)
     openapi.install(api)
     return api
+
+
+def _enqueue_endpoints(router: APIRouter) -> dict[str, Endpoint]:
+    """Task name -> the endpoint of its ``POST /v1/tasks/<name>`` route in `router`."""
+    found: dict[str, Endpoint] = {}
+    for route in router.routes:
+        if isinstance(route, APIRoute) and "POST" in (route.methods or ()):
+            name = route.path.removeprefix(TASKS_PREFIX)
+            if route.path.startswith(TASKS_PREFIX) and "{" not in name:
+                found[name] = route.endpoint
+    return found

@@ -24,6 +24,9 @@ class WebSettings:
         max_wait_s: the longest ``?wait=`` a job read may hold a request open for.
         secure_cookies: the dashboard's session cookie is sent over HTTPS only (turn off only
             for a server on loopback).
+        token_cache_s: how long the server takes a token it found good again without asking
+            Redis: the longest a revoke or an expiry takes to reach this server (0: ask Redis
+            on every request, one round trip more each).
     """
 
     max_body_bytes: int = 1 << 20
@@ -33,9 +36,12 @@ class WebSettings:
     ready_fetch_age_s: float = 60.0
     max_wait_s: float = 30.0
     secure_cookies: bool = True
+    token_cache_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_body_bytes < 1024:
             raise ValueError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}")
+        if self.token_cache_s < 0:
+            raise ValueError(f"token_cache_s must be 0 or more, got {self.token_cache_s}")
         if self.max_wait_s <= 0:
             raise ValueError(f"max_wait_s must be positive, got {self.max_wait_s}")
