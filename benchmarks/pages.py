@@ -196,7 +196,8 @@ def _reads(filled: Filled, token_id: str) -> list[Read]:
         # No worker runs, and the queue holds work: not ready, as /readyz must say.
         ("readyz (work, no consumer)", "/readyz", "/readyz"),
         ("OpenAPI document", "/openapi.json", "/openapi.json"),
-        ("interactive docs", "/docs", "/docs"),
+        ("interactive docs (Swagger UI)", "/docs", "/docs"),
+        ("docs without scripts", "/docs/plain", "/docs/plain"),
         ("ReDoc", "/redoc", "/redoc"),
         ("docs' OAuth2 redirect", "/docs/oauth2-redirect", "/docs/oauth2-redirect"),
     ]

@@ -93,7 +93,8 @@ def test_no_generated_request_gets_a_5xx_or_a_reply_off_its_schema(stack: Stack)
 def test_the_document_is_openapi_3_1_with_a_route_per_task(stack: Stack) -> None:
     with stack.client("") as anonymous:
         document = anonymous.get("/openapi.json").json()
-        page = anonymous.get("/docs")
+        page = anonymous.get("/docs/plain")
+        swagger = anonymous.get("/docs")
     assert document["openapi"].startswith("3.1")
     assert f"/v1/tasks/{task('add')}" in document["paths"]
     assert "/v1/tasks/{name}" not in document["paths"]
@@ -102,3 +103,6 @@ def test_the_document_is_openapi_3_1_with_a_route_per_task(stack: Stack) -> None
     assert page.headers["content-type"].startswith("text/html")
     assert html.escape(task("add")) in page.text
     assert "<script" not in page.text
+    assert swagger.status_code == 200
+    assert "SwaggerUIBundle" in swagger.text
+    assert 'href="/docs/plain"' in swagger.text  # for a browser that cannot reach the CDN

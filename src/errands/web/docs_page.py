@@ -1,4 +1,4 @@
-"""``/docs``: the OpenAPI document as one self-contained HTML page (no script, no CDN).
+"""``/docs/plain``: the OpenAPI document as one self-contained HTML page (no script, no CDN).
 
 FastAPI's own pages load Swagger UI from a CDN, which a server without internet (or a browser
 behind a strict proxy) cannot reach; a package that ships those assets would be one more

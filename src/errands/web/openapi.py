@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from starlette.responses import HTMLResponse, Response
 
@@ -22,7 +23,13 @@ from errands.web.errors import PROBLEMS_SCHEMA, json_reply, responses
 __all__ = ["PUBLIC_PATHS", "install"]
 
 #: Paths that answer without a token under the default settings.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/docs/plain"})
+
+_PLAIN_LINK = (
+    '<body><p style="font:14px system-ui,sans-serif;margin:.5em 1em">Swagger UI comes from '
+    'cdn.jsdelivr.net; if nothing shows below, read <a href="/docs/plain">the same document '
+    "without scripts</a>.</p>"
+)
 
 
 def _complete(document: dict[str, Any], public: frozenset[str]) -> dict[str, Any]:
@@ -87,7 +94,15 @@ def install(api: FastAPI, public: frozenset[str] = PUBLIC_PATHS) -> None:
 
     async def docs(request: Request) -> Response:
         await _gate(request)
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title=f"{api.title} API")
+        # The browser loads Swagger UI from its CDN (the server fetches nothing); a browser
+        # that cannot reach it still has the plain page.
+        return HTMLResponse(bytes(page.body).decode().replace("<body>", _PLAIN_LINK, 1))
+
+    async def plain_docs(request: Request) -> Response:
+        await _gate(request)
         return HTMLResponse(docs_page.render(openapi()))
 
     api.add_api_route("/openapi.json", openapi_json, include_in_schema=False)
     api.add_api_route("/docs", docs, include_in_schema=False)
+    api.add_api_route("/docs/plain", plain_docs, include_in_schema=False)
