@@ -37,6 +37,16 @@ def need_web_extra() -> None:
     help="Send the dashboard's session cookie over plain HTTP (a server on loopback only).",
 )
 @click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    help="An origin whose pages may call the API (repeat for more; none: no CORS headers).",
+)
+@click.option(
+    "--private-docs", is_flag=True, help="/openapi.json and /docs need a token with read."
+)
+@click.option("--private-probes", is_flag=True, help="/healthz and /readyz need a token with read.")
+@click.option(
     "--token-cache",
     type=click.FloatRange(min=0),
     default=1.0,
@@ -51,6 +61,9 @@ def api(
     log_level: str,
     log_format: Literal["console", "json"],
     insecure_cookies: bool,
+    cors_origins: tuple[str, ...],
+    private_docs: bool,
+    private_probes: bool,
     token_cache: float,
 ) -> None:
     """Serve the HTTP API and the dashboard of APP (module:app) until SIGTERM or Ctrl-C."""
@@ -61,7 +74,13 @@ def api(
 
     configure_logging(log_level, log_format)
     app = load_app(app_spec)
-    settings = WebSettings(secure_cookies=not insecure_cookies, token_cache_s=token_cache)
+    settings = WebSettings(
+        secure_cookies=not insecure_cookies,
+        cors_origins=cors_origins,
+        public_openapi=not private_docs,
+        public_health=not private_probes,
+        token_cache_s=token_cache,
+    )
     server = create_app(app, settings)
     click.echo(f"errands api: serving {app_spec} on http://{host}:{port}", err=True)
     uvicorn.run(server, host=host, port=port, log_config=None, access_log=False)

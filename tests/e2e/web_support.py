@@ -113,7 +113,8 @@ def _wait_ready(server: ApiServer) -> None:
         if server.process.poll() is not None:
             raise AssertionError(f"errands api exited early:\n{server.log.read_text()}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1.0).status_code == 200:
+            # 401: the server answers, its probes behind a token (--private-probes).
+            if httpx.get(f"{server.url}/healthz", timeout=1.0).status_code in (200, 401):
                 return
         except httpx.TransportError:
             pass
