@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from errands.errors import BrokerError, ConfigurationError
 from errands.web.context import WebContext, web_context
+from errands.web.errors import UNAVAILABLE_RETRY_S
 from errands.web.tokens import TokenInfo, TokenRefused, TooManyFailures
 
 __all__ = [
@@ -51,8 +52,6 @@ ADMIN = "admin"
 #: Every scope but the per-task ``enqueue:<task>`` ones.
 SCOPES = ("enqueue:*", READ, READ_PAYLOADS, OPERATE, ADMIN)
 _ENQUEUE = "enqueue:"
-# Seconds a client is asked to wait when Redis cannot be asked about its token.
-_UNAVAILABLE_RETRY_S = 5
 
 
 class Problem(BaseModel):
@@ -194,7 +193,7 @@ async def authenticate_token(web: WebContext, token: str, client: str) -> Princi
             status.HTTP_503_SERVICE_UNAVAILABLE,
             "the token cannot be checked now: the API server cannot reach its Redis (its log "
             "says why); retry later",
-            headers={"Retry-After": str(_UNAVAILABLE_RETRY_S)},
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_S)},
         ) from None
     return Principal(info)
 

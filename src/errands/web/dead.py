@@ -18,8 +18,8 @@ from errands.broker.names import check_queue_name
 from errands.broker.views import DeadFilter, DeadJob
 from errands.cli_dead import _dead_document as dead_document
 from errands.states import JobState
-from errands.web.auth import ADMIN, OPERATE, READ, READ_PAYLOADS, Principal
-from errands.web.guard import guarded, redis_or_503, responses
+from errands.web.auth import ADMIN, OPERATE, READ, READ_PAYLOADS, Principal, require
+from errands.web.errors import PROTECTED, responses
 from errands.web.ops_models import DeadPageModel, DeadRetryRequest, DeletedModel, RetriedModel
 
 if TYPE_CHECKING:
@@ -89,9 +89,9 @@ def routes(app: App) -> APIRouter:
     """The dead-job routes for `app`."""
     router = APIRouter(prefix="/v1/dead", tags=["dead jobs"])
 
-    @router.get("", response_model=DeadPageModel, responses=responses())
+    @router.get("", response_model=DeadPageModel, responses=responses(*PROTECTED))
     async def list_dead(
-        principal: Annotated[Principal, Depends(guarded(READ))],
+        principal: Annotated[Principal, Depends(require(READ))],
         queue: Annotated[str | None, Query(description="default: the app's default queue")] = None,
         task: Annotated[str | None, Query(description="only the jobs of this task")] = None,
         error_type: Annotated[str | None, Query(description="only this error type")] = None,
@@ -107,19 +107,18 @@ def routes(app: App) -> APIRouter:
         """
         name = queue or app.default_queue
         where = DeadFilter(task or None, error_type or None)
-        with redis_or_503():
-            page = await app.inspector.adead(
-                name, where=where, newest_first=newest_first, cursor=cursor, limit=limit
-            )
-            if principal.allows(READ_PAYLOADS):
-                jobs = await _with_arguments(app, page.items)
-            else:
-                jobs = [dead_document(j) for j in page.items]
+        page = await app.inspector.adead(
+            name, where=where, newest_first=newest_first, cursor=cursor, limit=limit
+        )
+        if principal.allows(READ_PAYLOADS):
+            jobs = await _with_arguments(app, page.items)
+        else:
+            jobs = [dead_document(j) for j in page.items]
         return {"queue": name, "jobs": jobs, "cursor": page.cursor}
 
-    @router.post("/retry", response_model=RetriedModel, responses=responses(400, 429))
+    @router.post("/retry", response_model=RetriedModel, responses=responses(*PROTECTED, 400, 429))
     async def retry_dead(
-        request: DeadRetryRequest, principal: Annotated[Principal, Depends(guarded(OPERATE))]
+        request: DeadRetryRequest, principal: Annotated[Principal, Depends(require(OPERATE))]
     ) -> dict[str, Any]:
         """Move dead jobs back to ready: the given ids, or the oldest a filter matches.
 
@@ -130,23 +129,21 @@ def routes(app: App) -> APIRouter:
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 'give either "ids" (the jobs to retry) or "filter" (with "limit"), not both',
             )
-        with redis_or_503():
-            check_queue_name(request.queue)  # before the budget is spent
+        check_queue_name(request.queue)  # before the budget is spent
         asked = len(request.ids) if request.ids is not None else request.limit
         if asked > RETRY_PER_REQUEST or asked == 0:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 f"a request retries 1 to {RETRY_PER_REQUEST} jobs, not {asked}: send several",
             )
-        with redis_or_503():
-            left = await _spend(app, principal, asked)
-            if request.ids is not None:
-                ids = list(dict.fromkeys(request.ids))
-            else:
-                rule = request.filter
-                where = DeadFilter(rule.task, rule.error_type) if rule else DeadFilter()
-                ids = await _matching(app, request.queue, where, request.limit)
-            moved = await app.broker.aredrive(request.queue, ids) if ids else []
+        left = await _spend(app, principal, asked)
+        if request.ids is not None:
+            ids = list(dict.fromkeys(request.ids))
+        else:
+            rule = request.filter
+            where = DeadFilter(rule.task, rule.error_type) if rule else DeadFilter()
+            ids = await _matching(app, request.queue, where, request.limit)
+        moved = await app.broker.aredrive(request.queue, ids) if ids else []
         moved_set = set(moved)
         return {
             "queue": request.queue,
@@ -155,23 +152,21 @@ def routes(app: App) -> APIRouter:
             "budget_left": left,
         }
 
-    @router.delete("/{job_id}", response_model=DeletedModel, responses=responses(404))
+    @router.delete("/{job_id}", response_model=DeletedModel, responses=responses(*PROTECTED, 404))
     async def delete_dead(
         job_id: str,
-        _: Annotated[Principal, Depends(guarded(ADMIN))],
+        _: Annotated[Principal, Depends(require(ADMIN))],
         queue: Annotated[str | None, Query(description="default: the app's default queue")] = None,
     ) -> dict[str, Any]:
         """Delete one dead job for good: its record goes (its failed outcome expires later)."""
         name = queue or app.default_queue
-        with redis_or_503():
-            job = await app.inspector.ajob(name, job_id)
-            if job is None or job.state is not JobState.DEAD:
-                raise HTTPException(
-                    status.HTTP_404_NOT_FOUND,
-                    f"no dead job {job_id!r} in queue {name!r}: GET /v1/dead?queue={name} "
-                    "lists them",
-                )
-            deleted = await app.broker.apurge(name, [job_id])
+        job = await app.inspector.ajob(name, job_id)
+        if job is None or job.state is not JobState.DEAD:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"no dead job {job_id!r} in queue {name!r}: GET /v1/dead?queue={name} lists them",
+            )
+        deleted = await app.broker.apurge(name, [job_id])
         return {"queue": name, "id": job_id, "deleted": deleted == 1}
 
     return router

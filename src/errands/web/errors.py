@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DETAIL_SCHEMA",
     "PROBLEMS_SCHEMA",
+    "PROTECTED",
+    "UNAVAILABLE_RETRY_S",
     "ApiProblems",
     "install",
     "json_reply",
@@ -78,13 +80,21 @@ PROBLEMS_SCHEMA: dict[str, Any] = {
     "required": ["detail"],
 }
 
+#: Seconds a 503 asks the caller to wait (Retry-After): a failover or a restart takes seconds.
+UNAVAILABLE_RETRY_S = 5
+
+#: What a route that needs a token can always answer (with what it lists itself).
+PROTECTED = (401, 403, 422, 503)
+
 _WHY = {
+    400: "The body is not JSON.",
     401: "No valid bearer token.",
     403: "The token lacks the scope.",
     404: "Not found.",
     409: "The request conflicts with the current state (the job already ended).",
     413: "The body is over the server's limit.",
     422: "The request is not valid: each problem with its path.",
+    429: "Over a budget: wait for Retry-After seconds.",
     503: "Redis cannot serve now; retry later.",
 }
 
@@ -126,7 +136,7 @@ def _detail(status: int, text: str, headers: dict[str, str] | None = None) -> Re
 
 def _unavailable(error: BrokerUnavailable) -> Response:
     what = "Redis is full (maxmemory)" if isinstance(error, BrokerFull) else "Redis cannot serve"
-    return _detail(503, f"{what}: {error}; retry later", {"Retry-After": "1"})
+    return _detail(503, f"{what}: {error}; retry later", {"Retry-After": str(UNAVAILABLE_RETRY_S)})
 
 
 def _errands_error(error: ErrandsError) -> Response:

@@ -15,8 +15,8 @@ from errands.broker.views import QueueSummary
 from errands.cli_inspect import _queue_document as queue_document
 from errands.cli_ops import PURGE_BATCH
 from errands.cli_output import iso_json
-from errands.web.auth import ADMIN, OPERATE, READ, Principal
-from errands.web.guard import guarded, redis_or_503, responses
+from errands.web.auth import ADMIN, OPERATE, READ, Principal, require
+from errands.web.errors import PROTECTED, responses
 from errands.web.ops_models import PausedModel, PurgedModel, QueueDetailModel, QueuePageModel
 
 if TYPE_CHECKING:
@@ -72,9 +72,8 @@ async def _registered(app: App, name: str) -> bool:
 
 async def known_queue(app: App, name: str) -> QueueSummary:
     """The summary of queue `name`; 404 when nobody used it (not one the list shows)."""
-    with redis_or_503():
-        summary = await app.inspector.aqueue(name)
-        known = _used(summary) or await _registered(app, name)
+    summary = await app.inspector.aqueue(name)
+    known = _used(summary) or await _registered(app, name)
     if not known:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,
@@ -87,55 +86,52 @@ def routes(app: App) -> APIRouter:
     """The queue routes for `app`."""
     router = APIRouter(prefix="/v1/queues", tags=["queues"])
 
-    @router.get("", response_model=QueuePageModel, responses=responses())
+    @router.get("", response_model=QueuePageModel, responses=responses(*PROTECTED))
     async def list_queues(
-        _: Annotated[Principal, Depends(guarded(READ))],
+        _: Annotated[Principal, Depends(require(READ))],
         limit: Limit = 100,
         cursor: Annotated[str | None, Query(description="the cursor of the page before")] = None,
     ) -> dict[str, Any]:
         """Every queue producers or workers used, by name, a page at a time."""
-        with redis_or_503():
-            page = await app.inspector.aqueues(after=cursor, limit=limit)
+        page = await app.inspector.aqueues(after=cursor, limit=limit)
         return {"queues": [queue_document(q) for q in page.items], "cursor": page.cursor}
 
-    @router.get("/{name}", response_model=QueueDetailModel, responses=responses(404))
+    @router.get("/{name}", response_model=QueueDetailModel, responses=responses(*PROTECTED, 404))
     async def get_queue(
         name: str,
-        _: Annotated[Principal, Depends(guarded(READ))],
+        _: Annotated[Principal, Depends(require(READ))],
         minutes: Annotated[
             int, Query(ge=1, le=MAX_MINUTES, description="minutes of throughput, oldest first")
         ] = _SERIES_MINUTES,
     ) -> dict[str, Any]:
         """One queue: its jobs by state, its workers, and its throughput per minute (an hour)."""
         summary = await known_queue(app, name)
-        with redis_or_503():
-            series = await app.inspector.athroughput(name, minutes)
+        series = await app.inspector.athroughput(name, minutes)
         return {**queue_document(summary), "throughput": [throughput_document(p) for p in series]}
 
     async def set_paused(name: str, paused: bool) -> dict[str, Any]:
         await known_queue(app, name)
-        with redis_or_503():
-            changed = await app.broker.aset_paused(name, paused)
+        changed = await app.broker.aset_paused(name, paused)
         return {"queue": name, "paused": paused, "changed": changed}
 
-    @router.post("/{name}/pause", response_model=PausedModel, responses=responses(404))
+    @router.post("/{name}/pause", response_model=PausedModel, responses=responses(*PROTECTED, 404))
     async def pause_queue(
-        name: str, _: Annotated[Principal, Depends(guarded(OPERATE))]
+        name: str, _: Annotated[Principal, Depends(require(OPERATE))]
     ) -> dict[str, Any]:
         """Pause a queue: workers fetch nothing from it (running jobs finish) until resumed."""
         return await set_paused(name, True)
 
-    @router.post("/{name}/resume", response_model=PausedModel, responses=responses(404))
+    @router.post("/{name}/resume", response_model=PausedModel, responses=responses(*PROTECTED, 404))
     async def resume_queue(
-        name: str, _: Annotated[Principal, Depends(guarded(OPERATE))]
+        name: str, _: Annotated[Principal, Depends(require(OPERATE))]
     ) -> dict[str, Any]:
         """Resume a paused queue."""
         return await set_paused(name, False)
 
-    @router.post("/{name}/purge", response_model=PurgedModel, responses=responses(404))
+    @router.post("/{name}/purge", response_model=PurgedModel, responses=responses(*PROTECTED, 404))
     async def purge_queue(
         name: str,
-        _: Annotated[Principal, Depends(guarded(ADMIN))],
+        _: Annotated[Principal, Depends(require(ADMIN))],
         delayed: Annotated[bool, Query(description="delete the delayed jobs too")] = False,
     ) -> dict[str, Any]:
         """Delete the queue's ready jobs (and delayed ones) for good; running jobs stay.
@@ -146,17 +142,16 @@ def routes(app: App) -> APIRouter:
         summary = await known_queue(app, name)
         total = summary.ready + (summary.delayed if delayed else 0)
         deleted, more = 0, False
-        with redis_or_503():
-            # Producers may go on sending: stop once as many as were counted are gone.
-            for _batch in range(MAX_PURGE_BATCHES):
-                if deleted >= total:
-                    break
-                batch = await app.broker.apurge_ready(name, delayed=delayed, limit=PURGE_BATCH)
-                if batch == 0:
-                    break
-                deleted += batch
-            else:
-                more = deleted < total
+        # Producers may go on sending: stop once as many as were counted are gone.
+        for _batch in range(MAX_PURGE_BATCHES):
+            if deleted >= total:
+                break
+            batch = await app.broker.apurge_ready(name, delayed=delayed, limit=PURGE_BATCH)
+            if batch == 0:
+                break
+            deleted += batch
+        else:
+            more = deleted < total
         return {"queue": name, "deleted": deleted, "delayed": delayed, "more": more}
 
     return router

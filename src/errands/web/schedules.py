@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 
 from errands.cli_schedules import _row as schedule_document
 from errands.errors import ScheduleNotFound
-from errands.web.auth import OPERATE, READ, Principal
-from errands.web.guard import guarded, redis_or_503, responses
+from errands.web.auth import OPERATE, READ, Principal, require
+from errands.web.errors import PROTECTED, responses
 from errands.web.ops_models import (
     ScheduleChangeRequest,
     ScheduleListModel,
@@ -38,8 +38,7 @@ T = TypeVar("T")
 async def _off_loop(call: Callable[[], T]) -> T:
     """Run a blocking `Schedules` call in a thread; unknown schedule -> 404, Redis down -> 503."""
     try:
-        with redis_or_503():
-            return await run_in_threadpool(call)
+        return await run_in_threadpool(call)
     except ScheduleNotFound as error:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"{error} (GET /v1/schedules lists them)"
@@ -65,18 +64,20 @@ def routes(app: App) -> APIRouter:
     def one(schedule_id: str) -> dict[str, Any]:
         return schedule_document(app.schedules.get(schedule_id), json=True)
 
-    @router.get("", response_model=ScheduleListModel, responses=responses())
-    async def list_schedules(_: Annotated[Principal, Depends(guarded(READ))]) -> dict[str, Any]:
+    @router.get("", response_model=ScheduleListModel, responses=responses(*PROTECTED))
+    async def list_schedules(_: Annotated[Principal, Depends(require(READ))]) -> dict[str, Any]:
         """Every schedule, by id: when it fires, its next and last fire, fires missed."""
         found = await _off_loop(app.schedules.list)
         return {"schedules": [schedule_document(i, json=True) for i in found]}
 
     @router.post(
-        "/{schedule_id}/pause", response_model=ScheduleModel, responses=responses(400, 404)
+        "/{schedule_id}/pause",
+        response_model=ScheduleModel,
+        responses=responses(*PROTECTED, 400, 404),
     )
     async def pause_schedule(
         schedule_id: str,
-        _: Annotated[Principal, Depends(guarded(OPERATE))],
+        _: Annotated[Principal, Depends(require(OPERATE))],
         change: Annotated[ScheduleChangeRequest | None, Body()] = None,
     ) -> dict[str, Any]:
         """Pause a schedule: no fire until it is resumed; the note says why, for others."""
@@ -89,9 +90,11 @@ def routes(app: App) -> APIRouter:
 
         return await _off_loop(pause)
 
-    @router.post("/{schedule_id}/resume", response_model=ScheduleModel, responses=responses(404))
+    @router.post(
+        "/{schedule_id}/resume", response_model=ScheduleModel, responses=responses(*PROTECTED, 404)
+    )
     async def resume_schedule(
-        schedule_id: str, _: Annotated[Principal, Depends(guarded(OPERATE))]
+        schedule_id: str, _: Annotated[Principal, Depends(require(OPERATE))]
     ) -> dict[str, Any]:
         """Resume a paused schedule from its last fire (its catch-up policy handles the rest)."""
 
@@ -105,10 +108,10 @@ def routes(app: App) -> APIRouter:
         "/{schedule_id}/trigger",
         response_model=TriggeredModel,
         status_code=status.HTTP_202_ACCEPTED,
-        responses=responses(404),
+        responses=responses(*PROTECTED, 404),
     )
     async def trigger_schedule(
-        schedule_id: str, _: Annotated[Principal, Depends(guarded(OPERATE))]
+        schedule_id: str, _: Annotated[Principal, Depends(require(OPERATE))]
     ) -> dict[str, Any]:
         """Fire a schedule now, outside its times: 202 with the job it sent."""
         result = await _off_loop(lambda: app.schedules.trigger(schedule_id))

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from errands.cli_ops import _as_json as worker_document
-from errands.web.auth import READ, Principal
-from errands.web.guard import guarded, redis_or_503, responses
+from errands.web.auth import READ, Principal, require
+from errands.web.errors import PROTECTED, responses
 from errands.web.ops_models import WorkerPageModel
 
 if TYPE_CHECKING:
@@ -21,9 +21,9 @@ def routes(app: App) -> APIRouter:
     """The worker routes for `app`."""
     router = APIRouter(prefix="/v1/workers", tags=["workers"])
 
-    @router.get("", response_model=WorkerPageModel, responses=responses())
+    @router.get("", response_model=WorkerPageModel, responses=responses(*PROTECTED))
     async def list_workers(
-        _: Annotated[Principal, Depends(guarded(READ))],
+        _: Annotated[Principal, Depends(require(READ))],
         queue: Annotated[str | None, Query(description="only the workers serving it")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         cursor: Annotated[str | None, Query(description="the cursor of the page before")] = None,
@@ -33,11 +33,10 @@ def routes(app: App) -> APIRouter:
         A worker that stops cleanly leaves the list at once; one that died, once its lease
         passed.
         """
-        with redis_or_503():
-            if queue is None:
-                page = await app.inspector.afleet(after=cursor, limit=limit)
-            else:
-                page = await app.inspector.aworkers(queue, after=cursor, limit=limit)
+        if queue is None:
+            page = await app.inspector.afleet(after=cursor, limit=limit)
+        else:
+            page = await app.inspector.aworkers(queue, after=cursor, limit=limit)
         return {"workers": [worker_document(w) for w in page.items], "cursor": page.cursor}
 
     return router
