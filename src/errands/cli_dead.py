@@ -25,7 +25,10 @@ from errands.cli_output import (
 from errands.cli_target import Target, nothing_found, resolve_target, target
 from errands.states import JobState
 
-__all__ = ["dead"]
+__all__ = [
+    "dead",
+    "dead_document",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +38,8 @@ def dead() -> None:
     """The dead-letter set: jobs that failed for good."""
 
 
-def _dead_document(job: DeadJob) -> dict[str, Any]:
+def dead_document(job: DeadJob) -> dict[str, Any]:
+    """A dead job as ``errands dead list --json`` and ``GET /v1/dead`` show it."""
     return {
         "id": job.id,
         "queue": job.queue,
@@ -83,7 +87,7 @@ def dead_list(
             {
                 **chosen.header(),
                 "queue": name,
-                "jobs": [_dead_document(j) for j in page.items],
+                "jobs": [dead_document(j) for j in page.items],
                 "cursor": page.cursor,
             }
         )

@@ -38,6 +38,7 @@ __all__ = [
     "console",
     "dead",
     "job_document",
+    "queue_document",
     "queues",
     "status",
     "target",
@@ -59,7 +60,8 @@ def all_queues(app: App) -> Iterator[QueueSummary]:
         after = page.cursor
 
 
-def _queue_document(q: QueueSummary) -> dict[str, Any]:
+def queue_document(q: QueueSummary) -> dict[str, Any]:
+    """A queue as ``errands queues --json`` and ``GET /v1/queues`` show it."""
     return msgspec.to_builtins(q)  # type: ignore[no-any-return]
 
 
@@ -73,7 +75,7 @@ def queues(
     chosen = resolve_target(app_spec, broker_url, namespace)
     found = list(all_queues(chosen.app))
     if as_json:
-        emit_json({**chosen.header(), "queues": [_queue_document(q) for q in found]})
+        emit_json({**chosen.header(), "queues": [queue_document(q) for q in found]})
     if not found:
         click.echo(nothing_found(chosen, "no queues"), err=True)
         return

@@ -22,7 +22,14 @@ from errands.cli_output import Listing, confirm_or_refuse, emit_json, iso, iso_j
 from errands.cli_target import nothing_found, resolve_target, target, target_app
 from errands.states import JobState
 
-__all__ = ["cancel", "pause", "purge", "resume", "workers"]
+__all__ = [
+    "cancel",
+    "pause",
+    "purge",
+    "resume",
+    "worker_document",
+    "workers",
+]
 
 #: Jobs one purge call deletes (a few ms of Redis): the command calls again until none are left.
 PURGE_BATCH = 250
@@ -73,7 +80,8 @@ def _live_workers(app: App, queue: str | None) -> Iterator[WorkerSummary]:
         after = page.cursor
 
 
-def _as_json(worker: WorkerSummary) -> dict[str, Any]:
+def worker_document(worker: WorkerSummary) -> dict[str, Any]:
+    """A worker as ``errands workers --json`` and ``GET /v1/workers`` show it."""
     fields = msgspec.structs.asdict(worker)
     fields["seen_at"] = iso_json(worker.seen_at)
     fields["started_at"] = iso_json(worker.started_at)
@@ -93,7 +101,7 @@ def workers(queue: str | None, as_json: bool, **target_options: Any) -> None:
     app = chosen.app
     found = list(_live_workers(app, queue))
     if as_json:
-        emit_json({**chosen.header(), "workers": [_as_json(w) for w in found]})
+        emit_json({**chosen.header(), "workers": [worker_document(w) for w in found]})
         return
     if not found:
         serving = f" serving queue {queue!r}" if queue else ""

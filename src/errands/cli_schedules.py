@@ -28,7 +28,11 @@ from errands.schedule.manager import ScheduleInfo
 from errands.schedule.scheduler import Scheduler
 from errands.schedule.spec import ScheduleSpec, fires_after, zone
 
-__all__ = ["beat", "schedules"]
+__all__ = [
+    "beat",
+    "schedule_document",
+    "schedules",
+]
 
 
 @click.command()
@@ -61,7 +65,7 @@ def schedules() -> None:
     """Periodic work: list, pause, resume, trigger and backfill schedules; preview a cron."""
 
 
-def _row(info: ScheduleInfo, *, json: bool = False) -> dict[str, object]:
+def schedule_document(info: ScheduleInfo, *, json: bool = False) -> dict[str, object]:
     """A schedule as list shows it: fire times in its zone (a table) or in UTC (JSON)."""
     d, st = info.definition, info.state
 
@@ -100,7 +104,9 @@ def list_schedules(
     chosen = resolve_target(app_spec, broker_url, namespace)
     found = chosen.app.schedules.list()
     if as_json:
-        emit_json({**chosen.header(), "schedules": [_row(i, json=True) for i in found]})
+        emit_json(
+            {**chosen.header(), "schedules": [schedule_document(i, json=True) for i in found]}
+        )
     if not found:
         click.echo(nothing_found(chosen, "no schedules"), err=True)
         return
@@ -109,7 +115,7 @@ def list_schedules(
     columns = ["id", "task", "when", "tz", "origin", "paused", "next_fire", "last_fire"]
     listing = Listing(*columns, "fired", "missed", "skipped", "note", wrap=["note"])
     for info in found:
-        row = _row(info)
+        row = schedule_document(info)
         listing.add(
             *(str(row[c] if row[c] is not None else "") for c in columns),
             str(row["fired"]),

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from errands.broker.names import check_queue_name
 from errands.broker.views import DeadFilter, DeadJob
-from errands.cli_dead import _dead_document as dead_document
+from errands.cli_dead import dead_document
 from errands.states import JobState
 from errands.web.auth import ADMIN, OPERATE, READ, READ_PAYLOADS, Principal, require
 from errands.web.errors import PROTECTED, responses

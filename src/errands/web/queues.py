@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from errands.broker.series import MAX_MINUTES
 from errands.broker.views import QueueSummary
-from errands.cli_inspect import _queue_document as queue_document
+from errands.cli_inspect import queue_document
 from errands.cli_ops import PURGE_BATCH
 from errands.cli_output import iso_json
 from errands.web.auth import ADMIN, OPERATE, READ, Principal, require

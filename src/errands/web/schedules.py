@@ -16,7 +16,7 @@ import msgspec
 from fastapi import APIRouter, Body, Depends, HTTPException, status
 from starlette.concurrency import run_in_threadpool
 
-from errands.cli_schedules import _row as schedule_document
+from errands.cli_schedules import schedule_document
 from errands.errors import ScheduleNotFound
 from errands.web.auth import OPERATE, READ, Principal, require
 from errands.web.errors import PROTECTED, responses

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from errands.cli_ops import _as_json as worker_document
+from errands.cli_ops import worker_document
 from errands.web.auth import READ, Principal, require
 from errands.web.errors import PROTECTED, responses
 from errands.web.ops_models import WorkerPageModel
