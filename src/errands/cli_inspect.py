@@ -236,14 +236,13 @@ def status(
     chosen = resolve_target(app_spec, broker_url, namespace)
     app = chosen.app
     names = [queue] if queue else [q.name for q in all_queues(app)] or [app.default_queue]
-    for name in names:
-        job = app.inspector.job(name, job_id)
-        if job is not None:
-            if as_json:
-                emit_json(job_document(job))
-            else:
-                _print_job(job)
-            return
+    job = app.inspector.find_job(names, job_id)
+    if job is not None:
+        if as_json:
+            emit_json(job_document(job))
+        else:
+            _print_job(job)
+        return
     searched = (
         f"no job {job_id} in queue(s) {', '.join(names)} (it never existed, or it finished "
         "and its result expired)"

@@ -6,7 +6,7 @@ the same name answers, pages and cursors included, so an inspector test passes o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from errands.broker import memory_series
@@ -19,6 +19,7 @@ from errands.broker.reading import (
     check_limit,
     dead_cursor,
     error_matches,
+    first_known,
     job_detail,
     payload_head,
     read_dead_cursor,
@@ -221,6 +222,22 @@ class MemoryInspector:
     async def ajob(self, queue: str, job_id: str) -> JobDetail | None:
         """Async twin of `job`."""
         return self.job(queue, job_id)
+
+    def jobs(self, queue: str, job_ids: Sequence[str]) -> list[JobDetail | None]:
+        """`job` of each of `job_ids`, in their order; see `Inspector.jobs`."""
+        return self._read(queue, lambda q, now: [_job_detail(q, now, i) for i in job_ids])
+
+    async def ajobs(self, queue: str, job_ids: Sequence[str]) -> list[JobDetail | None]:
+        """Async twin of `jobs`."""
+        return self.jobs(queue, job_ids)
+
+    def find_job(self, queues: Sequence[str], job_id: str) -> JobDetail | None:
+        """See `Inspector.find_job`."""
+        return first_known([self.job(q, job_id) for q in queues])
+
+    async def afind_job(self, queues: Sequence[str], job_id: str) -> JobDetail | None:
+        """Async twin of `find_job`."""
+        return self.find_job(queues, job_id)
 
     def workers(
         self, queue: str, *, after: str | None = None, limit: int = 100

@@ -56,6 +56,26 @@ class Inspector(Protocol):
         """Async twin of `job`."""
         ...
 
+    def jobs(self, queue: str, job_ids: Sequence[str]) -> list[JobDetail | None]:
+        """`job` of each of `job_ids`, in their order, read together (one round trip)."""
+        ...
+
+    async def ajobs(self, queue: str, job_ids: Sequence[str]) -> list[JobDetail | None]:
+        """Async twin of `jobs`."""
+        ...
+
+    def find_job(self, queues: Sequence[str], job_id: str) -> JobDetail | None:
+        """The job `job_id` in the first of `queues` that knows it, all read in one round trip.
+
+        For an id whose queue is not known (``errands status``, ``GET /v1/jobs/{id}``); None
+        when none of them does.
+        """
+        ...
+
+    async def afind_job(self, queues: Sequence[str], job_id: str) -> JobDetail | None:
+        """Async twin of `find_job`."""
+        ...
+
     def workers(
         self, queue: str, *, after: str | None = None, limit: int = 100
     ) -> Page[WorkerSummary]:

@@ -7,7 +7,7 @@ show a job the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -23,6 +23,7 @@ __all__ = [
     "check_limit",
     "dead_cursor",
     "error_matches",
+    "first_known",
     "job_detail",
     "payload_head",
     "read_dead_cursor",
@@ -143,6 +144,14 @@ def job_detail(queue: str, job_id: str, facts: JobFacts) -> JobDetail | None:
         chord=chord if isinstance(chord, str) else None,
         progress=read_progress(facts.progress),
     )
+
+
+def first_known(found: Sequence[JobDetail | None]) -> JobDetail | None:
+    """The first of `found` that the broker knows something of (`Inspector.find_job`)."""
+    for job in found:
+        if job is not None and job.state is not JobState.UNKNOWN:
+            return job
+    return None
 
 
 def payload_head(payload: bytes | None) -> tuple[str | None, float | None]:

@@ -206,6 +206,29 @@ async def check_an_unknown_job_is_none(s: Subject) -> None:
     assert s.broker.inspector.job(Q, "nobody") is None
 
 
+async def check_jobs_read_many_at_once_as_job_reads_each(s: Subject) -> None:
+    """`jobs` gives, in the order asked, what `job` gives for each id (None for an unknown)."""
+    b = s.broker
+    b.enqueue(Q, [_task_job("a"), _task_job("b", priority=3)])
+    ids = ["b", "nobody", "a"]
+    assert b.inspector.jobs(Q, ids) == [b.inspector.job(Q, i) for i in ids]
+    assert await b.inspector.ajobs(Q, ids) == [b.inspector.job(Q, i) for i in ids]
+    assert [j.id if j else None for j in b.inspector.jobs(Q, ids)] == ["b", None, "a"]
+    assert b.inspector.jobs(Q, []) == []
+
+
+async def check_find_job_looks_in_each_queue_given(s: Subject) -> None:
+    """`find_job` finds a job in whichever of the queues holds it, None when none does."""
+    b = s.broker
+    b.enqueue(Q, [_task_job("a")])
+    found = b.inspector.find_job(["other", Q], "a")
+    assert found is not None
+    assert (found.id, found.queue) == ("a", Q)
+    assert await b.inspector.afind_job(["other", Q], "a") == found
+    assert b.inspector.find_job(["other"], "a") is None
+    assert b.inspector.find_job([], "a") is None
+
+
 async def check_workers_show_the_jobs_they_hold(s: Subject) -> None:
     """`workers` pages the live workers by id, each with the jobs of the queue it holds."""
     b = s.broker
@@ -293,6 +316,8 @@ CHECKS: tuple[Check, ...] = (
     check_a_dead_job_keeps_its_history_and_error_and_a_purged_one_is_gone,
     check_history_keeps_the_last_five_failed_attempts,
     check_an_unknown_job_is_none,
+    check_jobs_read_many_at_once_as_job_reads_each,
+    check_find_job_looks_in_each_queue_given,
     check_workers_show_the_jobs_they_hold,
     check_dead_pages_follow_their_cursor_through_jobs_that_died_at_once,
     check_dead_pages_filter_by_task_error_type_and_time,

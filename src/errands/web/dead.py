@@ -8,7 +8,6 @@ charged what it asks for (its ids, or its ``limit``) before anything moves.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -38,8 +37,8 @@ DEAD_PAGE_MAX = 200
 
 
 async def _with_arguments(app: App, jobs: list[DeadJob]) -> list[dict[str, Any]]:
-    """The documents of `jobs` with their arguments (one bounded read per job, together)."""
-    details = await asyncio.gather(*(app.inspector.ajob(j.queue, j.id) for j in jobs))
+    """The documents of `jobs` (of one queue) with their arguments, read in one round trip."""
+    details = await app.inspector.ajobs(jobs[0].queue, [j.id for j in jobs]) if jobs else []
     documents = []
     for job, detail in zip(jobs, details, strict=True):
         document = dead_document(job)

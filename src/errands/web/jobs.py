@@ -105,10 +105,9 @@ async def _find(app: App, job_id: str, queue: str | None) -> JobDetail:
         names = [q.name for q in page.items]
         if app.default_queue not in names:
             names.append(app.default_queue)
-    for name in names:
-        job = await app.inspector.ajob(name, job_id)
-        if job is not None and job.state is not JobState.UNKNOWN:
-            return job
+    job = await app.inspector.afind_job(names, job_id)
+    if job is not None:
+        return job
     where = f"queue {queue}" if queue else f"the queues {', '.join(names)}"
     raise HTTPException(
         status.HTTP_404_NOT_FOUND,

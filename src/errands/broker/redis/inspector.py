@@ -16,6 +16,7 @@ from errands.broker.reading import (
     JobFacts,
     check_limit,
     dead_cursor,
+    first_known,
     job_detail,
     read_dead_cursor,
     worker_summary,
@@ -224,6 +225,10 @@ class RedisInspector:
         pages = yield [self._workers_view(self._broker.keys(n), after, limit) for n in names]
         return merge_fleet(pages, limit)
 
+    def _many(self, reads: list[Call[T]]) -> Plan[list[T]]:
+        values = (yield reads) if reads else []
+        return list(values)
+
     def _one(self, read: Call[T]) -> Plan[T]:
         [value] = yield [read]
         return value  # type: ignore[no-any-return]
@@ -266,6 +271,27 @@ class RedisInspector:
         """Async twin of `job`."""
         plan = self._one(self._job_view(self._broker.keys(queue), job_id))
         return await self._broker.arun_plan(plan)
+
+    def jobs(self, queue: str, job_ids: Sequence[str]) -> list[JobDetail | None]:
+        """`job` of each of `job_ids`, in one round trip; see `Inspector.jobs`."""
+        keys = self._broker.keys(queue)
+        return self._broker.run_plan(self._many([self._job_view(keys, i) for i in job_ids]))
+
+    async def ajobs(self, queue: str, job_ids: Sequence[str]) -> list[JobDetail | None]:
+        """Async twin of `jobs`."""
+        keys = self._broker.keys(queue)
+        return await self._broker.arun_plan(self._many([self._job_view(keys, i) for i in job_ids]))
+
+    def _views_in(self, queues: Sequence[str], job_id: str) -> Plan[list[JobDetail | None]]:
+        return self._many([self._job_view(self._broker.keys(q), job_id) for q in queues])
+
+    def find_job(self, queues: Sequence[str], job_id: str) -> JobDetail | None:
+        """See `Inspector.find_job`."""
+        return first_known(self._broker.run_plan(self._views_in(queues, job_id)))
+
+    async def afind_job(self, queues: Sequence[str], job_id: str) -> JobDetail | None:
+        """Async twin of `find_job`."""
+        return first_known(await self._broker.arun_plan(self._views_in(queues, job_id)))
 
     def workers(
         self, queue: str, *, after: str | None = None, limit: int = 100

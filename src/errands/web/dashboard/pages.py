@@ -175,12 +175,15 @@ async def _active(app: App, queue: str, task: str) -> list[JobDetail]:
     fleet = await (inspector.aworkers(queue, limit=PAGE) if queue else inspector.afleet(limit=PAGE))
     held = [job_id for worker in fleet.items for job_id in worker.holding][:PAGE]
     queues = [queue] if queue else sorted({n for w in fleet.items for n in w.queues})
-    found: list[JobDetail] = []
-    for job_id in held:
-        for name in queues:
-            job = await inspector.ajob(name, job_id)
+    # One round trip per queue for all the held jobs; a job is listed under the first queue
+    # that knows it.
+    by_id: dict[str, JobDetail] = {}
+    for name in queues:
+        wanted = [job_id for job_id in held if job_id not in by_id]
+        if not wanted:
+            break
+        for job_id, job in zip(wanted, await inspector.ajobs(name, wanted), strict=True):
             if job is not None:
-                if not task or job.task == task:
-                    found.append(job)
-                break
-    return found
+                by_id[job_id] = job
+    found = [by_id[job_id] for job_id in held if job_id in by_id]
+    return [job for job in found if not task or job.task == task]

@@ -37,8 +37,4 @@ async def find_job(app: App, job_id: str, queue: str | None) -> tuple[JobDetail 
     else:
         known: list[QueueSummary] = (await inspector.aqueues(limit=QUEUES_SEARCHED)).items
         names = [q.name for q in known] or [app.default_queue]
-    for name in names:
-        job = await inspector.ajob(name, job_id)
-        if job is not None:
-            return job, names
-    return None, names
+    return await inspector.afind_job(names, job_id), names
