@@ -5,16 +5,16 @@ Each is a POST with the session's CSRF token, and needs its scope.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import RedirectResponse
 
 from errands.broker.types import CancelCode
 from errands.web.auth import ADMIN, OPERATE
 from errands.web.dashboard.pages import job_id_of
-from errands.web.dashboard.session import Session, require_scope, session_for_post
+from errands.web.dashboard.session import Posted, require_scope
 
 if TYPE_CHECKING:
     from errands.app import App
@@ -23,8 +23,6 @@ __all__ = ["PURGE_BATCH", "add_actions"]
 
 #: Ready jobs one purge press deletes (as ``errands purge`` does per batch).
 PURGE_BATCH = 1000
-
-Posted = Annotated[tuple[Session, dict[str, str]], Depends(session_for_post)]
 
 
 def add_actions(router: APIRouter, app: App) -> None:

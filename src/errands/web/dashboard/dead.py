@@ -5,17 +5,21 @@ Retry or delete one job, or all that match a filter, at most `BATCH` per press.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from errands.broker.views import DeadFilter
 from errands.web.auth import ADMIN, OPERATE, READ_PAYLOADS
 from errands.web.dashboard.reads import PAGE
 from errands.web.dashboard.render import page
-from errands.web.dashboard.session import Session, require_scope, session, session_for_post
+from errands.web.dashboard.session import (
+    Current,
+    Posted,
+    require_scope,
+)
 
 if TYPE_CHECKING:
     from errands.app import App
@@ -27,9 +31,6 @@ BATCH = 100
 #: Pages of the dead set one such press looks through for matching jobs (each page looks at
 #: `errands.broker.views.DEAD_SCAN` entries): a bound on one request's work.
 SCANNED_PAGES = 4
-
-Current = Annotated[Session, Depends(session)]
-Posted = Annotated[tuple[Session, dict[str, str]], Depends(session_for_post)]
 
 
 def _filter(task: str, error_type: str) -> DeadFilter:

@@ -25,7 +25,7 @@ from errands.errors import ArgumentError, BrokerUnavailable, ConfigurationError
 from errands.web.auth import READ_PAYLOADS, authenticate_token
 from errands.web.context import WebContext, web_context
 from errands.web.dashboard.reads import PAGE, find_job
-from errands.web.dashboard.session import COOKIE, Session, session
+from errands.web.dashboard.session import COOKIE, Current
 
 if TYPE_CHECKING:
     from errands.app import App
@@ -43,7 +43,6 @@ MAX_STREAMS = 64
 
 _UNAVAILABLE = (BrokerUnavailable, RedisConnectionError, RedisTimeoutError, ConnectionError)
 
-Current = Annotated[Session, Depends(session)]
 Context = Annotated[WebContext, Depends(web_context)]
 
 

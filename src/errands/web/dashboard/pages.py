@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from errands.broker.views import DeadFilter, JobDetail
@@ -16,7 +16,7 @@ from errands.web.auth import ADMIN, OPERATE, READ_PAYLOADS
 from errands.web.dashboard.chart import chart, summed
 from errands.web.dashboard.reads import PAGE, QUEUES_SEARCHED, find_job, hour_of
 from errands.web.dashboard.render import page
-from errands.web.dashboard.session import Session, session
+from errands.web.dashboard.session import Current
 from errands.workflow import next_job_id
 
 if TYPE_CHECKING:
@@ -26,8 +26,6 @@ __all__ = ["add_pages", "job_id_of"]
 
 #: The longest job id a page looks up.
 _MAX_JOB_ID = 200
-
-Current = Annotated[Session, Depends(session)]
 
 
 def job_id_of(value: str) -> str:

@@ -6,17 +6,21 @@ owns. The actions need the scope ``operate``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from errands.errors import ScheduleNotFound
 from errands.web.auth import OPERATE
 from errands.web.dashboard.render import page
-from errands.web.dashboard.session import Session, require_scope, session, session_for_post
+from errands.web.dashboard.session import (
+    Current,
+    Posted,
+    require_scope,
+)
 
 if TYPE_CHECKING:
     from errands.app import App
@@ -27,9 +31,6 @@ __all__ = ["MAX_NOTE", "SHOWN", "add_schedules"]
 SHOWN = 500
 #: Characters of a pause note kept.
 MAX_NOTE = 500
-
-Current = Annotated[Session, Depends(session)]
-Posted = Annotated[tuple[Session, dict[str, str]], Depends(session_for_post)]
 
 
 def add_schedules(router: APIRouter, app: App) -> None:

@@ -26,7 +26,9 @@ from errands.web.context import WebContext, web_context
 
 __all__ = [
     "COOKIE",
+    "Current",
     "LoginRequired",
+    "Posted",
     "Session",
     "csrf_token",
     "form_of",
@@ -180,3 +182,9 @@ def require_scope(current: Session, scope: str) -> None:
             status.HTTP_403_FORBIDDEN,
             f"the token lacks the scope {scope!r}: log in with one that has it",
         )
+
+
+#: A page's session (a FastAPI dependency: redirects to /login without one).
+Current = Annotated[Session, Depends(session)]
+#: A POST's session and its form, the CSRF token and the Origin checked.
+Posted = Annotated[tuple[Session, dict[str, str]], Depends(session_for_post)]
